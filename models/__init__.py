@@ -1,0 +1,29 @@
+"""SQLAlchemy models, one module per aggregate. Importing this registers them all."""
+
+from models.alert import ThresholdAlert
+from models.application import Application
+from models.audit import AuditEntry
+from models.base import Base
+from models.enterprise import Enterprise
+from models.member import ApplicationSequence, Member, MemberSequence
+from models.org import ReceptionPoint, Staff, Street, UnionOrg
+from models.outbox import OutboxMessage
+from models.runtime import FsmRecord, InboxUpdate
+
+__all__ = [
+    "Application",
+    "ApplicationSequence",
+    "AuditEntry",
+    "Base",
+    "Enterprise",
+    "FsmRecord",
+    "InboxUpdate",
+    "Member",
+    "MemberSequence",
+    "OutboxMessage",
+    "ReceptionPoint",
+    "Staff",
+    "Street",
+    "ThresholdAlert",
+    "UnionOrg",
+]

@@ -1,0 +1,92 @@
+"""The founding-threshold alert: a domain event raised inside the approval transaction."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import Database
+from bot.services import outbox
+from bot.services.audit import Actor, record
+from bot.services.errors import AlreadyFollowed, NotAllowed, NotFound
+from models import Enterprise, Staff, ThresholdAlert
+from models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+
+async def raise_threshold_alert(
+    session: AsyncSession,
+    enterprise: Enterprise,
+    count: int,
+    threshold: int,
+    federation_chat_id: int | None,
+) -> bool:
+    """Create the (enterprise, threshold) alert once; the unique key makes it exactly once.
+
+    Approvals are serialised on the enterprise by the write transaction, so the existence
+    check is exact; the unique constraint is the backstop for PostgreSQL.
+    """
+    if count < threshold:
+        return False
+    exists = await session.scalar(
+        select(ThresholdAlert.id).where(
+            ThresholdAlert.enterprise_id == enterprise.id, ThresholdAlert.threshold == threshold
+        )
+    )
+    if exists is not None:
+        return False
+    alert = ThresholdAlert(enterprise_id=enterprise.id, threshold=threshold, member_count=count)
+    session.add(alert)
+    await session.flush()
+    if federation_chat_id is None:
+        log.warning("threshold alert %s raised but no federation chat is configured", alert.id)
+    else:
+        outbox.enqueue(session, federation_chat_id, "threshold_alert", alert_id=alert.id)
+    return True
+
+
+class AlertService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def follow_up(
+        self, alert_id: int, actor: Actor, chat_id: int, message_id: int
+    ) -> None:
+        async with self.db.transaction() as session:
+            if actor.user_id is None or not await _is_federation_staff(session, actor.user_id):
+                raise NotAllowed()
+            alert = await session.get(ThresholdAlert, alert_id)
+            if alert is None:
+                raise NotFound("alert")
+            now = utcnow()
+            result = await session.execute(
+                update(ThresholdAlert)
+                .where(ThresholdAlert.id == alert_id, ThresholdAlert.followed_by_name.is_(None))
+                .values(
+                    followed_by_user_id=actor.user_id,
+                    followed_by_name=actor.name,
+                    followed_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            await session.refresh(alert)
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise AlreadyFollowed(alert.followed_by_name or "?", alert.followed_at or now)
+            record(session, actor, "alert.followed", "threshold_alert", alert_id)
+            outbox.enqueue(
+                session, chat_id, "alert_followed_edit", alert_id=alert_id, message_id=message_id
+            )
+
+
+async def _is_federation_staff(session: AsyncSession, user_id: int) -> bool:
+    found = await session.scalar(
+        select(Staff.id).where(
+            Staff.telegram_user_id == user_id,
+            Staff.active.is_(True),
+            Staff.role.in_(("federation", "admin")),
+        )
+    )
+    return found is not None

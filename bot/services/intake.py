@@ -1,0 +1,231 @@
+"""The worker's side: reception points, the person's standing, submitting an application."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import Database
+from bot.pii import LookupHasher, PiiCipher
+from bot.services import enterprises, outbox, sequences
+from bot.services.audit import Actor, record
+from bot.services.errors import AlreadyMember, ConsentMissing, NotFound, OpenApplicationExists
+from models import Application, Member, ReceptionPoint, Street, UnionOrg
+from models.base import utcnow
+
+NOTICE_VERSION = "2026-11"
+
+
+@dataclass(frozen=True)
+class PointInfo:
+    id: int | None
+    name: str
+    street_id: int
+    street_name: str
+
+
+@dataclass(frozen=True)
+class StreetInfo:
+    id: int
+    name: str
+
+
+@dataclass
+class Draft:
+    """Everything the conversation collected, already validated."""
+
+    street_id: int
+    point_id: int | None
+    consent_at: datetime
+    notice_version: str
+    name: str
+    resident_id: str
+    gender: str
+    birth_date: date
+    mobile: str
+    employer: str
+    job: str | None
+    language: str
+
+
+@dataclass(frozen=True)
+class Submitted:
+    number: str
+    street_name: str
+
+
+@dataclass(frozen=True)
+class ApplicationView:
+    number: str
+    status: str
+    submitted_at: datetime
+    decided_at: datetime | None
+    reject_reason: str | None
+    reject_note: str | None
+    street_name: str
+    employer: str
+
+
+@dataclass(frozen=True)
+class MembershipView:
+    member_id: int
+    number: str
+    joined_at: datetime
+    union_name: str
+
+
+class IntakeService:
+    def __init__(self, db: Database, cipher: PiiCipher, hasher: LookupHasher) -> None:
+        self.db = db
+        self.cipher = cipher
+        self.hasher = hasher
+
+    def ric_hash(self, resident_id: str) -> str:
+        return self.hasher.digest(resident_id, context="ric")
+
+    async def point_by_code(self, code: str) -> PointInfo | None:
+        async with self.db.read() as session:
+            row = (
+                await session.execute(
+                    select(ReceptionPoint, Street)
+                    .join(Street, Street.id == ReceptionPoint.street_id)
+                    .where(ReceptionPoint.code == code, ReceptionPoint.active.is_(True))
+                )
+            ).first()
+        if row is None:
+            return None
+        point, street = row
+        return PointInfo(point.id, point.name, street.id, street.name)
+
+    async def streets(self) -> list[StreetInfo]:
+        async with self.db.read() as session:
+            rows = await session.scalars(select(Street).order_by(Street.id))
+            return [StreetInfo(s.id, s.name) for s in rows]
+
+    async def street(self, street_id: int) -> StreetInfo:
+        async with self.db.read() as session:
+            street = await session.get(Street, street_id)
+        if street is None:
+            raise NotFound("street")
+        return StreetInfo(street.id, street.name)
+
+    async def check_person(self, resident_id: str) -> None:
+        """Raise if this person already has an open application or is a member."""
+        async with self.db.read() as session:
+            await self._check_person(session, self.ric_hash(resident_id))
+
+    async def _check_person(self, session: AsyncSession, ric_hash: str) -> None:
+        member = await session.scalar(
+            select(Member).where(Member.ric_hash == ric_hash, Member.status == "active")
+        )
+        if member is not None:
+            raise AlreadyMember(member.number)
+        open_app = await session.scalar(
+            select(Application).where(
+                Application.ric_hash == ric_hash, Application.status == "submitted"
+            )
+        )
+        if open_app is not None:
+            raise OpenApplicationExists(open_app.number, open_app.submitted_at)
+
+    async def submit(self, user_id: int, draft: Draft) -> Submitted:
+        if draft.consent_at is None or not draft.notice_version:
+            raise ConsentMissing()
+        ric_hash = self.ric_hash(draft.resident_id)
+        try:
+            async with self.db.transaction() as session:
+                await self._check_person(session, ric_hash)
+                street = await session.get(Street, draft.street_id)
+                if street is None:
+                    raise NotFound("street")
+                enterprise = await enterprises.find_or_create(
+                    session, draft.employer, draft.street_id
+                )
+                application = Application(
+                    number=await sequences.next_application_number(session),
+                    telegram_user_id=user_id,
+                    language=draft.language,
+                    name=draft.name,
+                    ric_cipher=self.cipher.encrypt(draft.resident_id, context="ric"),
+                    ric_hash=ric_hash,
+                    mobile_cipher=self.cipher.encrypt(draft.mobile, context="mobile"),
+                    gender=draft.gender,
+                    birth_date=draft.birth_date,
+                    employer_text=draft.employer,
+                    enterprise_id=enterprise.id,
+                    job=draft.job,
+                    street_id=street.id,
+                    point_id=draft.point_id,
+                    notice_version=draft.notice_version,
+                    consent_at=draft.consent_at,
+                    submitted_at=utcnow(),
+                )
+                session.add(application)
+                await session.flush()
+                record(
+                    session,
+                    Actor(user_id, "applicant"),
+                    "application.submitted",
+                    "application",
+                    application.number,
+                    after={"street": street.name, "enterprise_id": enterprise.id},
+                )
+                outbox.enqueue(
+                    session, user_id, "application_received", application_id=application.id
+                )
+                if street.review_chat_id is not None:
+                    outbox.enqueue(
+                        session,
+                        street.review_chat_id,
+                        "review_card",
+                        application_id=application.id,
+                    )
+                return Submitted(application.number, street.name)
+        except IntegrityError:
+            # Two submissions of one person raced; the partial unique index kept one.
+            async with self.db.read() as session:
+                await self._check_person(session, ric_hash)
+            raise
+
+    async def applications_of(self, user_id: int) -> list[ApplicationView]:
+        async with self.db.read() as session:
+            rows = await session.execute(
+                select(Application, Street.name)
+                .join(Street, Street.id == Application.street_id)
+                .where(Application.telegram_user_id == user_id)
+                .order_by(Application.id.desc())
+                .limit(5)
+            )
+            return [
+                ApplicationView(
+                    a.number,
+                    a.status,
+                    a.submitted_at,
+                    a.decided_at,
+                    a.reject_reason,
+                    a.reject_note,
+                    street_name,
+                    a.employer_text,
+                )
+                for a, street_name in rows
+            ]
+
+    async def membership_of(self, user_id: int) -> MembershipView | None:
+        async with self.db.read() as session:
+            row = (
+                await session.execute(
+                    select(Member, UnionOrg.name)
+                    .join(UnionOrg, UnionOrg.id == Member.union_org_id)
+                    .where(Member.telegram_user_id == user_id, Member.status == "active")
+                    .order_by(Member.id.desc())
+                )
+            ).first()
+        if row is None:
+            return None
+        member, union_name = row
+        return MembershipView(member.id, member.number, member.joined_at, union_name)
+

@@ -1,0 +1,57 @@
+"""A worker's application to join (单体入会申请)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, Index, LargeBinary, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, ChatId, UTCDateTime, utcnow
+
+STATUSES = ("submitted", "approved", "rejected", "withdrawn")
+REJECT_REASONS = ("incomplete", "outside_area", "duplicate", "other")
+
+
+class Application(Base):
+    __tablename__ = "application"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    status: Mapped[str] = mapped_column(String(12), default="submitted")
+    telegram_user_id: Mapped[int] = mapped_column(ChatId, index=True)
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+
+    name: Mapped[str] = mapped_column(String(40))
+    # Personal data: AES-GCM ciphertexts, plus a keyed hash to find the same person.
+    ric_cipher: Mapped[bytes] = mapped_column(LargeBinary)
+    ric_hash: Mapped[str] = mapped_column(String(64), index=True)
+    mobile_cipher: Mapped[bytes] = mapped_column(LargeBinary)
+    gender: Mapped[str] = mapped_column(String(8))
+    birth_date: Mapped[date] = mapped_column(Date)
+    employer_text: Mapped[str] = mapped_column(String(100))
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    job: Mapped[str | None] = mapped_column(String(60))
+
+    street_id: Mapped[int] = mapped_column(ForeignKey("street.id"))
+    point_id: Mapped[int | None] = mapped_column(ForeignKey("reception_point.id"))
+    notice_version: Mapped[str] = mapped_column(String(16))
+    consent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by_user_id: Mapped[int | None] = mapped_column(ChatId)
+    decided_by_name: Mapped[str | None] = mapped_column(String(60))
+    reject_reason: Mapped[str | None] = mapped_column(String(16))
+    reject_note: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        # One open application per person, enforced by the database itself.
+        Index(
+            "uq_application_open_ric_hash",
+            "ric_hash",
+            unique=True,
+            sqlite_where=text("status = 'submitted'"),
+            postgresql_where=text("status = 'submitted'"),
+        ),
+    )

@@ -1,0 +1,53 @@
+"""Members (会员) and the per-street sequence behind member numbers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, ChatId, UTCDateTime, utcnow
+
+MEMBER_STATUSES = ("active", "ended")
+
+
+class Member(Base):
+    __tablename__ = "member"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("application.id"), unique=True)
+    telegram_user_id: Mapped[int] = mapped_column(ChatId, index=True)
+    ric_hash: Mapped[str] = mapped_column(String(64))
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    union_org_id: Mapped[int] = mapped_column(ForeignKey("union_org.id"))
+    street_id: Mapped[int] = mapped_column(ForeignKey("street.id"))
+    status: Mapped[str] = mapped_column(String(12), default="active")
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        # A person is an active member once, however many applications they made.
+        Index(
+            "uq_member_active_ric_hash",
+            "ric_hash",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+
+class MemberSequence(Base):
+    __tablename__ = "member_sequence"
+
+    street_id: Mapped[int] = mapped_column(ForeignKey("street.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ApplicationSequence(Base):
+    __tablename__ = "application_sequence"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)

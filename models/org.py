@@ -1,0 +1,61 @@
+"""Streets, their joint unions, reception points and staff."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, ChatId, UTCDateTime, utcnow
+
+POINT_KINDS = ("station", "building", "community", "online")
+STAFF_ROLES = ("street", "federation", "admin")
+UNION_KINDS = ("joint", "enterprise")
+
+
+class Street(Base):
+    __tablename__ = "street"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Short code used in member numbers, e.g. "DS" → DS-2026-00001.
+    code: Mapped[str] = mapped_column(String(8), unique=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    review_chat_id: Mapped[int | None] = mapped_column(ChatId, unique=True)
+
+
+class UnionOrg(Base):
+    __tablename__ = "union_org"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(String(120))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"))
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id"))
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class ReceptionPoint(Base):
+    __tablename__ = "reception_point"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    street_id: Mapped[int] = mapped_column(ForeignKey("street.id"))
+    # Opaque deep-link payload printed on the poster: t.me/<bot>?start=<code>.
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(12))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (UniqueConstraint("street_id", "name"),)
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(ChatId, index=True)
+    name: Mapped[str] = mapped_column(String(60))
+    role: Mapped[str] = mapped_column(String(12))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    __table_args__ = (UniqueConstraint("telegram_user_id", "role", "street_id"),)
