@@ -32,6 +32,8 @@ class TelegramSettings(BaseModel):
     token: SecretStr
     api_base: str = "https://api.telegram.org"
     mode: Literal["polling", "webhook"] = "polling"
+    # Used in poster deep links when the Bot API cannot be asked (getMe) at print time.
+    bot_username: str = ""
     webhook: WebhookSettings = WebhookSettings()
 
     @field_validator("token")

@@ -41,7 +41,8 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
     def _make_engine(self, *, echo: bool, immediate: bool) -> AsyncEngine:
-        kwargs: dict[str, Any] = {"echo": echo}
+        # hide_parameters: SQL errors must not carry personal data into logs.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if not self.is_sqlite:
             kwargs["pool_pre_ping"] = True
             return create_async_engine(self.url, **kwargs)

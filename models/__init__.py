@@ -8,7 +8,7 @@ from models.enterprise import Enterprise
 from models.member import ApplicationSequence, Member, MemberSequence
 from models.org import ReceptionPoint, Staff, Street, UnionOrg
 from models.outbox import OutboxMessage
-from models.runtime import FsmRecord, InboxUpdate
+from models.runtime import FsmRecord, InboxUpdate, UserPreference
 
 __all__ = [
     "Application",
@@ -26,4 +26,5 @@ __all__ = [
     "Street",
     "ThresholdAlert",
     "UnionOrg",
+    "UserPreference",
 ]

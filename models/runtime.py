@@ -31,3 +31,12 @@ class InboxUpdate(Base):
     body: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     done: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
+class UserPreference(Base):
+    """A person's chosen language (/lang); absent means "follow Telegram's language"."""
+
+    __tablename__ = "user_preference"
+
+    telegram_user_id: Mapped[int] = mapped_column(ChatId, primary_key=True, autoincrement=False)
+    locale: Mapped[str] = mapped_column(String(8))

@@ -52,9 +52,7 @@ class AlertService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def follow_up(
-        self, alert_id: int, actor: Actor, chat_id: int, message_id: int
-    ) -> None:
+    async def follow_up(self, alert_id: int, actor: Actor, chat_id: int, message_id: int) -> None:
         async with self.db.transaction() as session:
             if actor.user_id is None or not await _is_federation_staff(session, actor.user_id):
                 raise NotAllowed()

@@ -228,4 +228,3 @@ class IntakeService:
             return None
         member, union_name = row
         return MembershipView(member.id, member.number, member.joined_at, union_name)
-

@@ -43,9 +43,7 @@ class Rejection:
 
 
 class ReviewService:
-    def __init__(
-        self, db: Database, *, federation_chat_id: int | None, threshold: int
-    ) -> None:
+    def __init__(self, db: Database, *, federation_chat_id: int | None, threshold: int) -> None:
         self.db = db
         self.federation_chat_id = federation_chat_id
         self.threshold = threshold

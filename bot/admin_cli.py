@@ -1,0 +1,150 @@
+"""Administrator subcommands: streets, reception points (and their posters), staff, seed."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from bot.services.audit import Actor
+
+
+def add_commands(commands: Any) -> None:
+    streets = commands.add_parser("streets", help="streets and their review groups")
+    sub = streets.add_subparsers(title="streets")
+    add = sub.add_parser("add", help="add a street")
+    add.add_argument("code", help="short code used in member numbers, e.g. DS")
+    add.add_argument("name", help="e.g. 德胜街道")
+    add.set_defaults(handler=streets_add)
+    sub.add_parser("list", help="list streets").set_defaults(handler=streets_list)
+    chat = sub.add_parser("set-chat", help="make a group chat the street's review group")
+    chat.add_argument("street", help="code or name")
+    chat.add_argument("chat_id", type=int)
+    chat.set_defaults(handler=streets_set_chat)
+
+    points = commands.add_parser("points", help="reception points (受理点)")
+    sub = points.add_subparsers(title="points")
+    add = sub.add_parser("add", help="add a reception point")
+    add.add_argument("street", help="code or name")
+    add.add_argument("name")
+    add.add_argument("--kind", default="community", choices=["station", "building", "community"])
+    add.add_argument("--code", help="deep-link code (default: random)")
+    add.set_defaults(handler=points_add)
+    listing = sub.add_parser("list", help="list reception points")
+    listing.add_argument("street", nargs="?")
+    listing.set_defaults(handler=points_list)
+    retire = sub.add_parser("retire", help="stop accepting a point's QR code")
+    retire.add_argument("code")
+    retire.set_defaults(handler=points_retire)
+    posters = sub.add_parser("posters", help="printable PNG and PDF posters with QR codes")
+    posters.add_argument("--street", help="only this street (code or name)")
+    posters.add_argument("--out", type=Path, default=Path("posters"))
+    posters.set_defaults(handler=points_posters)
+
+    staff = commands.add_parser("staff", help="staff and roles")
+    sub = staff.add_subparsers(title="staff")
+    add = sub.add_parser("add", help="register a staff member")
+    add.add_argument("telegram_user_id", type=int)
+    add.add_argument("name")
+    add.add_argument("--role", default="street", choices=["street", "federation", "admin"])
+    add.add_argument("--street", help="code or name (street staff)")
+    add.set_defaults(handler=staff_add)
+    remove = sub.add_parser("remove", help="withdraw every role of a person")
+    remove.add_argument("telegram_user_id", type=int)
+    remove.set_defaults(handler=staff_remove)
+    sub.add_parser("list", help="list staff").set_defaults(handler=staff_list)
+
+    seed = commands.add_parser("seed", help="load streets, points and staff from TOML or CSV")
+    seed.add_argument("file", type=Path)
+    seed.set_defaults(handler=seed_file)
+
+
+async def _admin(args: argparse.Namespace) -> Any:
+    from bot.cli import settings_of
+    from bot.db import Database
+    from bot.migrate import upgrade_async
+    from bot.services.admin import AdminService
+
+    settings = settings_of(args)
+    await upgrade_async(settings.database.url)
+    return AdminService(Database(settings.database.url))
+
+
+ACTOR = Actor.cli()
+
+
+async def streets_add(args: argparse.Namespace) -> int:
+    await (await _admin(args)).add_street(args.code, args.name, ACTOR)
+    print(f"street {args.code.upper()} {args.name} added")
+    return 0
+
+
+async def streets_list(args: argparse.Namespace) -> int:
+    for street in await (await _admin(args)).streets():
+        chat = street.review_chat_id or "(no review group)"
+        print(f"{street.code}\t{street.name}\t{chat}")
+    return 0
+
+
+async def streets_set_chat(args: argparse.Namespace) -> int:
+    waiting = await (await _admin(args)).set_review_chat(args.street, args.chat_id, ACTOR)
+    print(f"review group set; {waiting} waiting application(s) will be posted there")
+    return 0
+
+
+async def points_add(args: argparse.Namespace) -> int:
+    code = await (await _admin(args)).add_point(args.street, args.name, args.kind, ACTOR, args.code)
+    print(f"reception point {args.name}: code {code}")
+    return 0
+
+
+async def points_list(args: argparse.Namespace) -> int:
+    for point in await (await _admin(args)).points(args.street):
+        state = "" if point.active else "\t(retired)"
+        print(f"{point.code}\t{point.street}\t{point.kind}\t{point.name}{state}")
+    return 0
+
+
+async def points_retire(args: argparse.Namespace) -> int:
+    await (await _admin(args)).retire_point(args.code, ACTOR)
+    print(f"reception point {args.code} retired")
+    return 0
+
+
+async def points_posters(args: argparse.Namespace) -> int:
+    from bot.cli import settings_of
+    from bot.posters import write_posters
+
+    settings = settings_of(args)
+    admin = await _admin(args)
+    points = [p for p in await admin.points(args.street) if p.active]
+    written = await write_posters(settings, points, args.out)
+    print(f"{written} posters written to {args.out}/")
+    return 0
+
+
+async def staff_add(args: argparse.Namespace) -> int:
+    await (await _admin(args)).add_staff(
+        args.telegram_user_id, args.name, args.role, args.street, ACTOR
+    )
+    print(f"{args.name} ({args.telegram_user_id}) is now {args.role} staff")
+    return 0
+
+
+async def staff_remove(args: argparse.Namespace) -> int:
+    count = await (await _admin(args)).remove_staff(args.telegram_user_id, ACTOR)
+    print(f"{count} role(s) withdrawn")
+    return 0
+
+
+async def staff_list(args: argparse.Namespace) -> int:
+    for staff, street in await (await _admin(args)).staff():
+        state = "" if staff.active else "\t(removed)"
+        print(f"{staff.telegram_user_id}\t{staff.name}\t{staff.role}\t{street or '-'}{state}")
+    return 0
+
+
+async def seed_file(args: argparse.Namespace) -> int:
+    summary = await (await _admin(args)).seed(args.file, ACTOR)
+    print(f"seeded {summary.streets} streets, {summary.points} points, {summary.staff} staff")
+    return 0

@@ -1,0 +1,183 @@
+"""The composition root: the only place that knows config, services, handlers and transport."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import BaseEventIsolation
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.types import ErrorEvent, TelegramObject, User
+from aiogram.utils.i18n import I18nMiddleware
+from aiogram.utils.i18n import gettext as _
+
+from bot.config import ConfigError, Settings
+from bot.db import Database
+from bot.fsm_storage import DatabaseStorage
+from bot.i18n import CatalogI18n, build_i18n, pick_locale
+from bot.inbox import Inbox, UpdateProcessor
+from bot.migrate import upgrade_async
+from bot.outbox_views import OutboxViews, ViewContext
+from bot.pii import KeyFormatError, LookupHasher, PiiCipher, parse_key
+from bot.render.fonts import FontSpec, find_cjk_font
+from bot.sender import OutboxSender
+from bot.services.alerts import AlertService
+from bot.services.cards import CardService, CardSigner
+from bot.services.intake import IntakeService
+from bot.services.preferences import PreferenceService
+from bot.services.review import ReviewService
+from handlers import build_router
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Keys:
+    cipher: PiiCipher
+    hasher: LookupHasher
+    signer: CardSigner
+
+
+def load_keys(settings: Settings) -> Keys:
+    """Parse the key material, naming the key that is wrong (never printing it)."""
+    security = settings.security
+
+    def parse(name: str, text: str) -> bytes:
+        try:
+            return parse_key(text)
+        except KeyFormatError as error:
+            raise ConfigError(f"config key security.{name} is invalid: {error}") from None
+
+    keys = {
+        key_id: parse(f"old_data_keys.{key_id}", value.get_secret_value())
+        for key_id, value in security.old_data_keys.items()
+    }
+    keys[security.data_key_id] = parse("data_key", security.data_key.get_secret_value())
+    lookup = parse("lookup_key", security.lookup_key.get_secret_value())
+    return Keys(PiiCipher(keys, security.data_key_id), LookupHasher(lookup), CardSigner(lookup))
+
+
+class LocaleMiddleware(I18nMiddleware):
+    def __init__(self, i18n: CatalogI18n, preferences: PreferenceService) -> None:
+        super().__init__(i18n=i18n)
+        self.preferences = preferences
+
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        user: User | None = data.get("event_from_user")
+        if user is None:
+            return self.i18n.default_locale
+        chosen = await self.preferences.locale_of(user.id)
+        return pick_locale(chosen, user.language_code, self.i18n.default_locale)
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    bot: Bot
+    me: User
+    dispatcher: Dispatcher
+    sender: OutboxSender
+    processor: UpdateProcessor
+    inbox: Inbox
+
+    async def close(self) -> None:
+        await self.processor.drain()
+        await self.dispatcher.storage.close()
+        await self.bot.session.close()
+        await self.db.dispose()
+
+
+def make_bot(settings: Settings) -> Bot:
+    api = TelegramAPIServer.from_base(settings.telegram.api_base.rstrip("/"))
+    return Bot(
+        settings.telegram.token.get_secret_value(),
+        session=AiohttpSession(api=api),
+        default=DefaultBotProperties(parse_mode="HTML", link_preview_is_disabled=True),
+    )
+
+
+async def build_app(
+    settings: Settings,
+    *,
+    font: FontSpec | None = None,
+    events_isolation: BaseEventIsolation | None = None,
+    migrate: bool = True,
+) -> App:
+    keys = load_keys(settings)
+    font = font or find_cjk_font(settings.render.cjk_font, settings.render.cjk_font_index)
+    if migrate:
+        await upgrade_async(settings.database.url)
+    db = Database(settings.database.url, echo=settings.database.echo)
+    bot = make_bot(settings)
+    me = await bot.get_me()
+    i18n = build_i18n(settings.i18n.default_locale)
+    threshold = settings.federation.founding_threshold
+
+    preferences = PreferenceService(db)
+    cards = CardService(db, keys.cipher, keys.signer)
+    dispatcher = Dispatcher(
+        storage=DatabaseStorage(db, keys.cipher),
+        events_isolation=events_isolation or SimpleEventIsolation(),
+    )
+    dispatcher.workflow_data.update(
+        intake=IntakeService(db, keys.cipher, keys.hasher),
+        review=ReviewService(
+            db, federation_chat_id=settings.federation.chat_id, threshold=threshold
+        ),
+        alerts=AlertService(db),
+        cards=cards,
+        preferences=preferences,
+        i18n=i18n,
+    )
+    LocaleMiddleware(i18n, preferences).setup(dispatcher)
+    dispatcher.include_router(build_router())
+    dispatcher.errors.register(_on_error)
+
+    views = OutboxViews(
+        ViewContext(
+            db=db,
+            cipher=keys.cipher,
+            cards=cards,
+            signer=keys.signer,
+            i18n=i18n,
+            font=font,
+            bot_username=me.username or "",
+            threshold=threshold,
+            staff_locale=settings.i18n.default_locale,
+        )
+    )
+    sender = OutboxSender(db, bot, views, settings.outbox)
+
+    async def wake_sender(handler: Any, event: TelegramObject, data: dict[str, Any]) -> Any:
+        # Whatever the handler committed to the outbox goes out without waiting a poll.
+        try:
+            return await handler(event, data)
+        finally:
+            sender.wake()
+
+    dispatcher.update.outer_middleware(wake_sender)
+    inbox = Inbox(db, me.id)
+    processor = UpdateProcessor(dispatcher, bot, inbox)
+    return App(settings, db, bot, me, dispatcher, sender, processor, inbox)
+
+
+async def _on_error(event: ErrorEvent) -> bool:
+    # The exception text and traceback, not the update: updates carry personal data.
+    log.error(
+        "update %s failed: %s",
+        event.update.update_id,
+        type(event.exception).__name__,
+        exc_info=event.exception,
+    )
+    message = event.update.message
+    if message is not None and message.chat.type == "private":
+        await message.answer(_("抱歉，系统暂时出了点问题，请稍后再试。您填写的信息不会丢失。"))
+    elif event.update.callback_query is not None:
+        await event.update.callback_query.answer(_("抱歉，系统暂时出了点问题，请稍后再试。"))
+    return True

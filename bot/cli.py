@@ -1,0 +1,113 @@
+"""The `unionbot` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.pii import generate_key
+from bot.render.fonts import FontNotFoundError
+from bot.services.errors import DomainError
+
+Command = Callable[[argparse.Namespace], Awaitable[int]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    try:
+        return asyncio.run(args.handler(args))
+    except (ConfigError, FontNotFoundError, DomainError, ValueError) as error:
+        print(f"unionbot: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bot import admin_cli
+
+    parser = argparse.ArgumentParser(
+        prog="unionbot", description="工会单体入会助手 — individual trade-union membership bot"
+    )
+    parser.add_argument("--config", type=Path, default=None, help="config file (config.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(title="commands")
+
+    run = commands.add_parser("run", help="run the bot (long polling, or --webhook)")
+    run.add_argument("--webhook", action="store_true", help="receive updates by webhook")
+    run.set_defaults(handler=cmd_run)
+
+    demo = commands.add_parser("demo", help="play the whole story against the local emulator")
+    demo.add_argument("--out", type=Path, default=Path("demo-output"))
+    demo.set_defaults(handler=cmd_demo)
+
+    db = commands.add_parser("db", help="database maintenance").add_subparsers(title="db")
+    db.add_parser("upgrade", help="apply migrations").set_defaults(handler=cmd_db_upgrade)
+
+    keys = commands.add_parser("keys", help="key material").add_subparsers(title="keys")
+    keys.add_parser("generate", help="print a new random 32-byte key").set_defaults(
+        handler=cmd_keys_generate
+    )
+    admin_cli.add_commands(commands)
+    return parser
+
+
+def settings_of(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    from bot.app import build_app
+    from bot.runner import serve
+
+    settings = settings_of(args)
+    webhook = args.webhook or settings.telegram.mode == "webhook"
+    app = await build_app(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logging.getLogger(__name__).info(
+        "@%s running (%s); Ctrl-C to stop", app.me.username, "webhook" if webhook else "polling"
+    )
+    try:
+        await serve(app, stop, webhook=webhook)
+    finally:
+        await app.close()
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return await run_demo(args.out)
+
+
+async def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from bot.migrate import upgrade_async
+
+    settings = settings_of(args)
+    await upgrade_async(settings.database.url)
+    print("database is up to date")
+    return 0
+
+
+async def cmd_keys_generate(_args: argparse.Namespace) -> int:
+    print(generate_key())
+    return 0
+

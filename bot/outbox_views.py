@@ -1,0 +1,263 @@
+"""Turning an outbox row into the Bot API call to make, at send time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from aiogram.types import InlineKeyboardMarkup
+from sqlalchemy import func, select
+
+from bot.db import Database
+from bot.i18n import CatalogI18n
+from bot.pii import PiiCipher, mask_mobile, mask_resident_id
+from bot.render.card import CardData, render_card_async
+from bot.render.fonts import FontSpec
+from bot.services.cards import CardFacts, CardService, CardSigner
+from bot.timefmt import BEIJING
+from bot.views import alert as alert_view
+from bot.views import review as review_view
+from bot.views import worker as worker_view
+from models import (
+    Application,
+    Enterprise,
+    Member,
+    ReceptionPoint,
+    Street,
+    ThresholdAlert,
+    UnionOrg,
+    UserPreference,
+)
+from models.base import utcnow
+
+
+class Gone(Exception):
+    """What the row refers to no longer exists; there is nothing to send."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    text: str
+    reply_markup: InlineKeyboardMarkup | None = None
+    edit_message_id: int | None = None
+    photo: bytes | None = None
+
+
+@dataclass(frozen=True)
+class ViewContext:
+    db: Database
+    cipher: PiiCipher
+    cards: CardService
+    signer: CardSigner
+    i18n: CatalogI18n
+    font: FontSpec
+    bot_username: str
+    threshold: int
+    staff_locale: str
+
+
+class OutboxViews:
+    def __init__(self, context: ViewContext) -> None:
+        self.c = context
+
+    async def render(self, chat_id: int, kind: str, payload: dict[str, Any]) -> Outgoing:
+        locale = await self._locale(chat_id)
+        with self.c.i18n.context(), self.c.i18n.use_locale(locale):
+            return await getattr(self, f"_{kind}")(**payload)
+
+    async def _locale(self, chat_id: int) -> str:
+        if chat_id < 0:  # groups: staff read the default language
+            return self.c.staff_locale
+        async with self.c.db.read() as session:
+            chosen = await session.get(UserPreference, chat_id)
+            if chosen is not None:
+                return chosen.locale
+            language = await session.scalar(
+                select(Application.language)
+                .where(Application.telegram_user_id == chat_id)
+                .order_by(Application.id.desc())
+                .limit(1)
+            )
+        return language or self.c.i18n.default_locale
+
+    # --- staff -----------------------------------------------------------------------
+    async def _review_card(self, application_id: int) -> Outgoing:
+        card = await self._review_data(application_id)
+        markup = review_view.review_keyboard(application_id) if card.status == "submitted" else None
+        return Outgoing(review_view.review_card_text(card, _today()), markup)
+
+    async def _review_card_edit(self, application_id: int, message_id: int) -> Outgoing:
+        card = await self._review_data(application_id)
+        text = review_view.review_card_text(card, _today())
+        return Outgoing(text, None, edit_message_id=message_id)
+
+    async def _review_data(self, application_id: int) -> review_view.ReviewCardData:
+        async with self.c.db.read() as session:
+            row = (
+                await session.execute(
+                    select(Application, Enterprise, Street, ReceptionPoint.name)
+                    .join(Enterprise, Enterprise.id == Application.enterprise_id)
+                    .join(Street, Street.id == Application.street_id)
+                    .outerjoin(ReceptionPoint, ReceptionPoint.id == Application.point_id)
+                    .where(Application.id == application_id)
+                )
+            ).first()
+        if row is None:
+            raise Gone()
+        application, enterprise, street, point_name = row
+        return review_view.ReviewCardData(
+            application_id=application.id,
+            number=application.number,
+            name=application.name,
+            masked_id=mask_resident_id(
+                self.c.cipher.decrypt(application.ric_cipher, context="ric")
+            ),
+            masked_mobile=mask_mobile(
+                self.c.cipher.decrypt(application.mobile_cipher, context="mobile")
+            ),
+            gender=application.gender,
+            birth_date=application.birth_date,
+            employer=enterprise.name,
+            enterprise_count=enterprise.member_count,
+            threshold=self.c.threshold,
+            provisional=enterprise.provisional,
+            street_name=street.name,
+            point_name=point_name,
+            submitted_at=application.submitted_at,
+            status=application.status,
+            decided_by=application.decided_by_name,
+            decided_at=application.decided_at,
+            reject_reason=application.reject_reason,
+            reject_note=application.reject_note,
+        )
+
+    # --- worker ----------------------------------------------------------------------
+    async def _application_received(self, application_id: int) -> Outgoing:
+        async with self.c.db.read() as session:
+            row = (
+                await session.execute(
+                    select(Application.number, Street.name)
+                    .join(Street, Street.id == Application.street_id)
+                    .where(Application.id == application_id)
+                )
+            ).first()
+        if row is None:
+            raise Gone()
+        return Outgoing(worker_view.received_text(row[0], row[1]))
+
+    async def _approved(self, member_id: int) -> Outgoing:
+        async with self.c.db.read() as session:
+            row = (
+                await session.execute(
+                    select(Application.number, Member.number, UnionOrg.name)
+                    .join(Member, Member.application_id == Application.id)
+                    .join(UnionOrg, UnionOrg.id == Member.union_org_id)
+                    .where(Member.id == member_id)
+                )
+            ).first()
+        if row is None:
+            raise Gone()
+        return Outgoing(worker_view.approved_text(*row))
+
+    async def _rejected(self, application_id: int) -> Outgoing:
+        async with self.c.db.read() as session:
+            application = await session.get(Application, application_id)
+        if application is None:
+            raise Gone()
+        return Outgoing(
+            worker_view.rejected_text(
+                application.number, application.reject_reason, application.reject_note
+            )
+        )
+
+    async def _member_card(self, member_id: int) -> Outgoing:
+        facts = await self.c.cards.facts(member_id)
+        if facts is None or not facts.active:
+            raise Gone()
+        photo = await render_member_card(facts, self.c)
+        return Outgoing(worker_view.card_caption(facts), photo=photo)
+
+    # --- federation ------------------------------------------------------------------
+    async def _threshold_alert(self, alert_id: int) -> Outgoing:
+        data = await self._alert_data(alert_id)
+        return Outgoing(alert_view.alert_text(data), alert_view.alert_keyboard(data))
+
+    async def _alert_followed_edit(self, alert_id: int, message_id: int) -> Outgoing:
+        data = await self._alert_data(alert_id)
+        return Outgoing(alert_view.alert_text(data), None, edit_message_id=message_id)
+
+    async def _alert_data(self, alert_id: int) -> alert_view.AlertData:
+        async with self.c.db.read() as session:
+            alert = await session.get(ThresholdAlert, alert_id)
+            if alert is None:
+                raise Gone()
+            enterprise = await session.get_one(Enterprise, alert.enterprise_id)
+            active = (Member.enterprise_id == enterprise.id, Member.status == "active")
+            streets = list(
+                await session.scalars(
+                    select(Street.name)
+                    .join(Member, Member.street_id == Street.id)
+                    .where(*active)
+                    .group_by(Street.name)
+                    .order_by(Street.name)
+                )
+            )
+            points = [
+                (name or "线上申请", int(count))
+                for name, count in await session.execute(
+                    select(ReceptionPoint.name, func.count(Member.id))
+                    .select_from(Member)
+                    .join(Application, Application.id == Member.application_id)
+                    .outerjoin(ReceptionPoint, ReceptionPoint.id == Application.point_id)
+                    .where(*active)
+                    .group_by(ReceptionPoint.name)
+                    .order_by(func.count(Member.id).desc(), ReceptionPoint.name)
+                )
+            ]
+            first, last = (
+                await session.execute(
+                    select(func.min(Member.joined_at), func.max(Member.joined_at)).where(*active)
+                )
+            ).one()
+        return alert_view.AlertData(
+            alert_id=alert.id,
+            enterprise=enterprise.name,
+            uscc=enterprise.uscc,
+            member_count=enterprise.member_count,
+            threshold=alert.threshold,
+            streets=streets,
+            points=points,
+            first_joined=_aware(first) or alert.created_at,
+            last_joined=_aware(last) or alert.created_at,
+            followed_by=alert.followed_by_name,
+            followed_at=alert.followed_at,
+        )
+
+
+async def render_member_card(facts: CardFacts, context: ViewContext) -> bytes:
+    verify_url = (
+        f"https://t.me/{context.bot_username}?start=v_{context.signer.token(facts.member_id)}"
+    )
+    data = CardData(
+        union_name=facts.union_name,
+        member_name=facts.name,
+        member_number=facts.member_number,
+        join_date=facts.joined_at.astimezone(BEIJING).date(),
+        masked_id=facts.masked_id,
+        verify_url=verify_url,
+    )
+    return await render_card_async(data, context.font)
+
+
+def _today() -> date:
+    return utcnow().astimezone(BEIJING).date()
+
+
+def _aware(value: Any) -> datetime | None:
+    # Aggregates bypass the column type, so SQLite hands back naive or text values.
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

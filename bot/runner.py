@@ -1,0 +1,141 @@
+"""Transports: long polling and webhook. Both store each update before acknowledging it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.methods import GetUpdates
+from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
+from aiohttp import web
+
+from bot.app import App
+
+log = logging.getLogger(__name__)
+
+POLL_TIMEOUT = 25
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+async def prepare(app: App) -> None:
+    """Commands menu, then resume updates whose processing was cut short last time."""
+    commands = [
+        BotCommand(command="start", description="申请入会 / Apply"),
+        BotCommand(command="status", description="申请进度 / Status"),
+        BotCommand(command="card", description="电子会员卡 / Member card"),
+        BotCommand(command="cancel", description="放弃填写 / Cancel"),
+        BotCommand(command="lang", description="语言 / Language"),
+        BotCommand(command="help", description="帮助 / Help"),
+    ]
+    await app.bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats())
+    resumed = await app.processor.resume()
+    if resumed:
+        log.info("resumed %d stored updates", resumed)
+    await app.inbox.purge()
+
+
+async def poll(app: App, stop: asyncio.Event) -> None:
+    """Long polling. A batch is stored before the next getUpdates confirms it."""
+    await app.bot.delete_webhook(drop_pending_updates=False)
+    offset: int | None = None
+    backoff = 1.0
+    while not stop.is_set():
+        request = GetUpdates(offset=offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED)
+        fetch = asyncio.ensure_future(app.bot(request, request_timeout=POLL_TIMEOUT + 10))
+        stopping = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if fetch not in done:
+            fetch.cancel()
+            with contextlib.suppress(BaseException):
+                await fetch
+            break
+        stopping.cancel()
+        try:
+            updates = fetch.result()
+        except TelegramRetryAfter as error:
+            await asyncio.sleep(error.retry_after)
+            continue
+        except (TelegramNetworkError, TelegramServerError) as error:
+            log.warning("getUpdates failed (%s); retrying in %.0fs", type(error).__name__, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 60.0)
+            continue
+        backoff = 1.0
+        if updates:
+            bodies = [u.model_dump(mode="json", exclude_none=True) for u in updates]
+            await app.processor.accept(bodies)
+            offset = updates[-1].update_id + 1
+
+
+ALLOWED = ["message", "callback_query", "my_chat_member"]
+
+
+def webhook_app(app: App, path: str, secret: str) -> web.Application:
+    """An aiohttp app answering Telegram only after the update is stored."""
+    expected = secret.encode()
+
+    async def receive(request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, expected):
+            return web.Response(status=401, text="unauthorized")
+        try:
+            body = await request.json()
+            int(body["update_id"])
+        except (ValueError, KeyError, TypeError):
+            return web.Response(status=400, text="bad update")
+        await app.processor.accept([body])  # raises → 500 → Telegram retries
+        return web.Response(text="ok")
+
+    web_app = web.Application(client_max_size=1 << 20)
+    web_app.router.add_post(path, receive)
+    return web_app
+
+
+async def serve(
+    app: App,
+    stop: asyncio.Event,
+    *,
+    webhook: bool = False,
+    on_ready: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Run the bot until `stop` is set: updates in, outbox out."""
+    await prepare(app)
+    sender_task = asyncio.create_task(app.sender.run(), name="outbox-sender")
+    try:
+        if webhook:
+            await _serve_webhook(app, stop, on_ready)
+        else:
+            if on_ready:
+                await on_ready()
+            await poll(app, stop)
+    finally:
+        await app.processor.drain()
+        sender_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender_task
+
+
+async def _serve_webhook(
+    app: App, stop: asyncio.Event, on_ready: Callable[[], Awaitable[None]] | None
+) -> None:
+    hook = app.settings.telegram.webhook
+    secret = hook.secret.get_secret_value()
+    if not hook.url or not secret:
+        raise ValueError("webhook mode needs telegram.webhook.url and telegram.webhook.secret")
+    runner = web.AppRunner(webhook_app(app, hook.path, secret))
+    await runner.setup()
+    site = web.TCPSite(runner, hook.listen_host, hook.listen_port)
+    await site.start()
+    try:
+        await app.bot.set_webhook(
+            hook.url.rstrip("/") + hook.path, secret_token=secret, allowed_updates=ALLOWED
+        )
+        if on_ready:
+            await on_ready()
+        await stop.wait()
+    finally:
+        await runner.cleanup()

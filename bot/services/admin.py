@@ -1,0 +1,355 @@
+"""Set-up done by administrators: streets, reception points, staff, and seed files."""
+
+from __future__ import annotations
+
+import csv
+import re
+import secrets
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import Database
+from bot.services import outbox
+from bot.services.audit import Actor, record
+from bot.services.errors import DomainError, NotFound
+from models import Application, ReceptionPoint, Staff, Street
+from models.org import POINT_KINDS, STAFF_ROLES
+
+STREET_CODE = re.compile(r"^[A-Z][A-Z0-9]{1,7}$")
+POINT_CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class SetupError(DomainError):
+    """Bad set-up input, with a message for the administrator."""
+
+
+@dataclass(frozen=True)
+class PointRow:
+    code: str
+    name: str
+    kind: str
+    street: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    streets: int
+    points: int
+    staff: int
+
+
+def new_point_code() -> str:
+    # Opaque and unguessable; "p" keeps it clear of the "v_" card-verification prefix.
+    return "p" + secrets.token_urlsafe(6)
+
+
+class AdminService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add_street(self, code: str, name: str, actor: Actor) -> None:
+        code = code.upper()
+        if not STREET_CODE.match(code):
+            raise SetupError(f"street code {code!r}: 2–8 capital letters or digits, e.g. DS")
+        async with self.db.transaction() as session:
+            await self._upsert_street(session, code, name, None, actor)
+
+    async def _upsert_street(
+        self, session: AsyncSession, code: str, name: str, chat_id: int | None, actor: Actor
+    ) -> Street:
+        street = await session.scalar(select(Street).where(Street.code == code))
+        if street is None:
+            street = Street(code=code, name=name, review_chat_id=chat_id)
+            session.add(street)
+            await session.flush()
+            record(session, actor, "street.added", "street", code, after={"name": name})
+        elif street.name != name:
+            record(
+                session,
+                actor,
+                "street.renamed",
+                "street",
+                code,
+                before={"name": street.name},
+                after={"name": name},
+            )
+            street.name = name
+        if chat_id is not None and street.review_chat_id != chat_id:
+            await self._bind(session, street, chat_id, actor)
+        return street
+
+    async def set_review_chat(self, street_ref: str, chat_id: int, actor: Actor) -> int:
+        """Make `chat_id` the street's review group; re-send the cards still waiting."""
+        async with self.db.transaction() as session:
+            street = await _street(session, street_ref)
+            return await self._bind(session, street, chat_id, actor)
+
+    async def _bind(self, session: AsyncSession, street: Street, chat_id: int, actor: Actor) -> int:
+        record(
+            session,
+            actor,
+            "street.review_chat",
+            "street",
+            street.code,
+            before={"chat": street.review_chat_id},
+            after={"chat": chat_id},
+        )
+        street.review_chat_id = chat_id
+        waiting = list(
+            await session.scalars(
+                select(Application.id).where(
+                    Application.street_id == street.id, Application.status == "submitted"
+                )
+            )
+        )
+        for application_id in waiting:
+            outbox.enqueue(session, chat_id, "review_card", application_id=application_id)
+        return len(waiting)
+
+    async def add_point(
+        self, street_ref: str, name: str, kind: str, actor: Actor, code: str | None = None
+    ) -> str:
+        async with self.db.transaction() as session:
+            street = await _street(session, street_ref)
+            point = await self._upsert_point(session, street, name, kind, code, actor)
+            return point.code
+
+    async def _upsert_point(
+        self,
+        session: AsyncSession,
+        street: Street,
+        name: str,
+        kind: str,
+        code: str | None,
+        actor: Actor,
+    ) -> ReceptionPoint:
+        if kind not in POINT_KINDS:
+            raise SetupError(f"point kind {kind!r}: one of {', '.join(POINT_KINDS)}")
+        if code is not None and (not POINT_CODE.match(code) or code.startswith("v_")):
+            raise SetupError(f"point code {code!r}: 1–64 of A-Z a-z 0-9 _ -, not starting v_")
+        point = await session.scalar(
+            select(ReceptionPoint).where(
+                ReceptionPoint.street_id == street.id, ReceptionPoint.name == name
+            )
+        )
+        if point is None:
+            point = ReceptionPoint(
+                street_id=street.id, name=name, kind=kind, code=code or new_point_code()
+            )
+            session.add(point)
+            await session.flush()
+            record(
+                session,
+                actor,
+                "point.added",
+                "reception_point",
+                point.code,
+                after={"street": street.code, "name": name, "kind": kind},
+            )
+        else:
+            point.kind = kind
+            point.active = True
+        return point
+
+    async def retire_point(self, code: str, actor: Actor) -> None:
+        async with self.db.transaction() as session:
+            point = await session.scalar(select(ReceptionPoint).where(ReceptionPoint.code == code))
+            if point is None:
+                raise NotFound(f"reception point {code}")
+            point.active = False
+            record(session, actor, "point.retired", "reception_point", code)
+
+    async def points(self, street_ref: str | None = None) -> list[PointRow]:
+        async with self.db.read() as session:
+            query = select(ReceptionPoint, Street.name).join(
+                Street, Street.id == ReceptionPoint.street_id
+            )
+            if street_ref:
+                street = await _street(session, street_ref)
+                query = query.where(Street.id == street.id)
+            rows = await session.execute(query.order_by(Street.id, ReceptionPoint.id))
+            return [PointRow(p.code, p.name, p.kind, s, p.active) for p, s in rows]
+
+    async def streets(self) -> list[Street]:
+        async with self.db.read() as session:
+            return list(await session.scalars(select(Street).order_by(Street.id)))
+
+    async def add_staff(
+        self, user_id: int, name: str, role: str, street_ref: str | None, actor: Actor
+    ) -> None:
+        async with self.db.transaction() as session:
+            await self._upsert_staff(session, user_id, name, role, street_ref, actor)
+
+    async def _upsert_staff(
+        self,
+        session: AsyncSession,
+        user_id: int,
+        name: str,
+        role: str,
+        street_ref: str | None,
+        actor: Actor,
+    ) -> None:
+        if role not in STAFF_ROLES:
+            raise SetupError(f"role {role!r}: one of {', '.join(STAFF_ROLES)}")
+        if (role == "street") != (street_ref is not None):
+            raise SetupError("street staff need a street; other roles take none")
+        street_id = (await _street(session, street_ref)).id if street_ref else None
+        staff = await session.scalar(
+            select(Staff).where(
+                Staff.telegram_user_id == user_id, Staff.role == role, Staff.street_id == street_id
+            )
+        )
+        if staff is None:
+            session.add(Staff(telegram_user_id=user_id, name=name, role=role, street_id=street_id))
+            record(
+                session,
+                actor,
+                "staff.added",
+                "staff",
+                user_id,
+                after={"role": role, "street": street_ref, "name": name},
+            )
+        elif not staff.active or staff.name != name:
+            record(
+                session,
+                actor,
+                "staff.updated",
+                "staff",
+                user_id,
+                before={"active": staff.active, "name": staff.name},
+                after={"active": True, "name": name},
+            )
+            staff.active, staff.name = True, name
+
+    async def remove_staff(self, user_id: int, actor: Actor) -> int:
+        async with self.db.transaction() as session:
+            rows = list(
+                await session.scalars(
+                    select(Staff).where(Staff.telegram_user_id == user_id, Staff.active.is_(True))
+                )
+            )
+            for staff in rows:
+                staff.active = False
+                record(
+                    session,
+                    actor,
+                    "staff.removed",
+                    "staff",
+                    user_id,
+                    before={"role": staff.role, "street_id": staff.street_id},
+                )
+            return len(rows)
+
+    async def staff(self) -> list[tuple[Staff, str | None]]:
+        async with self.db.read() as session:
+            rows = await session.execute(
+                select(Staff, Street.name)
+                .outerjoin(Street, Street.id == Staff.street_id)
+                .order_by(Staff.role, Staff.id)
+            )
+            return [(staff, street) for staff, street in rows]
+
+    async def seed(self, path: Path, actor: Actor) -> SeedSummary:
+        """Load streets, their points and staff from TOML or CSV, in one transaction."""
+        data = read_seed(path)
+        counts = {"streets": 0, "points": 0, "staff": 0}
+        async with self.db.transaction() as session:
+            for item in data.get("streets", []):
+                code = str(item["code"]).upper()
+                if not STREET_CODE.match(code):
+                    raise SetupError(f"street code {code!r}: 2–8 capital letters or digits")
+                chat = item.get("review_chat_id")
+                street = await self._upsert_street(
+                    session, code, item["name"], int(chat) if chat else None, actor
+                )
+                counts["streets"] += 1
+                for point in item.get("points", []):
+                    await self._upsert_point(
+                        session,
+                        street,
+                        point["name"],
+                        point.get("kind", "community"),
+                        point.get("code"),
+                        actor,
+                    )
+                    counts["points"] += 1
+            for person in data.get("staff", []):
+                await self._upsert_staff(
+                    session,
+                    int(person["telegram_user_id"]),
+                    person["name"],
+                    person.get("role", "street"),
+                    person.get("street"),
+                    actor,
+                )
+                counts["staff"] += 1
+        return SeedSummary(**counts)
+
+
+async def _street(session: AsyncSession, ref: str) -> Street:
+    """A street by code ("DS") or name ("德胜街道")."""
+    street = await session.scalar(
+        select(Street).where((Street.code == ref.upper()) | (Street.name == ref))
+    )
+    if street is None:
+        raise NotFound(f"street {ref}")
+    return street
+
+
+def read_seed(path: Path) -> dict[str, Any]:
+    """TOML ([[streets]] with [[streets.points]], [[staff]]) or CSV (one row per record:
+    record=street|point|staff, street, code, name, kind, review_chat_id, telegram_user_id, role)."""
+    if not path.exists():
+        raise SetupError(f"seed file not found: {path}")
+    if path.suffix.lower() == ".toml":
+        try:
+            return tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise SetupError(f"{path}: {error}") from None
+    if path.suffix.lower() == ".csv":
+        return _seed_from_csv(path)
+    raise SetupError(f"{path}: seed files are .toml or .csv")
+
+
+def _seed_from_csv(path: Path) -> dict[str, Any]:
+    streets: dict[str, dict[str, Any]] = {}
+    staff: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            kind = (row.get("record") or "").strip()
+            if kind == "street":
+                streets[row["code"].strip().upper()] = {
+                    "code": row["code"].strip(),
+                    "name": row["name"].strip(),
+                    "review_chat_id": (row.get("review_chat_id") or "").strip() or None,
+                    "points": [],
+                }
+            elif kind == "point":
+                street = streets.get((row.get("street") or "").strip().upper())
+                if street is None:
+                    raise SetupError(f"{path}:{line}: point before its street row")
+                street["points"].append(
+                    {
+                        "name": row["name"].strip(),
+                        "kind": (row.get("kind") or "community").strip(),
+                        "code": (row.get("code") or "").strip() or None,
+                    }
+                )
+            elif kind == "staff":
+                staff.append(
+                    {
+                        "telegram_user_id": row["telegram_user_id"],
+                        "name": row["name"].strip(),
+                        "role": (row.get("role") or "street").strip(),
+                        "street": (row.get("street") or "").strip() or None,
+                    }
+                )
+            else:
+                raise SetupError(f"{path}:{line}: record must be street, point or staff")
+    return {"streets": list(streets.values()), "staff": staff}

@@ -1,0 +1,28 @@
+"""People's language choices."""
+
+from __future__ import annotations
+
+from bot.db import Database
+from models import UserPreference
+
+
+class PreferenceService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._cache: dict[int, str | None] = {}
+
+    async def locale_of(self, user_id: int) -> str | None:
+        if user_id not in self._cache:
+            async with self.db.read() as session:
+                row = await session.get(UserPreference, user_id)
+            self._cache[user_id] = row.locale if row else None
+        return self._cache[user_id]
+
+    async def set_locale(self, user_id: int, locale: str) -> None:
+        async with self.db.transaction() as session:
+            row = await session.get(UserPreference, user_id)
+            if row is None:
+                session.add(UserPreference(telegram_user_id=user_id, locale=locale))
+            else:
+                row.locale = locale
+        self._cache[user_id] = locale

@@ -1,0 +1,1 @@
+"""Message texts and keyboards. Pure functions of plain data; user text is always escaped."""

@@ -1,0 +1,63 @@
+"""The founding-threshold alert in the federation group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+
+from bot import timefmt
+from bot.callbacks import AlertCb
+
+
+@dataclass(frozen=True)
+class AlertData:
+    alert_id: int
+    enterprise: str
+    uscc: str | None
+    member_count: int
+    threshold: int
+    streets: list[str]
+    points: list[tuple[str, int]]  # (reception point, members who came through it)
+    first_joined: datetime
+    last_joined: datetime
+    followed_by: str | None
+    followed_at: datetime | None
+
+
+def alert_text(alert: AlertData) -> str:
+    points = "、".join(f"{escape(name)}（{count}）" for name, count in alert.points)
+    lines = [
+        _("🔔 <b>建会提示：单体入会会员已达 {threshold} 人</b>").format(threshold=alert.threshold),
+        _("企业：{name}").format(name=escape(alert.enterprise)),
+    ]
+    if alert.uscc:
+        lines.append(_("统一社会信用代码：{uscc}").format(uscc=alert.uscc))
+    lines += [
+        _("当前会员人数：{count}").format(count=alert.member_count),
+        _("所属街道：{streets}").format(streets="、".join(escape(s) for s in alert.streets)),
+        _("受理点：{points}").format(points=points),
+        _("首位会员入会：{first}；最近入会：{last}").format(
+            first=timefmt.day(alert.first_joined), last=timefmt.day(alert.last_joined)
+        ),
+        _("依据《工会法》第十一条，请联系该企业，指导筹建工会。"),
+    ]
+    if alert.followed_by and alert.followed_at:
+        lines.append(
+            _("\n👤 <b>跟进人：{who}</b>（{time}）").format(
+                who=escape(alert.followed_by), time=timefmt.minute(alert.followed_at)
+            )
+        )
+    return "\n".join(lines)
+
+
+def alert_keyboard(alert: AlertData) -> InlineKeyboardMarkup | None:
+    if alert.followed_by:
+        return None
+    data = AlertCb(action="follow", alert=alert.alert_id).pack()
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=_("🙋 我来跟进"), callback_data=data)]]
+    )

@@ -1,0 +1,122 @@
+"""The review card in a street's group chat."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from html import escape
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+
+from bot import timefmt
+from bot.callbacks import ReviewCb
+
+
+@dataclass(frozen=True)
+class ReviewCardData:
+    application_id: int
+    number: str
+    name: str
+    masked_id: str
+    masked_mobile: str
+    gender: str
+    birth_date: date
+    employer: str
+    enterprise_count: int
+    threshold: int
+    provisional: bool
+    street_name: str
+    point_name: str | None
+    submitted_at: datetime
+    status: str
+    decided_by: str | None
+    decided_at: datetime | None
+    reject_reason: str | None
+    reject_note: str | None
+
+
+def gender_label(gender: str) -> str:
+    return _("男") if gender == "male" else _("女")
+
+
+def reason_label(reason: str | None) -> str:
+    labels = {
+        "incomplete": _("材料不完整"),
+        "outside_area": _("不属于本街道受理范围"),
+        "duplicate": _("重复申请"),
+        "other": _("其他原因"),
+    }
+    return labels.get(reason or "", reason or "")
+
+
+def review_card_text(card: ReviewCardData, today: date) -> str:
+    point = card.point_name or _("线上申请")
+    lines = [
+        _("📝 <b>入会申请 {number}</b>").format(number=escape(card.number)),
+        _("姓名：{name}").format(name=escape(card.name)),
+        _("身份证号：{masked}").format(masked=card.masked_id),
+        _("手机号：{masked}").format(masked=card.masked_mobile),
+        _("性别：{gender}　年龄：{age}").format(
+            gender=gender_label(card.gender), age=timefmt.age(card.birth_date, today)
+        ),
+        _("工作单位：{employer}（本企业已入会 {count}/{threshold}）").format(
+            employer=escape(card.employer), count=card.enterprise_count, threshold=card.threshold
+        ),
+        _("受理点：{street} · {point}").format(
+            street=escape(card.street_name), point=escape(point)
+        ),
+        _("提交时间：{time}").format(time=timefmt.minute(card.submitted_at)),
+    ]
+    if card.provisional:
+        lines.insert(6, _("（该单位尚未在企业库中登记）"))
+    if card.status == "approved" and card.decided_at:
+        lines.append(
+            _("\n✅ <b>已通过</b> — {who}，{time}").format(
+                who=escape(card.decided_by or ""), time=timefmt.minute(card.decided_at)
+            )
+        )
+    elif card.status == "rejected" and card.decided_at:
+        reason = reason_label(card.reject_reason)
+        if card.reject_note:
+            reason = f"{reason}：{escape(card.reject_note)}"
+        lines.append(
+            _("\n❌ <b>已驳回</b>（{reason}）— {who}，{time}").format(
+                reason=reason,
+                who=escape(card.decided_by or ""),
+                time=timefmt.minute(card.decided_at),
+            )
+        )
+    return "\n".join(lines)
+
+
+def review_keyboard(application_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=_("✅ 通过"),
+                    callback_data=ReviewCb(action="approve", app=application_id).pack(),
+                ),
+                InlineKeyboardButton(
+                    text=_("❌ 驳回"),
+                    callback_data=ReviewCb(action="reject", app=application_id).pack(),
+                ),
+            ]
+        ]
+    )
+
+
+def reason_keyboard(application_id: int) -> InlineKeyboardMarkup:
+    def button(reason: str) -> InlineKeyboardButton:
+        data = ReviewCb(action="reason", app=application_id, reason=reason).pack()
+        return InlineKeyboardButton(text=reason_label(reason), callback_data=data)
+
+    back = ReviewCb(action="back", app=application_id).pack()
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [button("incomplete"), button("outside_area")],
+            [button("duplicate"), button("other")],
+            [InlineKeyboardButton(text=_("↩️ 返回"), callback_data=back)],
+        ]
+    )

@@ -1,0 +1,55 @@
+"""Messages to the worker that the outbox delivers."""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram.utils.i18n import gettext as _
+
+from bot import timefmt
+from bot.services.cards import CardFacts
+from bot.views.review import reason_label
+
+
+def received_text(number: str, street: str) -> str:
+    return _(
+        "📮 您的入会申请已提交，申请编号 <b>{number}</b>。\n"
+        "{street}工会工作人员将尽快审核，结果会在这里通知您。发送 /status 可随时查看进度。"
+    ).format(number=escape(number), street=escape(street))
+
+
+def approved_text(number: str, member_number: str, union_name: str) -> str:
+    return _(
+        "🎉 恭喜！您的入会申请 {number} 已通过审核。\n"
+        "会员编号：<b>{member_number}</b>\n所属工会：{union}\n"
+        "您的电子会员卡随后发送；发送 /card 可再次领取，/status 查看“四个一”会员服务。"
+    ).format(number=escape(number), member_number=escape(member_number), union=escape(union_name))
+
+
+def rejected_text(number: str, reason: str | None, note: str | None) -> str:
+    why = reason_label(reason)
+    if note:
+        why = f"{why}：{escape(note)}"
+    return _(
+        "很抱歉，您的入会申请 {number} 未通过审核。\n原因：{why}\n"
+        "您可以补充或更正信息后重新申请：发送 /start 即可。"
+    ).format(number=escape(number), why=why)
+
+
+def card_caption(card: CardFacts) -> str:
+    return _("您的电子会员卡（{number}，{date} 入会）。出示二维码即可验证。").format(
+        number=escape(card.member_number), date=timefmt.day(card.joined_at)
+    )
+
+
+def four_ones_text(has_card: bool) -> str:
+    done, todo = "✅", "⏳"
+    return "\n".join(
+        [
+            _("“四个一”会员服务："),
+            _("{mark} 一张会员卡").format(mark=done if has_card else todo),
+            _("{mark} 一张会员服务卡（由街道工会发放）").format(mark=todo),
+            _("{mark} 一项普惠制服务（街道工会将通知您）").format(mark=todo),
+            _("{mark} 一次工会活动（街道工会将通知您）").format(mark=todo),
+        ]
+    )

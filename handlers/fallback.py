@@ -1,0 +1,24 @@
+"""Whatever no other handler took: a hint in private chats, silence in groups."""
+
+from __future__ import annotations
+
+from aiogram import F
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from handlers.registry import Handlers
+
+router = Handlers("fallback")
+
+
+@router.message(F.chat.type == "private")
+async def private_fallback(message: Message) -> None:
+    await message.answer(
+        _("我没有听懂。发送 /start 申请入会，/status 查看进度，/help 查看全部功能。")
+    )
+
+
+@router.callback_query()
+async def unknown_button(query: CallbackQuery) -> None:
+    # Forged or outdated callback data: refuse politely, change nothing.
+    await query.answer(_("这个按钮已失效。"), show_alert=True)

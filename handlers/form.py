@@ -1,0 +1,322 @@
+"""The worker's application form in a private chat: consent, fields, review, submit."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from aiogram import F
+from aiogram.filters import StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.callbacks import FormCb
+from bot.services.errors import AlreadyMember, OpenApplicationExists
+from bot.services.intake import Draft, IntakeService
+from bot.validation import (
+    ValidationError,
+    normalise_free_text,
+    validate_mobile,
+    validate_name,
+    validate_resident_id,
+)
+from handlers import texts
+from handlers.registry import Handlers
+from handlers.states import Form
+from models.base import utcnow
+
+router = Handlers("form")
+router.filter("message", F.chat.type == "private")
+router.filter("callback_query", F.message.chat.type == "private")
+
+ORDER = ("name", "resident_id", "mobile", "employer", "job")
+STATE_OF = {
+    "name": Form.name,
+    "resident_id": Form.resident_id,
+    "mobile": Form.mobile,
+    "employer": Form.employer,
+    "job": Form.job,
+}
+
+
+async def begin(
+    message: Message, state: FSMContext, street_id: int, street: str, point: tuple[int, str] | None
+) -> None:
+    """Start a fresh form at a reception point (or the online channel)."""
+    await state.clear()
+    await state.set_data(
+        {
+            "street_id": street_id,
+            "street_name": street,
+            "point_id": point[0] if point else None,
+            "point_name": point[1] if point else None,
+        }
+    )
+    await state.set_state(Form.consent)
+    await message.answer(
+        texts.privacy_notice(street, point[1] if point else None),
+        reply_markup=texts.consent_keyboard(),
+    )
+
+
+async def _ask_next(message: Message, state: FSMContext, data: dict[str, Any]) -> None:
+    """Go to the first missing field, or to the summary when nothing is missing."""
+    for field in ORDER:
+        if field not in data:
+            await state.set_state(STATE_OF[field])
+            markup: Any = None
+            if field == "mobile":
+                markup = texts.contact_keyboard()
+            elif field == "job":
+                markup = texts.skip_keyboard()
+            await message.answer(texts.ask(field), reply_markup=markup)
+            return
+    await state.set_state(Form.review)
+    await message.answer(texts.summary_text(data), reply_markup=texts.summary_keyboard())
+
+
+async def _store(message: Message, state: FSMContext, **values: Any) -> None:
+    data = await state.update_data(**values)
+    await _ask_next(message, state, data)
+
+
+# --- consent --------------------------------------------------------------------------
+@router.callback_query(Form.consent, FormCb.filter(F.action == "consent"))
+async def consent(query: CallbackQuery, state: FSMContext) -> None:
+    await state.update_data(consent_at=utcnow().isoformat(), notice_version=texts.NOTICE_VERSION)
+    await query.answer(_("已记录您的同意"))
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await _ask_next(query.message, state, await state.get_data())
+
+
+@router.callback_query(Form.consent, FormCb.filter(F.action == "decline"))
+async def decline(query: CallbackQuery, state: FSMContext) -> None:
+    await state.clear()
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await query.message.answer(
+            _("好的，您未同意，我们没有保存任何信息。如改变主意，可随时发送 /start 重新开始。")
+        )
+
+
+@router.message(Form.consent)
+async def consent_expected(message: Message) -> None:
+    await message.answer(
+        _("请先阅读上面的说明，点击“同意”按钮后再填写。"), reply_markup=texts.consent_keyboard()
+    )
+
+
+# --- fields ---------------------------------------------------------------------------
+@router.message(Form.name, F.text)
+async def name_entered(message: Message, state: FSMContext) -> None:
+    try:
+        name = validate_name(message.text or "")
+    except ValidationError as error:
+        await message.answer(texts.validation_message(error))
+        return
+    await _store(message, state, name=name)
+
+
+@router.message(Form.resident_id, F.text)
+async def resident_id_entered(message: Message, state: FSMContext, intake: IntakeService) -> None:
+    try:
+        resident = validate_resident_id(message.text or "")
+    except ValidationError as error:
+        await message.answer(texts.validation_message(error))
+        return
+    try:
+        await intake.check_person(resident.number)
+    except (OpenApplicationExists, AlreadyMember) as error:
+        await state.clear()
+        await message.answer(standing_message(error))
+        return
+    await _store(
+        message,
+        state,
+        resident_id=resident.number,
+        gender=resident.gender,
+        birth_date=resident.birth_date.isoformat(),
+    )
+
+
+@router.message(Form.mobile, F.contact)
+async def contact_shared(message: Message, state: FSMContext) -> None:
+    contact = message.contact
+    if contact is None or message.from_user is None or contact.user_id != message.from_user.id:
+        await message.answer(_("请分享您本人的手机号（点击下方按钮），或直接输入手机号。"))
+        return
+    await _mobile(message, state, contact.phone_number)
+
+
+@router.message(Form.mobile, F.text)
+async def mobile_typed(message: Message, state: FSMContext) -> None:
+    await _mobile(message, state, message.text or "")
+
+
+async def _mobile(message: Message, state: FSMContext, raw: str) -> None:
+    try:
+        mobile = validate_mobile(raw)
+    except ValidationError as error:
+        await message.answer(texts.validation_message(error))
+        return
+    await message.answer(_("已记录手机号。"), reply_markup=ReplyKeyboardRemove())
+    await _store(message, state, mobile=mobile)
+
+
+@router.message(Form.employer, F.text)
+async def employer_entered(message: Message, state: FSMContext) -> None:
+    try:
+        employer = normalise_free_text(message.text or "", max_len=100)
+    except ValidationError as error:
+        await message.answer(texts.validation_message(error))
+        return
+    if len(employer) < 2:
+        await message.answer(_("单位名称太短了，请输入完整的单位名称。"))
+        return
+    await _store(message, state, employer=employer)
+
+
+@router.message(Form.job, F.text)
+async def job_entered(message: Message, state: FSMContext) -> None:
+    try:
+        job = normalise_free_text(message.text or "", max_len=60)
+    except ValidationError as error:
+        await message.answer(texts.validation_message(error))
+        return
+    await _store(message, state, job=job)
+
+
+@router.callback_query(Form.job, FormCb.filter(F.action == "skip"))
+async def job_skipped(query: CallbackQuery, state: FSMContext) -> None:
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await _store(query.message, state, job=None)
+
+
+# --- review ---------------------------------------------------------------------------
+@router.callback_query(Form.review, FormCb.filter(F.action == "edit"))
+async def edit_field(query: CallbackQuery, callback_data: FormCb, state: FSMContext) -> None:
+    field = callback_data.value
+    if field not in STATE_OF:
+        await query.answer(_("无法识别的操作。"), show_alert=True)
+        return
+    await query.answer()
+    data = await state.get_data()
+    data.pop(field, None)
+    if field == "resident_id":
+        data.pop("gender", None)
+        data.pop("birth_date", None)
+    await state.set_data(data)
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await _ask_next(query.message, state, data)
+
+
+@router.callback_query(Form.review, FormCb.filter(F.action == "submit"))
+async def submit(query: CallbackQuery, state: FSMContext, intake: IntakeService) -> None:
+    data = await state.get_data()
+    user = query.from_user
+    try:
+        draft = _draft(data, language=_current_locale())
+    except (KeyError, ValueError):
+        await query.answer(_("表单信息不完整，请重新填写。"), show_alert=True)
+        await state.clear()
+        return
+    try:
+        submitted = await intake.submit(user.id, draft)
+    except (OpenApplicationExists, AlreadyMember) as error:
+        await state.clear()
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.answer(standing_message(error))
+        return
+    await state.clear()
+    await query.answer(_("已提交"))
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            texts.summary_text(data).rsplit("\n\n", 1)[0]
+            + "\n\n"
+            + _("✅ 已提交，申请编号 {number}").format(number=submitted.number),
+            reply_markup=None,
+        )
+
+
+@router.callback_query(Form.review, FormCb.filter(F.action == "cancel"))
+async def cancel_from_summary(query: CallbackQuery, state: FSMContext) -> None:
+    await state.clear()
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await query.message.answer(cancelled_text())
+
+
+@router.message(Form.review)
+async def review_expected(message: Message, state: FSMContext) -> None:
+    await message.answer(
+        _("请使用摘要下方的按钮修改信息或提交申请。"), reply_markup=texts.summary_keyboard()
+    )
+
+
+# --- anything else during the form ---------------------------------------------------
+EXPECTS = {
+    Form.name.state: lambda: _("这一步需要您输入姓名（文字）。"),
+    Form.resident_id.state: lambda: _("这一步需要您输入 18 位身份证号（文字）。"),
+    Form.mobile.state: lambda: _("这一步需要您分享手机号，或输入 11 位手机号。"),
+    Form.employer.state: lambda: _("这一步需要您输入工作单位名称（文字）。"),
+    Form.job.state: lambda: _("这一步需要您输入岗位（文字），也可以点击“跳过”。"),
+    Form.street.state: lambda: _("请点击上面的按钮选择您所在的街道。"),
+}
+
+
+@router.message(StateFilter(*(state for state in Form.__all_states__)))
+async def unexpected_input(message: Message, state: FSMContext) -> None:
+    current = await state.get_state()
+    hint = EXPECTS.get(current or "")
+    await message.answer(hint() if hint else _("请按提示操作，或发送 /cancel 放弃填写。"))
+
+
+@router.callback_query(FormCb.filter())
+async def stale_button(query: CallbackQuery) -> None:
+    await query.answer(_("这个按钮已失效，请发送 /start 重新开始。"), show_alert=True)
+
+
+# --- helpers ----------------------------------------------------------------------------
+def standing_message(error: OpenApplicationExists | AlreadyMember) -> str:
+    if isinstance(error, AlreadyMember):
+        return _("您已经是工会会员了（会员编号 {number}）。发送 /card 可查看电子会员卡。").format(
+            number=error.member_number
+        )
+    return _(
+        "您已有一份正在审核的申请（编号 {number}，{time} 提交），请耐心等待审核结果。"
+        "发送 /status 可查看进度。"
+    ).format(number=error.number, time=texts.when(error.submitted_at))
+
+
+def cancelled_text() -> str:
+    return _("已取消，您填写的信息没有保存。需要时发送 /start 重新开始。")
+
+
+def _current_locale() -> str:
+    return I18n.get_current().current_locale
+
+
+def _draft(data: dict[str, Any], language: str) -> Draft:
+    return Draft(
+        street_id=int(data["street_id"]),
+        point_id=data.get("point_id"),
+        consent_at=datetime.fromisoformat(data["consent_at"]),
+        notice_version=data["notice_version"],
+        name=data["name"],
+        resident_id=data["resident_id"],
+        gender=data["gender"],
+        birth_date=date.fromisoformat(data["birth_date"]),
+        mobile=data["mobile"],
+        employer=data["employer"],
+        job=data.get("job"),
+        language=language,
+    )

@@ -1,0 +1,147 @@
+"""Commands for anyone in a private chat: /status, /card, /cancel, /help, /lang."""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram import F
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardRemove,
+)
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.callbacks import FormCb
+from bot.services.cards import CardService
+from bot.services.intake import IntakeService
+from bot.services.preferences import PreferenceService
+from bot.views.review import reason_label
+from bot.views.worker import four_ones_text
+from handlers import texts
+from handlers.registry import Handlers
+
+router = Handlers("member")
+router.filter("message", F.chat.type == "private")
+
+
+def status_label(status: str) -> str:
+    return {
+        "submitted": _("审核中"),
+        "approved": _("已通过"),
+        "rejected": _("未通过"),
+        "withdrawn": _("已撤回"),
+    }.get(status, status)
+
+
+@router.message(Command("status"))
+async def status(message: Message, intake: IntakeService) -> None:
+    if message.from_user is None:
+        return
+    user_id = message.from_user.id
+    membership = await intake.membership_of(user_id)
+    applications = await intake.applications_of(user_id)
+    if membership is None and not applications:
+        await message.answer(_("您还没有提交过入会申请。发送 /start 开始申请。"))
+        return
+    lines = []
+    if membership is not None:
+        lines += [
+            _("🪪 会员编号：{number}\n所属工会：{union}\n入会日期：{date}").format(
+                number=membership.number,
+                union=escape(membership.union_name),
+                date=texts.when(membership.joined_at)[:10],
+            ),
+            "",
+            four_ones_text(has_card=True),
+            "",
+        ]
+    for application in applications:
+        line = _("申请 {number}（{time} 提交）：{status}").format(
+            number=application.number,
+            time=texts.when(application.submitted_at),
+            status=status_label(application.status),
+        )
+        if application.status == "rejected":
+            why = reason_label(application.reject_reason)
+            if application.reject_note:
+                why = f"{why}：{escape(application.reject_note)}"
+            line += _("，原因：{why}").format(why=why)
+        lines.append(line)
+    await message.answer("\n".join(lines))
+
+
+@router.message(Command("card"))
+async def card(message: Message, cards: CardService) -> None:
+    if message.from_user is None:
+        return
+    if await cards.resend(message.from_user.id):
+        await message.answer(_("正在为您生成电子会员卡，请稍候……"))
+    else:
+        await message.answer(_("您还不是会员，暂无会员卡。发送 /status 查看申请进度。"))
+
+
+@router.message(Command("cancel"))
+async def cancel(message: Message, state: FSMContext) -> None:
+    had_form = await state.get_state() is not None
+    await state.clear()
+    if had_form:
+        await message.answer(
+            _("已取消，您填写的信息没有保存。需要时发送 /start 重新开始。"),
+            reply_markup=ReplyKeyboardRemove(),
+        )
+    else:
+        await message.answer(_("当前没有正在填写的内容。"))
+
+
+@router.message(Command("help"))
+async def help_command(message: Message) -> None:
+    await message.answer(help_text())
+
+
+def help_text() -> str:
+    return _(
+        "我是工会入会助手，可以帮您在线申请加入工会（单体入会）。\n\n"
+        "/start — 开始申请（扫描受理点二维码也可以）\n"
+        "/status — 查看申请进度和会员服务\n"
+        "/card — 领取电子会员卡\n"
+        "/cancel — 放弃正在填写的申请\n"
+        "/lang — 切换语言 / Language\n"
+        "/help — 显示本帮助"
+    )
+
+
+@router.message(Command("lang"))
+async def lang(message: Message) -> None:
+    keyboard = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text="中文", callback_data=FormCb(action="lang", value="zh").pack()
+                ),
+                InlineKeyboardButton(
+                    text="English", callback_data=FormCb(action="lang", value="en").pack()
+                ),
+            ]
+        ]
+    )
+    await message.answer(_("请选择语言 / Choose your language:"), reply_markup=keyboard)
+
+
+@router.callback_query(FormCb.filter(F.action == "lang"))
+async def lang_chosen(
+    query: CallbackQuery, callback_data: FormCb, preferences: PreferenceService, i18n: I18n
+) -> None:
+    if callback_data.value not in i18n.available_locales:
+        await query.answer()
+        return
+    await preferences.set_locale(query.from_user.id, callback_data.value)
+    with i18n.use_locale(callback_data.value):
+        await query.answer(_("语言已切换为中文。"))
+        if isinstance(query.message, Message):
+            await query.message.edit_text(_("语言已切换为中文。"))

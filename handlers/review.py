@@ -1,0 +1,155 @@
+"""Street staff deciding applications from the review card in their group chat."""
+
+from __future__ import annotations
+
+from aiogram import F
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, User
+from aiogram.utils.i18n import gettext as _
+
+from bot.callbacks import ReviewCb
+from bot.services.audit import Actor
+from bot.services.errors import AlreadyDecided, NotAllowed, NotFound
+from bot.services.review import CardRef, ReviewService
+from bot.validation import ValidationError, clean_text
+from bot.views import review as view
+from handlers import texts
+from handlers.registry import Handlers
+from handlers.states import RejectNote
+
+router = Handlers("review")
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(user.id, user.full_name or str(user.id))
+
+
+def _card(query: CallbackQuery) -> CardRef | None:
+    message = query.message
+    if message is None:
+        return None
+    return CardRef(message.chat.id, message.message_id)
+
+
+async def _refuse(query: CallbackQuery, error: Exception) -> None:
+    """Toasts for presses that change nothing."""
+    if isinstance(error, NotAllowed):
+        await query.answer(_("只有本街道工会的审核人员可以处理这份申请。"), show_alert=True)
+    elif isinstance(error, AlreadyDecided):
+        verdict = _("通过") if error.status == "approved" else _("驳回")
+        await query.answer(
+            _("这份申请已由 {who} 于 {time} {verdict}。").format(
+                who=error.decided_by, time=texts.when(error.decided_at), verdict=verdict
+            ),
+            show_alert=True,
+        )
+    else:
+        await query.answer(_("找不到这份申请。"), show_alert=True)
+
+
+@router.callback_query(ReviewCb.filter(F.action == "approve"))
+async def approve(query: CallbackQuery, callback_data: ReviewCb, review: ReviewService) -> None:
+    try:
+        result = await review.approve(callback_data.app, actor_of(query.from_user), _card(query))
+    except (NotAllowed, AlreadyDecided, NotFound) as error:
+        await _refuse(query, error)
+        return
+    await query.answer(
+        _("已通过，会员编号 {number}（本企业 {count} 人）").format(
+            number=result.member_number, count=result.enterprise_count
+        )
+    )
+
+
+@router.callback_query(ReviewCb.filter(F.action.in_({"reject", "back"})))
+async def show_reasons(
+    query: CallbackQuery, callback_data: ReviewCb, review: ReviewService
+) -> None:
+    try:
+        await review.ensure_reviewer(callback_data.app, actor_of(query.from_user))
+    except (NotAllowed, AlreadyDecided, NotFound) as error:
+        await _refuse(query, error)
+        return
+    await query.answer()
+    markup = (
+        view.reason_keyboard(callback_data.app)
+        if callback_data.action == "reject"
+        else view.review_keyboard(callback_data.app)
+    )
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=markup)
+
+
+@router.callback_query(ReviewCb.filter(F.action == "reason"))
+async def reason_picked(
+    query: CallbackQuery, callback_data: ReviewCb, review: ReviewService, state: FSMContext
+) -> None:
+    reason = callback_data.reason
+    if reason not in {"incomplete", "outside_area", "duplicate", "other"}:
+        await query.answer(_("无法识别的操作。"), show_alert=True)
+        return
+    actor = actor_of(query.from_user)
+    if reason == "other":
+        try:
+            await review.ensure_reviewer(callback_data.app, actor)
+        except (NotAllowed, AlreadyDecided, NotFound) as error:
+            await _refuse(query, error)
+            return
+        card = _card(query)
+        await state.set_state(RejectNote.typing)
+        await state.set_data(
+            {
+                "app": callback_data.app,
+                "chat": card.chat_id if card else None,
+                "message": card.message_id if card else None,
+            }
+        )
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.reply(
+                _("{who}，请直接发送驳回原因（200 字以内），发送 /cancel 放弃。").format(
+                    who=query.from_user.mention_html()
+                )
+            )
+        return
+    try:
+        await review.reject(callback_data.app, actor, reason, None, _card(query))
+    except (NotAllowed, AlreadyDecided, NotFound) as error:
+        await _refuse(query, error)
+        return
+    await query.answer(_("已驳回"))
+
+
+@router.message(RejectNote.typing, F.text.startswith("/cancel"))
+async def note_cancelled(message: Message, state: FSMContext) -> None:
+    await state.clear()
+    await message.reply(_("已放弃驳回，这份申请仍待审核。"))
+
+
+@router.message(RejectNote.typing, F.text)
+async def note_typed(message: Message, state: FSMContext, review: ReviewService) -> None:
+    data = await state.get_data()
+    try:
+        note = clean_text(message.text or "", max_len=200)
+    except ValidationError as error:
+        await message.reply(texts.validation_message(error))
+        return
+    await state.clear()
+    if message.from_user is None:
+        return
+    card = CardRef(data["chat"], data["message"]) if data.get("message") else None
+    try:
+        await review.reject(data["app"], actor_of(message.from_user), "other", note, card)
+    except AlreadyDecided as error:
+        await message.reply(
+            _("这份申请已由 {who} 于 {time} 处理。").format(
+                who=error.decided_by, time=texts.when(error.decided_at)
+            )
+        )
+    except (NotAllowed, NotFound):
+        await message.reply(_("只有本街道工会的审核人员可以处理这份申请。"))
+
+
+@router.message(RejectNote.typing)
+async def note_expected(message: Message) -> None:
+    await message.reply(_("请用文字发送驳回原因，或发送 /cancel 放弃。"))

@@ -1,0 +1,160 @@
+"""Worker-facing texts shared by several handlers."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+)
+from aiogram.utils.i18n import gettext as _
+
+from bot import timefmt
+from bot.callbacks import FormCb
+from bot.validation import ValidationError
+
+NOTICE_VERSION = "2026-11"
+
+
+def privacy_notice(street: str, point: str | None) -> str:
+    where = f"{escape(street)} · {escape(point)}" if point else escape(street)
+    return _(
+        "👋 欢迎申请加入工会（单体入会）。受理点：{where}\n\n"
+        "<b>个人信息处理说明</b>\n"
+        "• 收集内容：姓名、身份证号、手机号、工作单位、岗位（可不填）。\n"
+        "• 用途：核实身份、办理入会、统计所在企业会员人数，以便帮助企业建立工会。\n"
+        "• 谁能看到：所在街道工会审核人员，只能看到打码后的身份证号和手机号；"
+        "区总工会只看到企业的汇总人数。\n"
+        "• 保护措施：身份证号和手机号加密保存，不会明文显示或记录在日志中。\n"
+        "• 保存期限：会籍存续期间；申请未通过的，180 天后匿名化；未提交的草稿 30 天后删除。\n"
+        "• 您可随时发送 /cancel 放弃填写。\n\n"
+        "身份证号属于敏感个人信息，需要您单独同意后才能处理（《个人信息保护法》第二十九条）。"
+    ).format(where=where)
+
+
+def consent_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=_("✅ 同意处理我的身份证号等信息"),
+                    callback_data=FormCb(action="consent").pack(),
+                )
+            ],
+            [InlineKeyboardButton(text=_("不同意"), callback_data=FormCb(action="decline").pack())],
+        ]
+    )
+
+
+ASK = {
+    "name": lambda: _("请输入您的姓名（与身份证一致）："),
+    "resident_id": lambda: _("请输入您的 18 位身份证号："),
+    "mobile": lambda: _("请点击下方按钮分享您的手机号，或直接输入 11 位手机号："),
+    "employer": lambda: _("请输入您的工作单位全称（如营业执照上的名称），或统一社会信用代码："),
+    "job": lambda: _("请输入您的岗位或职务（可跳过）："),
+}
+
+
+def ask(field: str) -> str:
+    return ASK[field]()
+
+
+def contact_keyboard() -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup(
+        keyboard=[[KeyboardButton(text=_("📱 分享我的手机号"), request_contact=True)]],
+        resize_keyboard=True,
+        one_time_keyboard=True,
+    )
+
+
+def skip_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=_("跳过"), callback_data=FormCb(action="skip").pack())]
+        ]
+    )
+
+
+def summary_text(data: dict[str, Any]) -> str:
+    gender = _("男") if data["gender"] == "male" else _("女")
+    return "\n".join(
+        [
+            _("<b>请核对您的申请信息</b>"),
+            _("姓名：{v}").format(v=escape(data["name"])),
+            _("身份证号：{v}（{gender}，{birth} 出生）").format(
+                v=escape(data["resident_id"]), gender=gender, birth=data["birth_date"]
+            ),
+            _("手机号：{v}").format(v=escape(data["mobile"].removeprefix("+86"))),
+            _("工作单位：{v}").format(v=escape(data["employer"])),
+            _("岗位：{v}").format(v=escape(data.get("job") or _("（未填写）"))),
+            _("受理点：{v}").format(v=escape(data.get("point_name") or data["street_name"])),
+            "",
+            _("确认无误请点击“提交申请”，需要修改请点击对应项目。"),
+        ]
+    )
+
+
+def summary_keyboard() -> InlineKeyboardMarkup:
+    def edit(label: str, field: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(
+            text=label, callback_data=FormCb(action="edit", value=field).pack()
+        )
+
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [edit(_("✏️ 姓名"), "name"), edit(_("✏️ 身份证号"), "resident_id")],
+            [edit(_("✏️ 手机号"), "mobile"), edit(_("✏️ 工作单位"), "employer")],
+            [edit(_("✏️ 岗位"), "job")],
+            [
+                InlineKeyboardButton(
+                    text=_("📨 提交申请"), callback_data=FormCb(action="submit").pack()
+                ),
+                InlineKeyboardButton(text=_("取消"), callback_data=FormCb(action="cancel").pack()),
+            ],
+        ]
+    )
+
+
+def street_keyboard(streets: list[tuple[int, str]]) -> InlineKeyboardMarkup:
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=name, callback_data=FormCb(action="street", value=str(street_id)).pack()
+            )
+        ]
+        for street_id, name in streets
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def validation_message(error: ValidationError) -> str:
+    messages = {
+        "text.empty": _("内容不能为空，请重新输入。"),
+        "text.too_long": _("输入内容太长了，请简短一些。"),
+        "name.too_short": _("姓名至少需要 2 个字，请重新输入。"),
+        "name.too_long": _("姓名最多 40 个字，请重新输入。"),
+        "name.bad_chars": _("姓名只能包含汉字（少数民族姓名可用“·”）或英文字母，请重新输入。"),
+        "name.bad_dot": _("姓名中的“·”只能用在两个字之间，请重新输入。"),
+        "ric.format": _("身份证号应为 18 位（最后一位可以是 X），请重新输入。"),
+        "ric.old_15_digit": _("这是 15 位的旧身份证号，请输入现在使用的 18 位身份证号。"),
+        "ric.checksum": _("身份证号校验位不正确，可能有数字输错了，请核对后重新输入。"),
+        "ric.bad_birth_date": _("身份证号中的出生日期不存在，请核对后重新输入。"),
+        "ric.implausible_birth": _("身份证号中的出生日期不合理，请核对后重新输入。"),
+        "ric.future_birth": _("身份证号中的出生日期在未来，请核对后重新输入。"),
+        "ric.too_young": _("根据规定，年满 16 周岁的职工才能申请入会。"),
+        "ric.bad_region": _("身份证号的地区代码不正确，请核对后重新输入。"),
+        "mobile.invalid": _("手机号格式不正确，请输入 11 位手机号。"),
+        "mobile.not_mainland": _("目前只支持中国大陆手机号，请输入 11 位大陆手机号。"),
+        "mobile.not_mobile": _("这不是手机号码（可能是座机），请输入 11 位手机号。"),
+        "uscc.format": _("统一社会信用代码应为 18 位字母或数字，请核对后重新输入。"),
+        "uscc.checksum": _("统一社会信用代码校验位不正确，请核对后重新输入。"),
+    }
+    return messages.get(error.code, _("输入内容不符合要求，请重新输入。"))
+
+
+def when(moment: Any) -> str:
+    return timefmt.minute(moment)

@@ -1,0 +1,96 @@
+"""Shared fixtures: a real SQLite file, migrated with Alembic, and real services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bot.db import Database
+from bot.migrate import upgrade_async
+from bot.pii import LookupHasher, PiiCipher, generate_key, parse_key
+from bot.services.admin import AdminService
+from bot.services.alerts import AlertService
+from bot.services.audit import Actor
+from bot.services.cards import CardService, CardSigner
+from bot.services.intake import Draft, IntakeService
+from bot.services.review import ReviewService
+from bot.validation import ric_check_char
+from models.base import utcnow
+
+THRESHOLD = 25
+FEDERATION_CHAT = -100900
+
+
+@dataclass
+class World:
+    db: Database
+    cipher: PiiCipher
+    intake: IntakeService
+    review: ReviewService
+    alerts: AlertService
+    admin: AdminService
+    cards: CardService
+    street_id: int
+    point_code: str
+
+
+def make_resident_id(seq: int, birth: date = date(1990, 5, 17), region: str = "110102") -> str:
+    """A valid GB 11643 number; `seq` (0–999) makes it unique."""
+    body = f"{region}{birth:%Y%m%d}{seq:03d}"
+    return body + ric_check_char(body)
+
+
+def make_draft(world: World, seq: int, employer: str = "北京字节跳动科技有限公司") -> Draft:
+    return Draft(
+        street_id=world.street_id,
+        point_id=None,
+        consent_at=utcnow(),
+        notice_version="2026-11",
+        name="张三",
+        resident_id=make_resident_id(seq),
+        gender="male",
+        birth_date=date(1990, 5, 17),
+        mobile=f"+86138{seq:08d}",
+        employer=employer,
+        job=None,
+        language="zh",
+    )
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'unionbot.db'}"
+    await upgrade_async(url)
+    db = Database(url)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+async def world(database: Database) -> World:
+    cipher = PiiCipher({"k1": parse_key(generate_key())}, "k1")
+    lookup = parse_key(generate_key())
+    admin = AdminService(database)
+    cli = Actor.cli("test")
+    await admin.add_street("DS", "德胜街道", cli)
+    await admin.set_review_chat("DS", -100500, cli)
+    point_code = await admin.add_point("DS", "新街口社区", "community", cli)
+    for user_id in (501, 502, 503):
+        await admin.add_staff(user_id, f"审核员{user_id}", "street", "DS", cli)
+    await admin.add_staff(901, "联合会", "federation", None, cli)
+    street_id = (await admin.streets())[0].id
+    return World(
+        db=database,
+        cipher=cipher,
+        intake=IntakeService(database, cipher, LookupHasher(lookup)),
+        review=ReviewService(database, federation_chat_id=FEDERATION_CHAT, threshold=THRESHOLD),
+        alerts=AlertService(database),
+        admin=admin,
+        cards=CardService(database, cipher, CardSigner(lookup)),
+        street_id=street_id,
+        point_code=point_code,
+    )
