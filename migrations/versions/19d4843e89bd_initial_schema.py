@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: cf26ba5ac3ed
+Revision ID: 19d4843e89bd
 Revises:
-Create Date: 2026-11-23 23:14:18.681568
+Create Date: 2026-11-23 23:20:02.195221
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "cf26ba5ac3ed"
+revision: str = "19d4843e89bd"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -95,6 +95,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("code", name=op.f("uq_street_code")),
         sa.UniqueConstraint("name", name=op.f("uq_street_name")),
         sa.UniqueConstraint("review_chat_id", name=op.f("uq_street_review_chat_id")),
+    )
+    op.create_table(
+        "user_preference",
+        sa.Column("telegram_user_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("locale", sa.String(length=8), nullable=False),
+        sa.PrimaryKeyConstraint("telegram_user_id", name=op.f("pk_user_preference")),
     )
     op.create_table(
         "enterprise",
@@ -342,6 +348,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_enterprise_name_key"))
 
     op.drop_table("enterprise")
+    op.drop_table("user_preference")
     op.drop_table("street")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_due")
