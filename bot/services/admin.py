@@ -68,9 +68,9 @@ class AdminService:
             street = Street(code=code, name=name, review_chat_id=chat_id)
             session.add(street)
             await session.flush()
-            record(session, actor, "street.added", "street", code, after={"name": name})
+            await record(session, actor, "street.added", "street", code, after={"name": name})
         elif street.name != name:
-            record(
+            await record(
                 session,
                 actor,
                 "street.renamed",
@@ -91,7 +91,7 @@ class AdminService:
             return await self._bind(session, street, chat_id, actor)
 
     async def _bind(self, session: AsyncSession, street: Street, chat_id: int, actor: Actor) -> int:
-        record(
+        await record(
             session,
             actor,
             "street.review_chat",
@@ -109,7 +109,7 @@ class AdminService:
             )
         )
         for application_id in waiting:
-            outbox.enqueue(session, chat_id, "review_card", application_id=application_id)
+            await outbox.enqueue(session, chat_id, "review_card", application_id=application_id)
         return len(waiting)
 
     async def add_point(
@@ -144,7 +144,7 @@ class AdminService:
             )
             session.add(point)
             await session.flush()
-            record(
+            await record(
                 session,
                 actor,
                 "point.added",
@@ -163,7 +163,7 @@ class AdminService:
             if point is None:
                 raise NotFound(f"reception point {code}")
             point.active = False
-            record(session, actor, "point.retired", "reception_point", code)
+            await record(session, actor, "point.retired", "reception_point", code)
 
     async def points(self, street_ref: str | None = None) -> list[PointRow]:
         async with self.db.read() as session:
@@ -207,7 +207,7 @@ class AdminService:
         )
         if staff is None:
             session.add(Staff(telegram_user_id=user_id, name=name, role=role, street_id=street_id))
-            record(
+            await record(
                 session,
                 actor,
                 "staff.added",
@@ -216,7 +216,7 @@ class AdminService:
                 after={"role": role, "street": street_ref, "name": name},
             )
         elif not staff.active or staff.name != name:
-            record(
+            await record(
                 session,
                 actor,
                 "staff.updated",
@@ -236,7 +236,7 @@ class AdminService:
             )
             for staff in rows:
                 staff.active = False
-                record(
+                await record(
                     session,
                     actor,
                     "staff.removed",

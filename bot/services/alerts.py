@@ -11,7 +11,7 @@ from bot.db import Database
 from bot.services import outbox
 from bot.services.audit import Actor, record
 from bot.services.errors import AlreadyFollowed, NotAllowed, NotFound
-from models import Enterprise, Staff, ThresholdAlert
+from models import Staff, ThresholdAlert
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 async def raise_threshold_alert(
     session: AsyncSession,
-    enterprise: Enterprise,
+    enterprise_id: int,
     count: int,
     threshold: int,
     federation_chat_id: int | None,
@@ -33,18 +33,18 @@ async def raise_threshold_alert(
         return False
     exists = await session.scalar(
         select(ThresholdAlert.id).where(
-            ThresholdAlert.enterprise_id == enterprise.id, ThresholdAlert.threshold == threshold
+            ThresholdAlert.enterprise_id == enterprise_id, ThresholdAlert.threshold == threshold
         )
     )
     if exists is not None:
         return False
-    alert = ThresholdAlert(enterprise_id=enterprise.id, threshold=threshold, member_count=count)
+    alert = ThresholdAlert(enterprise_id=enterprise_id, threshold=threshold, member_count=count)
     session.add(alert)
     await session.flush()
     if federation_chat_id is None:
         log.warning("threshold alert %s raised but no federation chat is configured", alert.id)
     else:
-        outbox.enqueue(session, federation_chat_id, "threshold_alert", alert_id=alert.id)
+        await outbox.enqueue(session, federation_chat_id, "threshold_alert", alert_id=alert.id)
     return True
 
 
@@ -73,8 +73,8 @@ class AlertService:
             await session.refresh(alert)
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise AlreadyFollowed(alert.followed_by_name or "?", alert.followed_at or now)
-            record(session, actor, "alert.followed", "threshold_alert", alert_id)
-            outbox.enqueue(
+            await record(session, actor, "alert.followed", "threshold_alert", alert_id)
+            await outbox.enqueue(
                 session, chat_id, "alert_followed_edit", alert_id=alert_id, message_id=message_id
             )
 

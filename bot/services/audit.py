@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AuditEntry
+from models.base import utcnow
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class Actor:
         return cls(user_id=None, name=name)
 
 
-def record(
+async def record(
     session: AsyncSession,
     actor: Actor,
     action: str,
@@ -32,8 +34,9 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
-    session.add(
-        AuditEntry(
+    await session.execute(
+        insert(AuditEntry.__table__).values(
+            at=utcnow(),
             actor_user_id=actor.user_id,
             actor_name=actor.name[:60],
             action=action,

@@ -104,7 +104,7 @@ class CardService:
             )
             if member_id is None:
                 return False
-            outbox.enqueue(session, user_id, "member_card", member_id=member_id)
+            await outbox.enqueue(session, user_id, "member_card", member_id=member_id)
             return True
 
     async def verify(self, token: str) -> CardFacts | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Enterprise, Member
@@ -44,12 +44,18 @@ async def find_or_create(session: AsyncSession, name: str, street_id: int | None
     return enterprise
 
 
-async def recount(session: AsyncSession, enterprise: Enterprise) -> int:
+async def recount(session: AsyncSession, enterprise_id: int) -> int:
     """Invariant 2: the count is the number of distinct active members, recomputed."""
-    count = await session.scalar(
-        select(func.count(func.distinct(Member.ric_hash))).where(
-            Member.enterprise_id == enterprise.id, Member.status == "active"
-        )
+    members, enterprises = Member.__table__, Enterprise.__table__  # Core: hot path
+    distinct_members = (
+        select(func.count(func.distinct(members.c.ric_hash)))
+        .where(members.c.enterprise_id == enterprise_id, members.c.status == "active")
+        .scalar_subquery()
     )
-    enterprise.member_count = int(count or 0)
-    return enterprise.member_count
+    result = await session.execute(
+        update(enterprises)
+        .where(enterprises.c.id == enterprise_id)
+        .values(member_count=distinct_members)
+        .returning(enterprises.c.member_count)
+    )
+    return int(result.scalar_one())

@@ -166,7 +166,7 @@ class IntakeService:
                 )
                 session.add(application)
                 await session.flush()
-                record(
+                await record(
                     session,
                     Actor(user_id, "applicant"),
                     "application.submitted",
@@ -174,11 +174,11 @@ class IntakeService:
                     application.number,
                     after={"street": street.name, "enterprise_id": enterprise.id},
                 )
-                outbox.enqueue(
+                await outbox.enqueue(
                     session, user_id, "application_received", application_id=application.id
                 )
                 if street.review_chat_id is not None:
-                    outbox.enqueue(
+                    await outbox.enqueue(
                         session,
                         street.review_chat_id,
                         "review_card",

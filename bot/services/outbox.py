@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import OutboxMessage
+from models.base import utcnow
 
 # Views the sender knows how to render (see bot/views).
 KINDS = (
@@ -25,9 +27,28 @@ KINDS = (
 )
 
 
-def enqueue(session: AsyncSession, chat_id: int, kind: str, **payload: Any) -> OutboxMessage:
-    if kind not in KINDS:
-        raise ValueError(f"unknown outbox kind {kind!r}")
-    row = OutboxMessage(chat_id=chat_id, kind=kind, payload=payload)
-    session.add(row)
-    return row
+async def enqueue(session: AsyncSession, chat_id: int, kind: str, **payload: Any) -> None:
+    await enqueue_many(session, [(chat_id, kind, payload)])
+
+
+async def enqueue_many(
+    session: AsyncSession, messages: list[tuple[int, str, dict[str, Any]]]
+) -> None:
+    """One INSERT for several messages (Core, not the unit of work: approvals are hot)."""
+    for _chat_id, kind, _payload in messages:
+        if kind not in KINDS:
+            raise ValueError(f"unknown outbox kind {kind!r}")
+    now = utcnow()
+    await session.execute(
+        insert(OutboxMessage.__table__),
+        [
+            {
+                "chat_id": chat_id,
+                "kind": kind,
+                "payload": payload,
+                "created_at": now,
+                "next_attempt_at": now,
+            }
+            for chat_id, kind, payload in messages
+        ],
+    )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database
@@ -13,7 +15,7 @@ from bot.services import enterprises, outbox, sequences
 from bot.services.alerts import raise_threshold_alert
 from bot.services.audit import Actor, record
 from bot.services.errors import AlreadyDecided, NotAllowed, NotFound
-from models import Application, Enterprise, Member, Staff, Street, UnionOrg
+from models import Application, Member, Staff, Street, UnionOrg
 from models.application import REJECT_REASONS
 from models.base import utcnow
 
@@ -47,58 +49,70 @@ class ReviewService:
         self.db = db
         self.federation_chat_id = federation_chat_id
         self.threshold = threshold
+        self._streets: dict[int, tuple[str, int]] = {}
 
     async def ensure_reviewer(self, application_id: int, actor: Actor) -> None:
         """A cheap pre-check for buttons that only change the keyboard (e.g. 'Reject…')."""
         async with self.db.read() as session:
-            application = await _load(session, application_id)
-            await _check_reviewer(session, application, actor)
+            application = await _load_for_decision(session, application_id, actor)
             if application.status != "submitted":
                 raise _already_decided(application)
 
     async def approve(self, application_id: int, actor: Actor, card: CardRef | None) -> Approval:
         async with self.db.transaction() as session:
-            application = await _load(session, application_id)
-            await _check_reviewer(session, application, actor)
             now = utcnow()
-            await _decide(session, application, actor, "approved", now)
-
-            street = await session.get_one(Street, application.street_id)
-            union = await _joint_union(session, street)
-            member = Member(
-                number=await sequences.next_member_number(session, street.id, street.code),
-                application_id=application.id,
-                telegram_user_id=application.telegram_user_id,
-                ric_hash=application.ric_hash,
-                enterprise_id=application.enterprise_id,
-                union_org_id=union.id,
-                street_id=street.id,
-                joined_at=now,
+            application = await _decide(session, application_id, actor, "approved", now)
+            street_id = application.street_id
+            street_code, union_id = await self._street_facts(session, street_id)
+            member_number = await sequences.next_member_number(session, street_id, street_code)
+            member_id = await session.scalar(
+                insert(MEMBERS)
+                .values(
+                    number=member_number,
+                    application_id=application.id,
+                    telegram_user_id=application.telegram_user_id,
+                    ric_hash=application.ric_hash,
+                    enterprise_id=application.enterprise_id,
+                    union_org_id=union_id,
+                    street_id=street_id,
+                    status="active",
+                    joined_at=now,
+                )
+                .returning(MEMBERS.c.id)
             )
-            session.add(member)
-            await session.flush()
 
-            enterprise = await session.get_one(Enterprise, application.enterprise_id)
-            count = await enterprises.recount(session, enterprise)
+            count = await enterprises.recount(session, application.enterprise_id)
             alert_raised = await raise_threshold_alert(
-                session, enterprise, count, self.threshold, self.federation_chat_id
+                session, application.enterprise_id, count, self.threshold, self.federation_chat_id
             )
-
-            record(
+            await record(
                 session,
                 actor,
                 "application.approved",
                 "application",
                 application.number,
                 before={"status": "submitted"},
-                after={"status": "approved", "member": member.number, "count": count},
+                after={"status": "approved", "member": member_number, "count": count},
             )
             user = application.telegram_user_id
-            outbox.enqueue(session, user, "approved", member_id=member.id)
-            outbox.enqueue(session, user, "member_card", member_id=member.id)
+            messages = [
+                (user, "approved", {"member_id": member_id}),
+                (user, "member_card", {"member_id": member_id}),
+            ]
             if card is not None:
-                _enqueue_card_edit(session, card, application)
-            return Approval(application.number, member.number, count, alert_raised)
+                messages.append(_card_edit(card, application))
+            await outbox.enqueue_many(session, messages)
+            return Approval(application.number, member_number, count, alert_raised)
+
+    async def _street_facts(self, session: AsyncSession, street_id: int) -> tuple[str, int]:
+        """The street's code and joint union. Neither changes once created, so a
+        process-wide memo is safe and saves two queries per approval."""
+        facts = self._streets.get(street_id)
+        if facts is None:
+            street = await session.get_one(Street, street_id)
+            facts = (street.code, (await _joint_union(session, street)).id)
+            self._streets[street_id] = facts
+        return facts
 
     async def reject(
         self,
@@ -111,10 +125,10 @@ class ReviewService:
         if reason not in REJECT_REASONS:
             raise ValueError(f"unknown reject reason {reason!r}")
         async with self.db.transaction() as session:
-            application = await _load(session, application_id)
-            await _check_reviewer(session, application, actor)
-            await _decide(session, application, actor, "rejected", utcnow(), reason, note)
-            record(
+            application = await _decide(
+                session, application_id, actor, "rejected", utcnow(), reason, note
+            )
+            await record(
                 session,
                 actor,
                 "application.rejected",
@@ -123,66 +137,100 @@ class ReviewService:
                 before={"status": "submitted"},
                 after={"status": "rejected", "reason": reason, "note": note},
             )
-            outbox.enqueue(
+            await outbox.enqueue(
                 session, application.telegram_user_id, "rejected", application_id=application.id
             )
             if card is not None:
-                _enqueue_card_edit(session, card, application)
+                await outbox.enqueue_many(session, [_card_edit(card, application)])
             return Rejection(application.number, reason)
 
 
-async def _load(session: AsyncSession, application_id: int) -> Application:
-    application = await session.get(Application, application_id)
-    if application is None:
-        raise NotFound("application")
-    return application
+# Approvals are the hot path: plain Core tables, which skip the ORM's per-statement work.
+APPLICATIONS = Application.__table__
+STAFF = Staff.__table__
+MEMBERS = Member.__table__
 
-
-async def _check_reviewer(session: AsyncSession, application: Application, actor: Actor) -> None:
-    """Server-side role check on every press: callback data can be forged."""
-    if actor.user_id is None:
-        raise NotAllowed()
-    staff = await session.scalar(
-        select(Staff.id).where(
-            Staff.telegram_user_id == actor.user_id,
-            Staff.active.is_(True),
-            Staff.role == "street",
-            Staff.street_id == application.street_id,
-        )
+_DECISION_COLUMNS = tuple(
+    APPLICATIONS.c[name]
+    for name in (
+        "id",
+        "number",
+        "status",
+        "street_id",
+        "enterprise_id",
+        "telegram_user_id",
+        "ric_hash",
+        "submitted_at",
+        "decided_at",
+        "decided_by_name",
     )
-    if staff is None:
+)
+
+
+async def _load_for_decision(session: AsyncSession, application_id: int, actor: Actor) -> Row:
+    """What a decision needs, in one query with the reviewer check (plain columns, not
+    ORM objects: approvals are the hot path)."""
+    row = (
+        await session.execute(
+            select(*_DECISION_COLUMNS, _is_reviewer(actor).label("allowed")).where(
+                APPLICATIONS.c.id == application_id
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound("application")
+    if not row.allowed:
         raise NotAllowed()
+    return row
+
+
+def _is_reviewer(actor: Actor) -> Any:
+    """Server-side role check on every press: callback data can be forged."""
+    return exists().where(
+        STAFF.c.telegram_user_id == (actor.user_id if actor.user_id is not None else 0),
+        STAFF.c.active.is_(True),
+        STAFF.c.role == "street",
+        STAFF.c.street_id == APPLICATIONS.c.street_id,
+    )
 
 
 async def _decide(
     session: AsyncSession,
-    application: Application,
+    application_id: int,
     actor: Actor,
     status: str,
-    now: object,
+    now: datetime,
     reason: str | None = None,
     note: str | None = None,
-) -> None:
-    """Invariant 1: a conditional update, so only one decision can ever win."""
-    result = await session.execute(
-        update(Application)
-        .where(Application.id == application.id, Application.status == "submitted")
-        .values(
-            status=status,
-            decided_at=now,
-            decided_by_user_id=actor.user_id,
-            decided_by_name=actor.name[:60],
-            reject_reason=reason,
-            reject_note=note,
+) -> Row:
+    """Invariant 1: one conditional UPDATE (still submitted, and the actor reviews this
+    street) decides; whoever comes second changes nothing and learns why."""
+    decided = (
+        await session.execute(
+            update(APPLICATIONS)
+            .where(
+                APPLICATIONS.c.id == application_id,
+                APPLICATIONS.c.status == "submitted",
+                _is_reviewer(actor),
+            )
+            .values(
+                status=status,
+                decided_at=now,
+                decided_by_user_id=actor.user_id,
+                decided_by_name=actor.name[:60],
+                reject_reason=reason,
+                reject_note=note,
+            )
+            .returning(*_DECISION_COLUMNS)
         )
-        .execution_options(synchronize_session=False)
-    )
-    await session.refresh(application)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise _already_decided(application)
+    ).first()
+    if decided is not None:
+        return decided
+    current = await _load_for_decision(session, application_id, actor)  # raises if not allowed
+    raise _already_decided(current)
 
 
-def _already_decided(application: Application) -> AlreadyDecided:
+def _already_decided(application: Row) -> AlreadyDecided:
     return AlreadyDecided(
         application.status,
         application.decided_by_name or "?",
@@ -201,11 +249,6 @@ async def _joint_union(session: AsyncSession, street: Street) -> UnionOrg:
     return union
 
 
-def _enqueue_card_edit(session: AsyncSession, card: CardRef, application: Application) -> None:
-    outbox.enqueue(
-        session,
-        card.chat_id,
-        "review_card_edit",
-        application_id=application.id,
-        message_id=card.message_id,
-    )
+def _card_edit(card: CardRef, application: Row) -> tuple[int, str, dict[str, Any]]:
+    payload = {"application_id": application.id, "message_id": card.message_id}
+    return (card.chat_id, "review_card_edit", payload)

@@ -28,9 +28,10 @@ async def next_member_number(session: AsyncSession, street_id: int, street_code:
 
 
 async def _bump(session: AsyncSession, model: Any, key: dict[str, Any]) -> int:
-    where = [getattr(model, column) == value for column, value in key.items()]
+    table = model.__table__  # Core: this runs in every approval
+    where = [table.c[column] == value for column, value in key.items()]
     result = await session.execute(
-        update(model).where(*where).values(last=model.last + 1).returning(model.last)
+        update(table).where(*where).values(last=table.c.last + 1).returning(table.c.last)
     )
     last = result.scalar_one_or_none()
     if last is None:
