@@ -14,12 +14,12 @@ from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import ErrorEvent, TelegramObject, User
 from aiogram.utils.i18n import I18nMiddleware
-from aiogram.utils.i18n import gettext as _
 
 from bot.config import ConfigError, Settings
 from bot.db import Database
 from bot.fsm_storage import DatabaseStorage
 from bot.i18n import CatalogI18n, build_i18n, pick_locale
+from bot.i18n import translate as _
 from bot.inbox import Inbox, UpdateProcessor
 from bot.migrate import upgrade_async
 from bot.outbox_views import OutboxViews, ViewContext

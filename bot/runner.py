@@ -66,7 +66,8 @@ async def poll(app: App, stop: asyncio.Event) -> None:
             continue
         backoff = 1.0
         if updates:
-            bodies = [u.model_dump(mode="json", exclude_none=True) for u in updates]
+            # exclude_unset gives back exactly the JSON Telegram sent (no client-side defaults).
+            bodies = [u.model_dump(mode="json", exclude_unset=True) for u in updates]
             await app.processor.accept(bodies)
             offset = updates[-1].update_id + 1
 

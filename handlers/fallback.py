@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiogram import F
 from aiogram.types import CallbackQuery, Message
-from aiogram.utils.i18n import gettext as _
 
+from bot.i18n import translate as _
 from handlers.registry import Handlers
 
 router = Handlers("fallback")

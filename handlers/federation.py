@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiogram import F
 from aiogram.types import CallbackQuery
-from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import AlertCb
+from bot.i18n import translate as _
 from bot.services.alerts import AlertService
 from bot.services.errors import AlreadyFollowed, NotAllowed, NotFound
 from handlers import texts

@@ -9,10 +9,10 @@ from aiogram import F
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
-from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import FormCb
+from bot.i18n import CatalogI18n
+from bot.i18n import translate as _
 from bot.services.errors import AlreadyMember, OpenApplicationExists
 from bot.services.intake import Draft, IntakeService
 from bot.validation import (
@@ -302,7 +302,7 @@ def cancelled_text() -> str:
 
 
 def _current_locale() -> str:
-    return I18n.get_current().current_locale
+    return CatalogI18n.get_current().current_locale
 
 
 def _draft(data: dict[str, Any], language: str) -> Draft:

@@ -14,10 +14,10 @@ from aiogram.types import (
     Message,
     ReplyKeyboardRemove,
 )
-from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import FormCb
+from bot.i18n import CatalogI18n
+from bot.i18n import translate as _
 from bot.services.cards import CardService
 from bot.services.intake import IntakeService
 from bot.services.preferences import PreferenceService
@@ -135,7 +135,7 @@ async def lang(message: Message) -> None:
 
 @router.callback_query(FormCb.filter(F.action == "lang"))
 async def lang_chosen(
-    query: CallbackQuery, callback_data: FormCb, preferences: PreferenceService, i18n: I18n
+    query: CallbackQuery, callback_data: FormCb, preferences: PreferenceService, i18n: CatalogI18n
 ) -> None:
     if callback_data.value not in i18n.available_locales:
         await query.answer()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiogram import F
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, User
-from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import ReviewCb
+from bot.i18n import translate as _
 from bot.services.audit import Actor
 from bot.services.errors import AlreadyDecided, NotAllowed, NotFound
 from bot.services.review import CardRef, ReviewService

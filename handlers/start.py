@@ -9,10 +9,10 @@ from aiogram import F
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
-from aiogram.utils.i18n import gettext as _
 
 from bot import timefmt
 from bot.callbacks import FormCb
+from bot.i18n import translate as _
 from bot.services.cards import CardService
 from bot.services.errors import NotFound
 from bot.services.intake import IntakeService

@@ -11,10 +11,10 @@ from aiogram.types import (
     KeyboardButton,
     ReplyKeyboardMarkup,
 )
-from aiogram.utils.i18n import gettext as _
 
 from bot import timefmt
 from bot.callbacks import FormCb
+from bot.i18n import translate as _
 from bot.validation import ValidationError
 
 NOTICE_VERSION = "2026-11"

@@ -31,7 +31,7 @@ DOMAIN = "unionbot"
 POT_FILE = LOCALES_DIR / f"{DOMAIN}.pot"
 TARGET_LOCALES = ("en",)
 HEADER = {"project": DOMAIN, "version": "0.1.0", "copyright_holder": "unionbot contributors"}
-KEYWORDS = {**DEFAULT_KEYWORDS, "_": None, "gettext": None, "lazy_gettext": None}
+KEYWORDS = {**DEFAULT_KEYWORDS, "_": None, "gettext": None, "lazy_gettext": None, "translate": None}
 
 
 def po_path(locale: str) -> Path:

@@ -7,10 +7,10 @@ from datetime import date, datetime
 from html import escape
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-from aiogram.utils.i18n import gettext as _
 
 from bot import timefmt
 from bot.callbacks import ReviewCb
+from bot.i18n import translate as _
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from aiogram.utils.i18n import gettext as _
-
 from bot import timefmt
+from bot.i18n import translate as _
 from bot.services.cards import CardFacts
 from bot.views.review import reason_label
 
