@@ -110,4 +110,3 @@ async def cmd_db_upgrade(args: argparse.Namespace) -> int:
 async def cmd_keys_generate(_args: argparse.Namespace) -> int:
     print(generate_key())
     return 0
-

@@ -257,7 +257,9 @@ class AdminService:
 
     async def seed(self, path: Path, actor: Actor) -> SeedSummary:
         """Load streets, their points and staff from TOML or CSV, in one transaction."""
-        data = read_seed(path)
+        return await self.seed_data(read_seed(path), actor)
+
+    async def seed_data(self, data: dict[str, Any], actor: Actor) -> SeedSummary:
         counts = {"streets": 0, "points": 0, "staff": 0}
         async with self.db.transaction() as session:
             for item in data.get("streets", []):

@@ -1,6 +1,6 @@
 """Human-readable numbers, allocated inside the caller's write transaction.
 
-Application numbers: SQ<yyyymmdd>-<4 digits>, e.g. SQ20261123-0007 (per day).
+Application numbers: SQ<yyyymmdd>-<4 digits>, e.g. SQ20261123-0007 (per Beijing day).
 Member numbers: <street code>-<year>-<5 digits>, e.g. DS-2026-00025 (per street and year).
 """
 
@@ -11,18 +11,19 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.timefmt import local
 from models import ApplicationSequence, MemberSequence
 from models.base import utcnow
 
 
 async def next_application_number(session: AsyncSession) -> str:
-    day = utcnow().strftime("%Y%m%d")
+    day = local(utcnow()).strftime("%Y%m%d")
     last = await _bump(session, ApplicationSequence, {"day": day})
     return f"SQ{day}-{last:04d}"
 
 
 async def next_member_number(session: AsyncSession, street_id: int, street_code: str) -> str:
-    year = utcnow().year
+    year = local(utcnow()).year
     last = await _bump(session, MemberSequence, {"street_id": street_id, "year": year})
     return f"{street_code}-{year}-{last:05d}"
 

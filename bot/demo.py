@@ -1,0 +1,204 @@
+"""`unionbot demo`: the whole job, played through the local Bot API emulator.
+
+Xicheng's streets and 德胜街道's 37 reception points are seeded with staff and their groups;
+26 workers of one enterprise apply through different points (one mistypes the check digit
+of the id number, one cancels and starts again, one is rejected and applies again); staff
+approve, and the 25th approval sends the federation its alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bot.db import Database
+from bot.demo_data import (
+    ENTERPRISE_SPELLINGS,
+    FEDERATION_GROUP,
+    FEDERATION_STAFF,
+    GIVEN_NAMES,
+    JOBS,
+    REVIEW_GROUP,
+    STREET_STAFF,
+    SURNAMES,
+    seed_document,
+)
+from bot.emulator import Emulator
+from bot.local import DEMO_TOKEN, DEMO_USERNAME, local_settings, running_bot
+from bot.migrate import upgrade_async
+from bot.people import Person, Worker, WorkerData
+from bot.posters import write_posters
+from bot.services.admin import AdminService, PointRow
+from bot.services.audit import Actor
+from bot.validation import ric_check_char
+from models import Enterprise, Member, ThresholdAlert
+
+WORKERS = 26
+FIRST_WORKER_ID = 100_001
+TYPO_WORKER, CANCELLING_WORKER, REJECTED_WORKER = 3, 5, 7
+
+
+def resident_id(n: int) -> str:
+    body = f"110102{1975 + n % 25}{(n % 12) + 1:02d}{(n % 27) + 1:02d}{100 + n:03d}"
+    return body + ric_check_char(body)
+
+
+def worker_data(n: int) -> WorkerData:
+    return WorkerData(
+        name=SURNAMES[n % len(SURNAMES)] + GIVEN_NAMES[(n * 7) % len(GIVEN_NAMES)],
+        resident_id=resident_id(n),
+        mobile=f"+86139{10_000_000 + n * 7919:08d}",
+        employer=ENTERPRISE_SPELLINGS[n % len(ENTERPRISE_SPELLINGS)],
+        job=JOBS[n % len(JOBS)],
+    )
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+async def run_demo(out: Path) -> int:
+    started = time.monotonic()
+    out = await asyncio.to_thread(_fresh_folder, out)
+    async with Emulator() as emu:
+        settings = local_settings(
+            emu.base_url,
+            out / "unionbot.db",
+            federation_chat_id=FEDERATION_GROUP,
+            # The emulator enforces no flood limits and the story compresses a working week
+            # into seconds, so the review group may take more than Telegram's 20/min.
+            outbox={"group_per_minute": 1200},
+        )
+        points = await _seed(settings.database.url)
+        _people(emu)
+        say(f"seeded {len(points)} reception points of 德胜街道 and 15 streets of 西城区")
+        async with running_bot(settings) as app:
+            await _story(emu, points)
+            await _wait_for_outbox(emu)
+            summary = await _summary(app.db)
+        written = await write_posters(settings, points, out / "posters", username=DEMO_USERNAME)
+        _save_cards(emu, out / "cards")
+        transcript = emu.transcript_text()
+    (out / "transcript.txt").write_text(transcript, encoding="utf-8")
+    say("\n===== chat transcript =====")
+    say(transcript)
+    say("===== result =====")
+    say(summary)
+    say(f"{written} posters (PNG + PDF) in {out / 'posters'}")
+    say(f"member cards in {out / 'cards'}; transcript in {out / 'transcript.txt'}")
+    say(f"database: {out / 'unionbot.db'}")
+    say(f"demo finished in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+def _fresh_folder(out: Path) -> Path:
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "cards").mkdir(parents=True)
+    return out.resolve()
+
+
+async def _seed(url: str) -> list[PointRow]:
+    await upgrade_async(url)
+    db = Database(url)
+    admin = AdminService(db)
+    await admin.seed_data(seed_document(), Actor.cli("demo"))
+    points = [p for p in await admin.points("DS") if p.active]
+    await db.dispose()
+    return points
+
+
+def _people(emu: Emulator) -> None:
+    emu.add_bot(DEMO_TOKEN, DEMO_USERNAME, "工会入会助手")
+    for user_id, name in (*STREET_STAFF, *FEDERATION_STAFF):
+        emu.add_user(user_id, name)
+    staff_ids = [uid for uid, _ in STREET_STAFF]
+    emu.add_group(REVIEW_GROUP, "德胜街道工会审核群", staff_ids, [staff_ids[0]])
+    emu.add_group(FEDERATION_GROUP, "西城区总工会工作群", [FEDERATION_STAFF[0][0]])
+    emu.add_bot_to_group(DEMO_TOKEN, REVIEW_GROUP, staff_ids[0])
+    emu.add_bot_to_group(DEMO_TOKEN, FEDERATION_GROUP, FEDERATION_STAFF[0][0])
+    for n in range(1, WORKERS + 1):
+        data = worker_data(n)
+        emu.add_user(FIRST_WORKER_ID + n, data.name, language_code="zh-hans")
+
+
+async def _story(emu: Emulator, points: list[PointRow]) -> None:
+    staff = [Person(emu, uid, name) for uid, name in STREET_STAFF]
+    for approvals, n in enumerate(range(1, WORKERS + 1), start=1):
+        worker = Worker(emu, FIRST_WORKER_ID + n, worker_data(n).name)
+        point = points[n % len(points)]
+        data = worker_data(n)
+        number = await _apply(worker, point.code, data, n)
+        card = await emu.wait_for(REVIEW_GROUP, number, timeout=15)
+        reviewer = staff[n % len(staff)]
+        if n == REJECTED_WORKER:
+            reasons = await reviewer.press(card, "驳回")
+            await reviewer.press(reasons, "材料不完整", "已驳回")
+            await emu.wait_for(worker.user_id, "未通过", timeout=15)
+            say(f"  worker {n} was rejected and applies again")
+            number = await _apply(worker, point.code, data, 0)
+            card = await emu.wait_for(REVIEW_GROUP, number, timeout=15)
+        await reviewer.press(card, "通过", "已通过")
+        say(f"  {approvals:2d} approved: {data.name} via {point.name} ({data.employer})")
+    alert = await emu.wait_for(FEDERATION_GROUP, "建会提示", since=0, timeout=15)
+    federation = Person(emu, FEDERATION_STAFF[0][0], FEDERATION_STAFF[0][1])
+    await federation.press(alert, "我来跟进", "跟进人")
+
+
+async def _apply(worker: Worker, point_code: str, data: WorkerData, n: int) -> str:
+    notice = await worker.open_form(point_code)
+    await worker.consent(notice)
+    if n == CANCELLING_WORKER:
+        await worker.say(data.name, "身份证号")
+        await worker.say("/cancel", "已取消")
+        say(f"  worker {n} cancelled and starts again")
+        notice = await worker.open_form(point_code)
+        await worker.consent(notice)
+    if n == TYPO_WORKER:
+        await worker.say(data.name, "身份证号")
+        wrong = data.resident_id[:-1] + ("0" if data.resident_id[-1] != "0" else "1")
+        await worker.say(wrong, "校验位")
+        say(f"  worker {n} mistyped the id number and was asked again")
+        await worker.say(data.resident_id, "手机号")
+        await worker.share_contact(data.mobile.removeprefix("+"), "工作单位")
+        question = await worker.say(data.employer, "岗位")
+        summary = await (
+            worker.say(data.job, "请核对") if data.job else worker.press(question, "跳过", "请核对")
+        )
+    else:
+        summary = await worker.fill(data)
+    received = await worker.submit(summary)  # type: ignore[arg-type]
+    return received["text"].split("申请编号 ")[1].split("。")[0]
+
+
+async def _wait_for_outbox(emu: Emulator, quiet: float = 1.0) -> None:
+    """Let the sender finish: stop when the bot has been silent for `quiet` seconds."""
+    seen = -1
+    while seen != len(emu.world.bot_events):
+        seen = len(emu.world.bot_events)
+        await asyncio.sleep(quiet)
+
+
+async def _summary(db: Database) -> str:
+    async with db.read() as session:
+        members = await session.scalar(select(func.count(Member.id)))
+        enterprises = list(await session.execute(select(Enterprise.name, Enterprise.member_count)))
+        alerts = await session.scalar(select(func.count(ThresholdAlert.id)))
+        followed = await session.scalar(select(ThresholdAlert.followed_by_name))
+    lines = [f"members: {members}"]
+    lines += [f"enterprise {name}: {count} members" for name, count in enterprises]
+    lines.append(f"federation alerts: {alerts} (followed up by {followed})")
+    return "\n".join(lines)
+
+
+def _save_cards(emu: Emulator, folder: Path) -> None:
+    """Every worker's card, as delivered (the outbox sends them at 1 message/s per chat)."""
+    for n in range(1, WORKERS + 1):
+        for message in emu.messages(FIRST_WORKER_ID + n):
+            if "photo" in message:
+                data = emu.file_bytes(message["photo"][-1]["file_id"])
+                (folder / f"member-card-{n:02d}.png").write_bytes(data)

@@ -1,0 +1,87 @@
+"""A running bot on the emulator with one street, its review group and the federation group."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.app import App
+from bot.config import Settings
+from bot.db import Database
+from bot.emulator import Emulator
+from bot.local import DEMO_TOKEN, DEMO_USERNAME, local_settings, running_bot
+from bot.migrate import upgrade_async
+from bot.people import Person, Worker
+from bot.services.admin import AdminService
+from bot.services.audit import Actor
+
+REVIEW_GROUP = -100500
+FEDERATION_GROUP = -100900
+STAFF_IDS = (501, 502, 503)
+FEDERATION_ID = 901
+OUTSIDER_ID = 777
+
+
+@dataclass
+class Live:
+    emu: Emulator
+    settings: Settings
+    app: App
+    point_code: str
+    db_path: Path
+
+    def worker(self, user_id: int, name: str = "职工", language: str = "zh-hans") -> Worker:
+        if user_id not in self.emu.world.users:
+            self.emu.add_user(user_id, name, language_code=language)
+        return Worker(self.emu, user_id, name)
+
+    def staff(self, user_id: int = STAFF_IDS[0]) -> Person:
+        return Person(self.emu, user_id, f"审核员{user_id}")
+
+
+async def seed(settings: Settings) -> str:
+    await upgrade_async(settings.database.url)
+    db = Database(settings.database.url)
+    admin = AdminService(db)
+    cli = Actor.cli("test")
+    await admin.add_street("DS", "德胜街道", cli)
+    await admin.set_review_chat("DS", REVIEW_GROUP, cli)
+    code = await admin.add_point("DS", "新街口社区", "community", cli)
+    for user_id in STAFF_IDS:
+        await admin.add_staff(user_id, f"审核员{user_id}", "street", "DS", cli)
+    await admin.add_staff(FEDERATION_ID, "区总工会李明", "federation", None, cli)
+    await db.dispose()
+    return code
+
+
+def make_emulator_people(emu: Emulator) -> None:
+    emu.add_bot(DEMO_TOKEN, DEMO_USERNAME, "工会入会助手")
+    for user_id in STAFF_IDS:
+        emu.add_user(user_id, f"审核员{user_id}")
+    emu.add_user(FEDERATION_ID, "区总工会李明")
+    emu.add_user(OUTSIDER_ID, "路人甲")
+    emu.add_group(REVIEW_GROUP, "德胜街道工会审核群", [*STAFF_IDS, OUTSIDER_ID], [STAFF_IDS[0]])
+    emu.add_group(FEDERATION_GROUP, "区总工会工作群", [FEDERATION_ID], [FEDERATION_ID])
+    emu.add_bot_to_group(DEMO_TOKEN, REVIEW_GROUP, STAFF_IDS[0])
+    emu.add_bot_to_group(DEMO_TOKEN, FEDERATION_GROUP, FEDERATION_ID)
+
+
+@contextlib.asynccontextmanager
+async def live_bot(
+    tmp_path: Path, *, threshold: int = 25, settings: Settings | None = None, **sections: Any
+) -> AsyncIterator[Live]:
+    async with Emulator() as emu:
+        make_emulator_people(emu)
+        settings = settings or local_settings(
+            emu.base_url,
+            tmp_path / "unionbot.db",
+            federation_chat_id=FEDERATION_GROUP,
+            threshold=threshold,
+            **sections,
+        )
+        code = await seed(settings)
+        async with running_bot(settings) as app:
+            yield Live(emu, settings, app, code, tmp_path / "unionbot.db")
