@@ -121,8 +121,9 @@ async def build_app(
 
     preferences = PreferenceService(db)
     cards = CardService(db, keys.cipher, keys.signer)
+    storage = DatabaseStorage(db, keys.cipher)
     dispatcher = Dispatcher(
-        storage=DatabaseStorage(db, keys.cipher),
+        storage=storage,
         events_isolation=events_isolation or SimpleEventIsolation(),
     )
     dispatcher.workflow_data.update(
@@ -153,17 +154,9 @@ async def build_app(
         )
     )
     sender = OutboxSender(db, bot, views, settings.outbox)
-
-    async def wake_sender(handler: Any, event: TelegramObject, data: dict[str, Any]) -> Any:
-        # Whatever the handler committed to the outbox goes out without waiting a poll.
-        try:
-            return await handler(event, data)
-        finally:
-            sender.wake()
-
-    dispatcher.update.outer_middleware(wake_sender)
-    inbox = Inbox(db, me.id)
-    processor = UpdateProcessor(dispatcher, bot, inbox)
+    db.on_commit("outbox", sender.wake)  # new rows go out without waiting for a poll
+    inbox = Inbox(db, me.id, storage.save)
+    processor = UpdateProcessor(dispatcher, bot, inbox, storage)
     return App(settings, db, bot, me, dispatcher, sender, processor, inbox)
 
 

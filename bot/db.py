@@ -9,7 +9,7 @@ PostgreSQL needs none of this.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,20 @@ class Database:
         self._write_sessions = async_sessionmaker(self.writer, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._commit_hooks: dict[str, list[Callable[[], None]]] = {}
+
+    def on_commit(self, topic: str, hook: Callable[[], None]) -> None:
+        """Call `hook` after any transaction that flagged `topic` (see `flag`) commits."""
+        self._commit_hooks.setdefault(topic, []).append(hook)
+
+    @staticmethod
+    def flag(session: AsyncSession, topic: str) -> None:
+        session.info.setdefault("topics", set()).add(topic)
+
+    def _after_commit(self, session: AsyncSession) -> None:
+        for topic in session.info.pop("topics", ()):
+            for hook in self._commit_hooks.get(topic, ()):
+                hook()
 
     def _make_engine(self, *, echo: bool, immediate: bool) -> AsyncEngine:
         # hide_parameters: SQL errors must not carry personal data into logs.
@@ -55,11 +69,15 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A write transaction: commits on success, rolls back on any error."""
         if self._write_lock is None:
-            async with self._write_sessions() as session, session.begin():
-                yield session
+            async with self._write_sessions() as session:
+                async with session.begin():
+                    yield session
+                self._after_commit(session)
             return
-        async with self._write_lock, self._write_sessions() as session, session.begin():
-            yield session
+        async with self._write_lock, self._write_sessions() as session:
+            async with session.begin():
+                yield session
+            self._after_commit(session)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

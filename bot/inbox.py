@@ -10,51 +10,67 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database
+from bot.fsm_storage import DatabaseStorage
 from models import InboxUpdate
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
 
+Saver = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
 KEEP_FOR = timedelta(hours=48)  # re-deliveries are recognised for at least this long
 
 
 class Inbox:
-    def __init__(self, db: Database, bot_id: int) -> None:
+    def __init__(self, db: Database, bot_id: int, save_state: Saver | None = None) -> None:
         self.db = db
         self.bot_id = bot_id
+        self.save_state = save_state
+        self._finished: list[tuple[int, dict[str, Any], asyncio.Future[None]]] = []
+        self._committer: asyncio.Task[None] | None = None
 
     async def store(self, updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Persist the updates not seen before and return them, in order."""
+        """Persist the updates not seen before and return them, in order.
+
+        One statement: INSERT ... ON CONFLICT DO NOTHING RETURNING gives back exactly the
+        fresh ones, so a re-delivered update_id is recognised by the database itself.
+        """
         if not updates:
             return []
-        ids = [int(u["update_id"]) for u in updates]
+        now = utcnow()
+        rows = [
+            {
+                "bot_id": self.bot_id,
+                "update_id": int(u["update_id"]),
+                "body": json.dumps(u),
+                "received_at": now,
+                "done": False,
+            }
+            for u in updates
+        ]
+        insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        table = InboxUpdate.__table__
         async with self.db.transaction() as session:
-            seen = set(
+            fresh = set(
                 await session.scalars(
-                    select(InboxUpdate.update_id).where(
-                        InboxUpdate.bot_id == self.bot_id, InboxUpdate.update_id.in_(ids)
-                    )
+                    insert(table)
+                    .values(rows)
+                    .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+                    .returning(table.c.update_id)
                 )
             )
-            fresh = []
-            for body in updates:
-                update_id = int(body["update_id"])
-                if update_id in seen:
-                    continue
-                seen.add(update_id)
-                fresh.append(body)
-                session.add(
-                    InboxUpdate(bot_id=self.bot_id, update_id=update_id, body=json.dumps(body))
-                )
-        return fresh
+        return [u for u in updates if int(u["update_id"]) in fresh]
 
     async def pending(self) -> list[dict[str, Any]]:
         async with self.db.read() as session:
@@ -65,13 +81,43 @@ class Inbox:
             )
             return [json.loads(body) for body in bodies]
 
-    async def mark_done(self, update_id: int) -> None:
-        async with self.db.transaction() as session:
-            await session.execute(
-                update(InboxUpdate)
-                .where(InboxUpdate.bot_id == self.bot_id, InboxUpdate.update_id == update_id)
-                .values(done=True, body="")  # the body may hold personal data: drop it
-            )
+    async def mark_done(self, update_id: int, state: dict[str, Any] | None = None) -> None:
+        """Mark the update handled, saving its FSM writes in the same transaction.
+
+        Group commit: updates finishing at about the same time share one transaction, so
+        a busy bot writes a few times per second instead of once per update. Returns once
+        the write is durable.
+        """
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._finished.append((update_id, state or {}, done))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_finished())
+        await done
+
+    async def _commit_finished(self) -> None:
+        while self._finished:
+            batch, self._finished = self._finished, []
+            try:
+                merged: dict[str, Any] = {}
+                for _, state, _ in batch:
+                    merged.update(state)  # in order: a later update's state wins
+                async with self.db.transaction() as session:
+                    if merged and self.save_state is not None:
+                        await self.save_state(session, merged)
+                    await session.execute(
+                        update(InboxUpdate)
+                        .where(
+                            InboxUpdate.bot_id == self.bot_id,
+                            InboxUpdate.update_id.in_([item[0] for item in batch]),
+                        )
+                        .values(done=True, body="")  # the body may hold personal data
+                    )
+            except Exception as error:
+                for _, _, done in batch:
+                    done.set_exception(error)
+            else:
+                for _, _, done in batch:
+                    done.set_result(None)
 
     async def purge(self) -> int:
         async with self.db.transaction() as session:
@@ -86,17 +132,30 @@ class Inbox:
 class UpdateProcessor:
     """Feeds stored updates to the dispatcher, a bounded number at a time."""
 
-    def __init__(self, dispatcher: Dispatcher, bot: Bot, inbox: Inbox, concurrency: int = 64):
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        bot: Bot,
+        inbox: Inbox,
+        storage: DatabaseStorage,
+        concurrency: int = 64,
+    ) -> None:
         self.dispatcher = dispatcher
+        self.storage = storage
         self.bot = bot
         self.inbox = inbox
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def accept(self, updates: list[dict[str, Any]]) -> None:
-        """Store, then schedule. Returns once the updates are durable."""
+    async def accept(
+        self, updates: list[dict[str, Any]], parsed: list[Update] | None = None
+    ) -> None:
+        """Store, then schedule. Returns once the updates are durable. `parsed` (the same
+        updates as aiogram objects, when the transport already has them) saves parsing
+        them twice."""
+        known = {u.update_id: u for u in parsed or ()}
         for body in await self.inbox.store(updates):
-            self._spawn(body)
+            self._spawn(body, known.get(int(body["update_id"])))
 
     async def resume(self) -> int:
         bodies = await self.inbox.pending()
@@ -104,20 +163,26 @@ class UpdateProcessor:
             self._spawn(body)
         return len(bodies)
 
-    def _spawn(self, body: dict[str, Any]) -> None:
-        task = asyncio.create_task(self._process(body))
+    def _spawn(self, body: dict[str, Any], parsed: Update | None = None) -> None:
+        task = asyncio.create_task(self._process(body, parsed))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _process(self, body: dict[str, Any]) -> None:
+    async def _process(self, body: dict[str, Any], parsed: Update | None) -> None:
         async with self._slots:
             update_id = int(body["update_id"])
+            with self.storage.deferred() as dirty:
+                try:
+                    if parsed is None:
+                        parsed = Update.model_validate(body, context={"bot": self.bot})
+                    await self.dispatcher.feed_update(self.bot, parsed)
+                except Exception:
+                    log.exception("update %s failed", update_id)
             try:
-                parsed = Update.model_validate(body, context={"bot": self.bot})
-                await self.dispatcher.feed_update(self.bot, parsed)
+                await self.inbox.mark_done(update_id, dirty)
             except Exception:
-                log.exception("update %s failed", update_id)
-            await self.inbox.mark_done(update_id)
+                self.storage.forget(dirty)
+                raise
 
     async def drain(self) -> None:
         while self._tasks:

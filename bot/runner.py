@@ -68,7 +68,7 @@ async def poll(app: App, stop: asyncio.Event) -> None:
         if updates:
             # exclude_unset gives back exactly the JSON Telegram sent (no client-side defaults).
             bodies = [u.model_dump(mode="json", exclude_unset=True) for u in updates]
-            await app.processor.accept(bodies)
+            await app.processor.accept(bodies, updates)
             offset = updates[-1].update_id + 1
 
 

@@ -139,6 +139,16 @@ class OutboxSender:
                 earlier.id < OutboxMessage.id,
             )
         )
+        # A cheap read first: most wake-ups find nothing, and a write transaction would
+        # queue behind (and hold up) every other writer for nothing.
+        async with self.db.read() as session:
+            due = await session.scalar(
+                select(OutboxMessage.id)
+                .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+                .limit(1)
+            )
+        if due is None:
+            return []
         async with self.db.transaction() as session:
             candidates = (
                 await session.scalars(

@@ -61,25 +61,37 @@ async def begin(
     )
 
 
-async def _ask_next(message: Message, state: FSMContext, data: dict[str, Any]) -> None:
-    """Go to the first missing field, or to the summary when nothing is missing."""
+async def _ask_next(
+    message: Message, state: FSMContext, data: dict[str, Any], *, drop_keyboard: bool = False
+) -> None:
+    """Go to the first missing field, or to the summary when nothing is missing.
+
+    `drop_keyboard` removes the share-contact keyboard, on the next question when it has
+    no buttons of its own (one message instead of two).
+    """
     for field in ORDER:
         if field not in data:
             await state.set_state(STATE_OF[field])
-            markup: Any = None
+            markup: Any = ReplyKeyboardRemove() if drop_keyboard else None
             if field == "mobile":
                 markup = texts.contact_keyboard()
             elif field == "job":
                 markup = texts.skip_keyboard()
+            if drop_keyboard and not isinstance(markup, ReplyKeyboardRemove):
+                await message.answer(_("已记录手机号。"), reply_markup=ReplyKeyboardRemove())
             await message.answer(texts.ask(field), reply_markup=markup)
             return
+    if drop_keyboard:
+        await message.answer(_("已记录手机号。"), reply_markup=ReplyKeyboardRemove())
     await state.set_state(Form.review)
     await message.answer(texts.summary_text(data), reply_markup=texts.summary_keyboard())
 
 
-async def _store(message: Message, state: FSMContext, **values: Any) -> None:
+async def _store(
+    message: Message, state: FSMContext, *, drop_keyboard: bool = False, **values: Any
+) -> None:
     data = await state.update_data(**values)
-    await _ask_next(message, state, data)
+    await _ask_next(message, state, data, drop_keyboard=drop_keyboard)
 
 
 # --- consent --------------------------------------------------------------------------
@@ -163,8 +175,7 @@ async def _mobile(message: Message, state: FSMContext, raw: str) -> None:
     except ValidationError as error:
         await message.answer(texts.validation_message(error))
         return
-    await message.answer(_("已记录手机号。"), reply_markup=ReplyKeyboardRemove())
-    await _store(message, state, mobile=mobile)
+    await _store(message, state, mobile=mobile, drop_keyboard=True)
 
 
 @router.message(Form.employer, F.text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import F
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message, User
+from aiogram.types import CallbackQuery, ForceReply, Message, User
 
 from bot.callbacks import ReviewCb
 from bot.i18n import translate as _
@@ -106,10 +106,12 @@ async def reason_picked(
         )
         await query.answer()
         if isinstance(query.message, Message):
+            # ForceReply: in groups the bot only sees replies to its own messages.
             await query.message.reply(
-                _("{who}，请直接发送驳回原因（200 字以内），发送 /cancel 放弃。").format(
+                _("{who}，请回复本条消息，写明驳回原因（200 字以内）；发送 /cancel 放弃。").format(
                     who=query.from_user.mention_html()
-                )
+                ),
+                reply_markup=ForceReply(selective=True),
             )
         return
     try:

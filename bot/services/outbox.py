@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db import Database
 from models import OutboxMessage
 from models.base import utcnow
 
@@ -39,6 +40,7 @@ async def enqueue_many(
         if kind not in KINDS:
             raise ValueError(f"unknown outbox kind {kind!r}")
     now = utcnow()
+    Database.flag(session, "outbox")  # wakes the sender once this transaction commits
     await session.execute(
         insert(OutboxMessage.__table__),
         [
