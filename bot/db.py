@@ -9,6 +9,7 @@ PostgreSQL needs none of this.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -38,7 +39,7 @@ class Database:
         )
         self._write_sessions = async_sessionmaker(self.writer, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._write_lock = WriteLock() if self.is_sqlite else None
         self._commit_hooks: dict[str, list[Callable[[], None]]] = {}
 
     def on_commit(self, topic: str, hook: Callable[[], None]) -> None:
@@ -66,15 +67,19 @@ class Database:
         return engine
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A write transaction: commits on success, rolls back on any error."""
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
+        """A write transaction: commits on success, rolls back on any error.
+
+        `urgent` transactions go ahead of the others waiting in this process (storing
+        received updates, which holds up getUpdates, is one).
+        """
         if self._write_lock is None:
             async with self._write_sessions() as session:
                 async with session.begin():
                     yield session
                 self._after_commit(session)
             return
-        async with self._write_lock, self._write_sessions() as session:
+        async with self._write_lock.hold(urgent=urgent), self._write_sessions() as session:
             async with session.begin():
                 yield session
             self._after_commit(session)
@@ -89,6 +94,44 @@ class Database:
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
+
+
+class WriteLock:
+    """A FIFO lock whose urgent waiters go before the ordinary ones."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._ordinary: deque[asyncio.Future[None]] = deque()
+
+    @asynccontextmanager
+    async def hold(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        if self._held or self._urgent or self._ordinary:
+            waiter = asyncio.get_running_loop().create_future()
+            (self._urgent if urgent else self._ordinary).append(waiter)
+            try:
+                await waiter  # ownership is handed over by the releasing holder
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._release()  # we were handed the lock but will not use it
+                else:
+                    (self._urgent if urgent else self._ordinary).remove(waiter)
+                raise
+        else:
+            self._held = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        for queue in (self._urgent, self._ordinary):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # still held: ownership passes on
+                    return
+        self._held = False
 
 
 def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:

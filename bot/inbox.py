@@ -61,7 +61,7 @@ class Inbox:
         ]
         insert = sqlite_insert if self.db.is_sqlite else pg_insert
         table = InboxUpdate.__table__
-        async with self.db.transaction() as session:
+        async with self.db.transaction(urgent=True) as session:
             fresh = set(
                 await session.scalars(
                     insert(table)

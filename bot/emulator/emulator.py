@@ -400,6 +400,8 @@ class Emulator:
         predicate = _predicate(match, text)
         start = self._cursor if since is None else since
         deadline = time.monotonic() + timeout
+        # Waiting on one chat wakes only for that chat's events.
+        pulse = self.world.chat_pulse(match) if isinstance(match, int) else self.world.changes
         while True:
             for event in self.world.bot_events[start:]:
                 if event.kind in kinds and predicate(event.message):
@@ -408,7 +410,7 @@ class Emulator:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(self._timeout_message(match, text, timeout))
-            await self.world.changes.wait(left)
+            await pulse.wait(left)
 
     def _timeout_message(self, match: Any, text: str | None, timeout: float) -> str:
         recent = [

@@ -136,6 +136,8 @@ class World:
         self.callbacks: dict[str, CallbackRecord] = {}
         self.internal_errors: list[str] = []
         self.changes = Pulse()
+        # Per-chat wake-ups, so a waiter on one chat is not woken by every other chat.
+        self.chat_changes: dict[int, Pulse] = {}
         self.closing = False
 
     # --- lookups ---------------------------------------------------------------------
@@ -200,3 +202,9 @@ class World:
         index = len(self.bot_events)
         self.bot_events.append(BotEvent(index, kind, chat.id, copy.deepcopy(message)))
         self.changes.fire()
+        pulse = self.chat_changes.get(chat.id)
+        if pulse is not None:
+            pulse.fire()
+
+    def chat_pulse(self, chat_id: int) -> Pulse:
+        return self.chat_changes.setdefault(chat_id, Pulse())
