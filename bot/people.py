@@ -86,7 +86,7 @@ class Worker(Person):
         return await self.say(text, "个人信息处理说明" if point_code else "街道")
 
     async def consent(self, notice: dict) -> dict:
-        return await self.press(notice, "同意处理", "姓名")  # type: ignore[return-value]
+        return await self.press(notice, "同意处理", "请输入您的姓名")  # type: ignore[return-value]
 
     async def fill(self, data: WorkerData, *, share_contact: bool = True) -> dict:
         """From the name question to the summary; returns the summary message."""

@@ -21,7 +21,7 @@ from bot.i18n import translate as _
 from bot.services.cards import CardService
 from bot.services.intake import IntakeService
 from bot.services.preferences import PreferenceService
-from bot.views.review import reason_label
+from bot.views.review import reason_label, reason_with_note
 from bot.views.worker import four_ones_text
 from handlers import texts
 from handlers.registry import Handlers
@@ -70,7 +70,7 @@ async def status(message: Message, intake: IntakeService) -> None:
         if application.status == "rejected":
             why = reason_label(application.reject_reason)
             if application.reject_note:
-                why = f"{why}：{escape(application.reject_note)}"
+                why = reason_with_note(why, application.reject_note)
             line += _("，原因：{why}").format(why=why)
         lines.append(line)
     await message.answer("\n".join(lines))

@@ -29,7 +29,11 @@ class AlertData:
 
 
 def alert_text(alert: AlertData) -> str:
-    points = "、".join(f"{escape(name)}（{count}）" for name, count in alert.points)
+    separator = _("、")
+    points = separator.join(
+        _("{name}（{count}）").format(name=escape(name), count=count)
+        for name, count in alert.points
+    )
     lines = [
         _("🔔 <b>建会提示：单体入会会员已达 {threshold} 人</b>").format(threshold=alert.threshold),
         _("企业：{name}").format(name=escape(alert.enterprise)),
@@ -38,7 +42,7 @@ def alert_text(alert: AlertData) -> str:
         lines.append(_("统一社会信用代码：{uscc}").format(uscc=alert.uscc))
     lines += [
         _("当前会员人数：{count}").format(count=alert.member_count),
-        _("所属街道：{streets}").format(streets="、".join(escape(s) for s in alert.streets)),
+        _("所属街道：{streets}").format(streets=separator.join(escape(s) for s in alert.streets)),
         _("受理点：{points}").format(points=points),
         _("首位会员入会：{first}；最近入会：{last}").format(
             first=timefmt.day(alert.first_joined), last=timefmt.day(alert.last_joined)

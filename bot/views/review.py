@@ -50,6 +50,11 @@ def reason_label(reason: str | None) -> str:
     return labels.get(reason or "", reason or "")
 
 
+def reason_with_note(reason: str, note: str) -> str:
+    """The reason label and the staff's own words (escaped: they are user text)."""
+    return _("{reason}：{note}").format(reason=reason, note=escape(note))
+
+
 def review_card_text(card: ReviewCardData, today: date) -> str:
     point = card.point_name or _("线上申请")
     lines = [
@@ -79,7 +84,7 @@ def review_card_text(card: ReviewCardData, today: date) -> str:
     elif card.status == "rejected" and card.decided_at:
         reason = reason_label(card.reject_reason)
         if card.reject_note:
-            reason = f"{reason}：{escape(card.reject_note)}"
+            reason = reason_with_note(reason, card.reject_note)
         lines.append(
             _("\n❌ <b>已驳回</b>（{reason}）— {who}，{time}").format(
                 reason=reason,

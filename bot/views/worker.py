@@ -7,7 +7,7 @@ from html import escape
 from bot import timefmt
 from bot.i18n import translate as _
 from bot.services.cards import CardFacts
-from bot.views.review import reason_label
+from bot.views.review import reason_label, reason_with_note
 
 
 def received_text(number: str, street: str) -> str:
@@ -28,7 +28,7 @@ def approved_text(number: str, member_number: str, union_name: str) -> str:
 def rejected_text(number: str, reason: str | None, note: str | None) -> str:
     why = reason_label(reason)
     if note:
-        why = f"{why}：{escape(note)}"
+        why = reason_with_note(why, note)
     return _(
         "很抱歉，您的入会申请 {number} 未通过审核。\n原因：{why}\n"
         "您可以补充或更正信息后重新申请：发送 /start 即可。"
