@@ -6,7 +6,7 @@ from models.audit import AuditEntry
 from models.base import Base
 from models.enterprise import Enterprise
 from models.member import ApplicationSequence, Member, MemberSequence
-from models.org import ReceptionPoint, Staff, Street, UnionOrg
+from models.org import BindCode, ReceptionPoint, Staff, Street, UnboundGroup, UnionOrg
 from models.outbox import OutboxMessage
 from models.runtime import FsmRecord, InboxUpdate, UserPreference
 
@@ -15,6 +15,7 @@ __all__ = [
     "ApplicationSequence",
     "AuditEntry",
     "Base",
+    "BindCode",
     "Enterprise",
     "FsmRecord",
     "InboxUpdate",
@@ -25,6 +26,7 @@ __all__ = [
     "Staff",
     "Street",
     "ThresholdAlert",
+    "UnboundGroup",
     "UnionOrg",
     "UserPreference",
 ]

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import Base, ChatId, UTCDateTime, utcnow
 
 STATUSES = ("submitted", "approved", "rejected", "withdrawn")
+CHANNELS = ("qr", "online", "assisted")
 REJECT_REASONS = ("incomplete", "outside_area", "duplicate", "other")
 
 
@@ -19,7 +20,8 @@ class Application(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(24), unique=True)
     status: Mapped[str] = mapped_column(String(12), default="submitted")
-    telegram_user_id: Mapped[int] = mapped_column(ChatId, index=True)
+    # None for a paper application entered by staff until the worker claims it.
+    telegram_user_id: Mapped[int | None] = mapped_column(ChatId, index=True)
     language: Mapped[str] = mapped_column(String(8), default="zh")
 
     name: Mapped[str] = mapped_column(String(40))
@@ -38,6 +40,14 @@ class Application(Base):
     notice_version: Mapped[str] = mapped_column(String(16))
     consent_at: Mapped[datetime] = mapped_column(UTCDateTime)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    channel: Mapped[str] = mapped_column(String(10), default="qr")
+    assisted_by_user_id: Mapped[int | None] = mapped_column(ChatId)
+    assisted_by_name: Mapped[str | None] = mapped_column(String(60))
+    # One-time code (keyed hash) that lets the worker claim an assisted application.
+    claim_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Set when the personal data was erased (on request, or by the retention job).
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decided_by_user_id: Mapped[int | None] = mapped_column(ChatId)

@@ -7,6 +7,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime, utcnow
 
+ENTERPRISE_STATUSES = ("active", "closed", "moved_out")
+
 
 class Enterprise(Base):
     __tablename__ = "enterprise"
@@ -22,3 +24,13 @@ class Enterprise(Base):
     # Distinct approved, active individual members; recomputed in each approval.
     member_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    # From the district's registry of non-public enterprises (非公企业法人数据库).
+    address: Mapped[str | None] = mapped_column(String(200))
+    employees: Mapped[int | None] = mapped_column(Integer)
+    has_union: Mapped[bool] = mapped_column(Boolean, default=False)
+    # active | closed | moved_out (剔除): the last two drop out of coverage, keep history.
+    status: Mapped[str] = mapped_column(String(12), default="active")
+    # A provisional enterprise merged into another one points at it.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id"))
+    updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=True)

@@ -18,13 +18,14 @@ class Member(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(24), unique=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("application.id"), unique=True)
-    telegram_user_id: Mapped[int] = mapped_column(ChatId, index=True)
+    telegram_user_id: Mapped[int | None] = mapped_column(ChatId, index=True)
     ric_hash: Mapped[str] = mapped_column(String(64))
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
     union_org_id: Mapped[int] = mapped_column(ForeignKey("union_org.id"))
     street_id: Mapped[int] = mapped_column(ForeignKey("street.id"))
     status: Mapped[str] = mapped_column(String(12), default="active")
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         # A person is an active member once, however many applications they made.

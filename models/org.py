@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -59,3 +61,26 @@ class Staff(Base):
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     __table_args__ = (UniqueConstraint("telegram_user_id", "role", "street_id"),)
+
+
+class BindCode(Base):
+    """A one-time code that makes a group chat a street's review group (/bind CODE)."""
+
+    __tablename__ = "bind_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    street_id: Mapped[int] = mapped_column(ForeignKey("street.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_in_chat_id: Mapped[int | None] = mapped_column(ChatId)
+
+
+class UnboundGroup(Base):
+    """Groups the bot was added to without a binding: told once, then ignored."""
+
+    __tablename__ = "unbound_group"
+
+    chat_id: Mapped[int] = mapped_column(ChatId, primary_key=True, autoincrement=False)
+    told_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
