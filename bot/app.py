@@ -29,9 +29,12 @@ from bot.pii import KeyFormatError, LookupHasher, PiiCipher, parse_key
 from bot.render.fonts import FontSpec, find_cjk_font
 from bot.sender import OutboxSender
 from bot.services.alerts import AlertService
+from bot.services.binding import BindingService
 from bot.services.cards import CardService, CardSigner
+from bot.services.enterprises import EnterpriseService
 from bot.services.intake import IntakeService
 from bot.services.preferences import PreferenceService
+from bot.services.privacy import PrivacyService
 from bot.services.review import ReviewService
 from handlers import build_router
 
@@ -150,6 +153,18 @@ async def build_app(
         cards=cards,
         preferences=preferences,
         i18n=i18n,
+        enterprises=EnterpriseService(
+            db, threshold=threshold, federation_chat_id=settings.federation.chat_id
+        ),
+        privacy=PrivacyService(
+            db,
+            keys.cipher,
+            keys.hasher,
+            threshold=threshold,
+            federation_chat_id=settings.federation.chat_id,
+        ),
+        binding=BindingService(db, keys.hasher),
+        settings=settings,
     )
     LocaleMiddleware(i18n, preferences).setup(dispatcher)
     dispatcher.include_router(build_router())

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bot import admin_cli
+    from bot import admin_cli, audit_cli, enterprise_cli
 
     parser = argparse.ArgumentParser(
         prog="unionbot", description="工会单体入会助手 — individual trade-union membership bot"
@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_parser("generate", help="print a new random 32-byte key").set_defaults(
         handler=cmd_keys_generate
     )
-    admin_cli.add_commands(commands)
+    for module in (admin_cli, enterprise_cli, audit_cli):
+        module.add_commands(commands)
     return parser
 
 

@@ -84,6 +84,15 @@ class OutboxSettings(BaseModel):
     poll_interval: float = Field(0.5, gt=0)
 
 
+class RetentionSettings(BaseModel):
+    # Half-filled forms nobody touched for this long are deleted.
+    drafts_days: int = Field(30, ge=1)
+    # Rejected applications lose their personal data after this long.
+    rejected_days: int = Field(180, ge=1)
+    # How often the retention job runs in the bot process.
+    every_hours: float = Field(24.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="UNIONBOT__", env_nested_delimiter="__", extra="forbid"
@@ -96,6 +105,7 @@ class Settings(BaseSettings):
     render: RenderSettings = RenderSettings()
     i18n: I18nSettings = I18nSettings()
     outbox: OutboxSettings = OutboxSettings()
+    retention: RetentionSettings = RetentionSettings()
 
 
 def load_settings(path: Path | None = None, **overrides: object) -> Settings:

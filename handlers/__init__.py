@@ -5,9 +5,20 @@ from aiogram import Router
 
 
 def build_router() -> Router:
-    from handlers import fallback, federation, form, member, review, start
+    from handlers import (
+        admin,
+        enterprise_admin,
+        fallback,
+        federation,
+        form,
+        member,
+        privacy,
+        review,
+        start,
+    )
 
     root = Router(name="unionbot")
-    for module in (start, member, form, review, federation, fallback):
+    modules = (admin, start, member, privacy, form, review, enterprise_admin, federation, fallback)
+    for module in modules:
         root.include_router(module.router.build())
     return root

@@ -1,7 +1,7 @@
 """Finding a font that really covers Chinese text, and drawing text without tofu.
 
-A font "covers" a character when its cmap maps the code point to a real glyph; we read
-the cmap ourselves (a few dozen lines of `struct`) so no extra dependency is needed.
+A font "covers" a character when its cmap maps the code point to a real glyph; fontTools
+reads the cmap (and the face names inside .ttc collections).
 
 Missing glyphs: the renderers check every string before drawing. A character the main
 font lacks (a rare 生僻字 from CJK Extension B+, say) is drawn with the first fallback
@@ -11,7 +11,7 @@ Nothing is ever drawn as a tofu box.
 
 from __future__ import annotations
 
-import bisect
+import contextlib
 import functools
 import importlib.resources
 import importlib.util
@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fontTools.ttLib import TTCollection, TTFont, TTLibError
 from PIL import ImageDraw, ImageFont
 
 # Characters every candidate CJK font must have (card and poster vocabulary).
@@ -58,116 +59,48 @@ class MissingGlyphsError(ValueError):
 
 # ---------------------------------------------------------------- cmap reading
 
-
-class _Coverage:
-    """The set of code points a font maps to a glyph, as sorted inclusive ranges."""
-
-    def __init__(self, ranges: Iterable[tuple[int, int]]) -> None:
-        merged: list[list[int]] = []
-        for start, end in sorted(ranges):
-            if merged and start <= merged[-1][1] + 1:
-                merged[-1][1] = max(merged[-1][1], end)
-            else:
-                merged.append([start, end])
-        self._starts = [r[0] for r in merged]
-        self._ends = [r[1] for r in merged]
-
-    def __contains__(self, codepoint: int) -> bool:
-        i = bisect.bisect_right(self._starts, codepoint) - 1
-        return i >= 0 and codepoint <= self._ends[i]
+# What fontTools raises on a damaged or truncated font file; reported as ValueError.
+_DAMAGED = (TTLibError, struct.error, AssertionError, EOFError, IndexError, KeyError)
 
 
-def _face_offset(data: bytes, index: int) -> int:
-    """Offset of the sfnt table directory of face `index` (TTC or single font)."""
-    if data[:4] == b"ttcf":
-        (count,) = struct.unpack_from(">I", data, 8)
-        if not 0 <= index < count:
-            raise ValueError(f"face index {index} out of range (collection has {count})")
-        (offset,) = struct.unpack_from(">I", data, 12 + 4 * index)
-        return offset
-    if index != 0:
-        raise ValueError(f"face index {index} given for a single-face font")
-    return 0
-
-
-def _face_count(path: Path) -> int:
-    with path.open("rb") as fh:
-        head = fh.read(12)
-    return struct.unpack_from(">I", head, 8)[0] if head[:4] == b"ttcf" else 1
-
-
-def _read_table(path: Path, index: int, tag: bytes) -> bytes:
-    with path.open("rb") as fh:
-        head = fh.read(12 + 4 * (index + 1))
-        fh.seek(_face_offset(head, index))
-        directory = fh.read(12)
-        (num_tables,) = struct.unpack_from(">H", directory, 4)
-        records = fh.read(16 * num_tables)
-        for i in range(num_tables):
-            rec_tag, _check, offset, length = struct.unpack_from(">4sIII", records, 16 * i)
-            if rec_tag == tag:
-                fh.seek(offset)
-                return fh.read(length)
-    raise ValueError(f"{path.name} has no {tag.decode()} table")
-
-
-def _format12_ranges(cmap: bytes, off: int) -> list[tuple[int, int]]:
-    (groups,) = struct.unpack_from(">I", cmap, off + 12)
-    ranges = []
-    for start, end, glyph in struct.iter_unpack(">III", cmap[off + 16 : off + 16 + 12 * groups]):
-        if glyph == 0:  # the first code point would map to .notdef
-            start += 1
-        if start <= end:
-            ranges.append((start, end))
-    return ranges
-
-
-def _format4_ranges(cmap: bytes, off: int) -> list[tuple[int, int]]:
-    (seg_x2,) = struct.unpack_from(">H", cmap, off + 6)
-    n = seg_x2 // 2
-    ends = struct.unpack_from(f">{n}H", cmap, off + 14)
-    starts = struct.unpack_from(f">{n}H", cmap, off + 16 + seg_x2)
-    deltas = struct.unpack_from(f">{n}h", cmap, off + 16 + 2 * seg_x2)
-    ro_pos = off + 16 + 3 * seg_x2
-    range_offsets = struct.unpack_from(f">{n}H", cmap, ro_pos)
-    ranges = []
-    for i in range(n):
-        for code in range(starts[i], ends[i] + 1):
-            if code == 0xFFFF:
-                continue
-            if range_offsets[i] == 0:
-                glyph = (code + deltas[i]) & 0xFFFF
-            else:
-                pos = ro_pos + 2 * i + range_offsets[i] + 2 * (code - starts[i])
-                (glyph,) = struct.unpack_from(">H", cmap, pos)
-                glyph = (glyph + deltas[i]) & 0xFFFF if glyph else 0
-            if glyph:
-                ranges.append((code, code))
-    return ranges
-
-
-# (platform, encoding) pairs in order of preference: full Unicode first, then BMP.
-_SUBTABLE_PREFERENCE = [(3, 10), (0, 6), (0, 4), (3, 1), (0, 3), (0, 2), (0, 1), (0, 0)]
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except _DAMAGED as error:
+        raise ValueError(f"{path.name}: unreadable font ({error!r})") from error
 
 
 @functools.lru_cache(maxsize=32)
-def _coverage(path: Path, index: int) -> _Coverage:
-    cmap = _read_table(path, index, b"cmap")
-    (count,) = struct.unpack_from(">H", cmap, 2)
-    subtables: dict[tuple[int, int], int] = {}
-    for i in range(count):
-        platform, encoding, offset = struct.unpack_from(">HHI", cmap, 4 + 8 * i)
-        subtables.setdefault((platform, encoding), offset)
-    for key in _SUBTABLE_PREFERENCE:
-        if key not in subtables:
-            continue
-        off = subtables[key]
-        (fmt,) = struct.unpack_from(">H", cmap, off)
-        if fmt == 12:
-            return _Coverage(_format12_ranges(cmap, off))
-        if fmt == 4:
-            return _Coverage(_format4_ranges(cmap, off))
-    raise ValueError(f"{path.name}: no Unicode cmap of format 4 or 12")
+def _face_names(path: Path) -> tuple[str, ...]:
+    """The "family style" name of every face of a .ttc collection; () for a single font.
+
+    Names as FreeType (and so `FontSpec.family`) reports them: typographic family and
+    subfamily (name IDs 16/17) when present, else the legacy ones (1/2).
+    """
+    with path.open("rb") as fh:
+        if fh.read(4) != b"ttcf":
+            return ()
+    with _reading(path), TTCollection(path, lazy=True) as collection:
+        names = []
+        for face in collection.fonts:
+            table = face["name"]
+            family = table.getDebugName(16) or table.getDebugName(1) or ""
+            style = table.getDebugName(17) or table.getDebugName(2) or ""
+            names.append(f"{family} {style}".strip())
+        return tuple(names)
+
+
+@functools.lru_cache(maxsize=32)
+def _coverage(path: Path, index: int) -> frozenset[int]:
+    """The code points face `index` of `path` maps to a real glyph (not .notdef)."""
+    if index != 0 and not _face_names(path):
+        raise ValueError(f"face index {index} given for a single-face font")
+    with _reading(path), TTFont(path, fontNumber=index, lazy=True) as font:
+        cmap = font.getBestCmap()  # Unicode subtables, full repertoire first
+        if cmap is None:
+            raise ValueError(f"{path.name}: no Unicode cmap")
+        return frozenset(cmap)
 
 
 # ---------------------------------------------------------------- fonts
@@ -226,12 +159,12 @@ def missing_glyphs(font: FontSpec, text: str) -> set[str]:
 
 def _pick_face(path: Path, wanted: Sequence[str]) -> int:
     """Index of the first face whose family name contains one of `wanted`, else 0."""
-    count = _face_count(path)
-    if count == 1 or not wanted:
+    if not wanted:
         return 0
+    names = _face_names(path)
     for word in wanted:
-        for i in range(count):
-            if word in FontSpec(path, i).family:
+        for i, name in enumerate(names):
+            if word in name:
                 return i
     return 0
 
@@ -241,7 +174,7 @@ def _accept(spec: FontSpec) -> bool:
     try:
         spec.load(16)
         return not missing_glyphs(spec, PROBE_TEXT)
-    except (OSError, ValueError, struct.error):
+    except (OSError, ValueError):
         return False
 
 
@@ -295,7 +228,7 @@ def _well_known_candidates() -> Iterator[FontSpec]:
         if path.is_file():
             try:
                 yield FontSpec(path, _pick_face(path, wanted))
-            except (OSError, ValueError, struct.error):
+            except (OSError, ValueError):
                 continue
 
 
@@ -307,7 +240,7 @@ def _configured(path: Path, index: int | None) -> FontSpec:
     try:
         spec = FontSpec(path, index if index is not None else _pick_face(path, ["SC"]))
         spec.load(16)
-    except (OSError, ValueError, struct.error) as error:
+    except (OSError, ValueError) as error:
         raise FontNotFoundError(
             f"render.cjk_font {path} (face {index}) cannot be loaded: {error}\n{INSTALL_HINT}"
         ) from error
@@ -376,7 +309,7 @@ def _fontconfig_for_char(char: str) -> tuple[FontSpec, ...]:
 def _safe_covers(spec: FontSpec, char: str) -> bool:
     try:
         return spec.covers(char)
-    except (OSError, ValueError, struct.error):
+    except (OSError, ValueError):
         return False
 
 

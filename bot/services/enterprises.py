@@ -8,6 +8,7 @@ import unicodedata
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db import Database
 from models import Enterprise, Member
 
 _PREFIXES = ("北京市", "北京")
@@ -59,3 +60,12 @@ async def recount(session: AsyncSession, enterprise_id: int) -> int:
         .returning(enterprises.c.member_count)
     )
     return int(result.scalar_one())
+
+
+class EnterpriseService:
+    """The enterprise registry: search, matching workers' employers, status, merges."""
+
+    def __init__(self, db: Database, *, threshold: int, federation_chat_id: int | None) -> None:
+        self.db = db
+        self.threshold = threshold
+        self.federation_chat_id = federation_chat_id
