@@ -130,6 +130,7 @@ class OutboxViews:
             decided_at=application.decided_at,
             reject_reason=application.reject_reason,
             reject_note=application.reject_note,
+            assisted_by=application.assisted_by_name,
         )
 
     # --- worker ----------------------------------------------------------------------

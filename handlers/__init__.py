@@ -7,6 +7,7 @@ from aiogram import Router
 def build_router() -> Router:
     from handlers import (
         admin,
+        assisted,
         enterprise_admin,
         fallback,
         federation,
@@ -18,7 +19,18 @@ def build_router() -> Router:
     )
 
     root = Router(name="unionbot")
-    modules = (admin, start, member, privacy, form, review, enterprise_admin, federation, fallback)
+    modules = (
+        admin,
+        start,
+        member,
+        privacy,
+        assisted,
+        form,
+        review,
+        enterprise_admin,
+        federation,
+        fallback,
+    )
     for module in modules:
         root.include_router(module.router.build())
     return root

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime
 from typing import Any
 
 from aiogram import F
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.types import BufferedInputFile, CallbackQuery, Message, ReplyKeyboardRemove
 
 from bot.callbacks import FormCb
 from bot.i18n import CatalogI18n
 from bot.i18n import translate as _
+from bot.render.qr import render_claim_qr
 from bot.services.errors import AlreadyMember, OpenApplicationExists
 from bot.services.intake import Draft, IntakeService
 from bot.validation import (
@@ -42,9 +44,16 @@ STATE_OF = {
 
 
 async def begin(
-    message: Message, state: FSMContext, street_id: int, street: str, point: tuple[int, str] | None
+    message: Message,
+    state: FSMContext,
+    street_id: int,
+    street: str,
+    point: tuple[int, str] | None,
+    *,
+    assisted_by: tuple[int, str] | None = None,
 ) -> None:
-    """Start a fresh form at a reception point (or the online channel)."""
+    """Start a fresh form at a reception point (or the online channel). With
+    `assisted_by`, street staff enter a worker's paper application for them."""
     await state.clear()
     await state.set_data(
         {
@@ -52,9 +61,13 @@ async def begin(
             "street_name": street,
             "point_id": point[0] if point else None,
             "point_name": point[1] if point else None,
+            "assisted_by": list(assisted_by) if assisted_by else None,
         }
     )
     await state.set_state(Form.consent)
+    if assisted_by:
+        await message.answer(texts.paper_consent(street), reply_markup=texts.consent_keyboard())
+        return
     await message.answer(
         texts.privacy_notice(street, point[1] if point else None),
         reply_markup=texts.consent_keyboard(),
@@ -73,13 +86,14 @@ async def _ask_next(
         if field not in data:
             await state.set_state(STATE_OF[field])
             markup: Any = ReplyKeyboardRemove() if drop_keyboard else None
-            if field == "mobile":
+            assisted = bool(data.get("assisted_by"))
+            if field == "mobile" and not assisted:  # staff type the worker's number
                 markup = texts.contact_keyboard()
             elif field == "job":
                 markup = texts.skip_keyboard()
             if drop_keyboard and not isinstance(markup, ReplyKeyboardRemove):
                 await message.answer(_("已记录手机号。"), reply_markup=ReplyKeyboardRemove())
-            await message.answer(texts.ask(field), reply_markup=markup)
+            await message.answer(texts.ask(field, assisted=assisted), reply_markup=markup)
             return
     if drop_keyboard:
         await message.answer(_("已记录手机号。"), reply_markup=ReplyKeyboardRemove())
@@ -143,8 +157,9 @@ async def resident_id_entered(message: Message, state: FSMContext, intake: Intak
     try:
         await intake.check_person(resident.number)
     except (OpenApplicationExists, AlreadyMember) as error:
+        assisted = bool((await state.get_data()).get("assisted_by"))
         await state.clear()
-        await message.answer(standing_message(error))
+        await message.answer(standing_message(error, assisted=assisted))
         return
     await _store(
         message,
@@ -157,6 +172,9 @@ async def resident_id_entered(message: Message, state: FSMContext, intake: Intak
 
 @router.message(Form.mobile, F.contact)
 async def contact_shared(message: Message, state: FSMContext) -> None:
+    if (await state.get_data()).get("assisted_by"):
+        await message.answer(_("代录时请直接输入职工本人的手机号，不要分享联系人。"))
+        return
     contact = message.contact
     if contact is None or message.from_user is None or contact.user_id != message.from_user.id:
         await message.answer(_("请分享您本人的手机号（点击下方按钮），或直接输入手机号。"))
@@ -244,7 +262,7 @@ async def submit(query: CallbackQuery, state: FSMContext, intake: IntakeService)
         await state.clear()
         await query.answer()
         if isinstance(query.message, Message):
-            await query.message.answer(standing_message(error))
+            await query.message.answer(standing_message(error, assisted=bool(draft.assisted_by)))
         return
     await state.clear()
     await query.answer(_("已提交"))
@@ -255,6 +273,8 @@ async def submit(query: CallbackQuery, state: FSMContext, intake: IntakeService)
             + _("✅ 已提交，申请编号 {number}").format(number=submitted.number),
             reply_markup=None,
         )
+        if submitted.claim_code:
+            await send_claim_code(query.message, submitted.number, submitted.claim_code)
 
 
 @router.callback_query(Form.review, FormCb.filter(F.action == "cancel"))
@@ -297,7 +317,15 @@ async def stale_button(query: CallbackQuery) -> None:
 
 
 # --- helpers ----------------------------------------------------------------------------
-def standing_message(error: OpenApplicationExists | AlreadyMember) -> str:
+def standing_message(error: OpenApplicationExists | AlreadyMember, assisted: bool = False) -> str:
+    if assisted:
+        if isinstance(error, AlreadyMember):
+            return _("该职工已经是工会会员（会员编号 {number}），无需代录。").format(
+                number=error.member_number
+            )
+        return _("该职工已有一份正在审核的申请（编号 {number}），无需重复代录。").format(
+            number=error.number
+        )
     if isinstance(error, AlreadyMember):
         return _("您已经是工会会员了（会员编号 {number}）。发送 /card 可查看电子会员卡。").format(
             number=error.member_number
@@ -317,6 +345,7 @@ def _current_locale() -> str:
 
 
 def _draft(data: dict[str, Any], language: str) -> Draft:
+    assisted = data.get("assisted_by")
     return Draft(
         street_id=int(data["street_id"]),
         point_id=data.get("point_id"),
@@ -330,4 +359,20 @@ def _draft(data: dict[str, Any], language: str) -> Draft:
         employer=data["employer"],
         job=data.get("job"),
         language=language,
+        assisted_by=(int(assisted[0]), str(assisted[1])) if assisted else None,
+    )
+
+
+async def send_claim_code(message: Message, number: str, code: str) -> None:
+    """The one-time QR code a worker scans to follow their paper application in Telegram."""
+    bot_user = await message.bot.me() if message.bot else None
+    link = f"https://t.me/{bot_user.username if bot_user else ''}?start=c_{code}"
+    png = await asyncio.to_thread(render_claim_qr, link)
+    await message.answer_photo(
+        BufferedInputFile(png, filename=f"claim-{number}.png"),
+        caption=_(
+            "请将此二维码打印或出示给职工：用 Telegram 扫码即可关联申请 {number}，"
+            "之后审核结果和电子会员卡会直接发给职工。二维码只能使用一次。没有 Telegram 的职工"
+            "可不扫码，审核结果请线下告知。"
+        ).format(number=number),
     )

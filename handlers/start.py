@@ -46,6 +46,27 @@ async def verify_card(message: Message, command: CommandObject, cards: CardServi
         )
 
 
+@router.message(CommandStart(deep_link=True, magic=F.args.startswith("c_")))
+async def claim(message: Message, command: CommandObject, intake: IntakeService) -> None:
+    """A worker scans the code staff printed for their paper application."""
+    if message.from_user is None:
+        return
+    try:
+        claimed = await intake.claim((command.args or "")[2:], message.from_user.id)
+    except NotFound:
+        await message.answer(_("这个关联码无效或已被使用。如有疑问，请联系街道工会工作人员。"))
+        return
+    if claimed.member_number:
+        text = _(
+            "已关联您的入会申请 {number}：您已是会员（会员编号 {member}），电子会员卡随后发送。"
+        )
+    elif claimed.status == "submitted":
+        text = _("已关联您的入会申请 {number}，正在审核中，结果会在这里通知您。")
+    else:
+        text = _("已关联您的入会申请 {number}。发送 /status 查看详情。")
+    await message.answer(text.format(number=claimed.number, member=claimed.member_number))
+
+
 @router.message(CommandStart())
 async def start(
     message: Message, command: CommandObject, state: FSMContext, intake: IntakeService

@@ -36,6 +36,14 @@ def privacy_notice(street: str, point: str | None) -> str:
     ).format(where=where)
 
 
+def paper_consent(street: str) -> str:
+    return _(
+        "📝 <b>代录纸质申请</b>（{street}）\n"
+        "请确认职工已阅读个人信息处理说明，并已在纸质申请表上签字，单独同意处理其身份证号"
+        "（《个人信息保护法》第二十九条）。随后请按提示输入职工的信息。"
+    ).format(street=escape(street))
+
+
 def consent_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
@@ -50,6 +58,14 @@ def consent_keyboard() -> InlineKeyboardMarkup:
     )
 
 
+ASK_ASSISTED = {
+    "name": lambda: _("请输入职工的姓名（与身份证一致）："),
+    "resident_id": lambda: _("请输入职工的 18 位身份证号："),
+    "mobile": lambda: _("请输入职工本人的 11 位手机号："),
+    "employer": lambda: _("请输入职工工作单位的全称，或统一社会信用代码："),
+    "job": lambda: _("请输入职工的岗位或职务（可跳过）："),
+}
+
 ASK = {
     "name": lambda: _("请输入您的姓名（与身份证一致）："),
     "resident_id": lambda: _("请输入您的 18 位身份证号："),
@@ -59,8 +75,8 @@ ASK = {
 }
 
 
-def ask(field: str) -> str:
-    return ASK[field]()
+def ask(field: str, *, assisted: bool = False) -> str:
+    return (ASK_ASSISTED if assisted else ASK)[field]()
 
 
 def contact_keyboard() -> ReplyKeyboardMarkup:

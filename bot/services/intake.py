@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -14,10 +15,15 @@ from bot.pii import LookupHasher, PiiCipher
 from bot.services import enterprises, outbox, sequences
 from bot.services.audit import Actor, record
 from bot.services.errors import AlreadyMember, ConsentMissing, NotFound, OpenApplicationExists
-from models import Application, Member, ReceptionPoint, Street, UnionOrg
+from models import Application, Member, ReceptionPoint, Staff, Street, UnionOrg
 from models.base import utcnow
 
 NOTICE_VERSION = "2026-11"
+CLAIM_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud or typed
+
+
+def new_claim_code() -> str:
+    return "".join(secrets.choice(CLAIM_ALPHABET) for _ in range(10))
 
 
 @dataclass(frozen=True)
@@ -50,12 +56,29 @@ class Draft:
     employer: str
     job: str | None
     language: str
+    # A paper application entered by street staff: (their Telegram id, their name).
+    assisted_by: tuple[int, str] | None = None
+
+    @property
+    def channel(self) -> str:
+        if self.assisted_by is not None:
+            return "assisted"
+        return "qr" if self.point_id is not None else "online"
 
 
 @dataclass(frozen=True)
 class Submitted:
     number: str
     street_name: str
+    # For assisted applications: the one-time code the worker scans to claim it.
+    claim_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    number: str
+    status: str
+    member_number: str | None
 
 
 @dataclass(frozen=True)
@@ -113,6 +136,21 @@ class IntakeService:
             raise NotFound("street")
         return StreetInfo(street.id, street.name)
 
+    async def staff_street(self, user_id: int) -> StreetInfo | None:
+        """The street this person reviews for, if they are active street staff."""
+        async with self.db.read() as session:
+            street = await session.scalar(
+                select(Street)
+                .join(Staff, Staff.street_id == Street.id)
+                .where(
+                    Staff.telegram_user_id == user_id,
+                    Staff.role == "street",
+                    Staff.active.is_(True),
+                )
+                .limit(1)
+            )
+        return StreetInfo(street.id, street.name) if street else None
+
     async def check_person(self, resident_id: str) -> None:
         """Raise if this person already has an open application or is a member."""
         async with self.db.read() as session:
@@ -133,9 +171,13 @@ class IntakeService:
             raise OpenApplicationExists(open_app.number, open_app.submitted_at)
 
     async def submit(self, user_id: int, draft: Draft) -> Submitted:
+        """Store the application and queue its review card. For an assisted application
+        `user_id` is the staff member's; the worker claims it later with the code."""
         if draft.consent_at is None or not draft.notice_version:
             raise ConsentMissing()
         ric_hash = self.ric_hash(draft.resident_id)
+        claim_code = new_claim_code() if draft.assisted_by else None
+        applicant = None if draft.assisted_by else user_id
         try:
             async with self.db.transaction() as session:
                 await self._check_person(session, ric_hash)
@@ -147,8 +189,12 @@ class IntakeService:
                 )
                 application = Application(
                     number=await sequences.next_application_number(session),
-                    telegram_user_id=user_id,
+                    telegram_user_id=applicant,
                     language=draft.language,
+                    channel=draft.channel,
+                    assisted_by_user_id=draft.assisted_by[0] if draft.assisted_by else None,
+                    assisted_by_name=draft.assisted_by[1] if draft.assisted_by else None,
+                    claim_hash=self._claim_hash(claim_code) if claim_code else None,
                     name=draft.name,
                     ric_cipher=self.cipher.encrypt(draft.resident_id, context="ric"),
                     ric_hash=ric_hash,
@@ -166,17 +212,23 @@ class IntakeService:
                 )
                 session.add(application)
                 await session.flush()
+                actor = Actor(user_id, draft.assisted_by[1] if draft.assisted_by else "applicant")
                 await record(
                     session,
-                    Actor(user_id, "applicant"),
+                    actor,
                     "application.submitted",
                     "application",
                     application.number,
-                    after={"street": street.name, "enterprise_id": enterprise.id},
+                    after={
+                        "street": street.name,
+                        "enterprise_id": enterprise.id,
+                        "channel": draft.channel,
+                    },
                 )
-                await outbox.enqueue(
-                    session, user_id, "application_received", application_id=application.id
-                )
+                if applicant is not None:
+                    await outbox.enqueue(
+                        session, applicant, "application_received", application_id=application.id
+                    )
                 if street.review_chat_id is not None:
                     await outbox.enqueue(
                         session,
@@ -184,12 +236,40 @@ class IntakeService:
                         "review_card",
                         application_id=application.id,
                     )
-                return Submitted(application.number, street.name)
+                return Submitted(application.number, street.name, claim_code)
         except IntegrityError:
             # Two submissions of one person raced; the partial unique index kept one.
             async with self.db.read() as session:
                 await self._check_person(session, ric_hash)
             raise
+
+    def _claim_hash(self, code: str) -> str:
+        return self.hasher.digest(code, context="claim")
+
+    async def claim(self, code: str, user_id: int) -> Claimed:
+        """A worker takes over the paper application staff entered for them (once)."""
+        async with self.db.transaction() as session:
+            application = await session.scalar(
+                select(Application).where(Application.claim_hash == self._claim_hash(code))
+            )
+            if application is None or application.telegram_user_id is not None:
+                raise NotFound("claim code")
+            application.telegram_user_id = user_id
+            application.claim_hash = None  # one-time
+            member = await session.scalar(
+                select(Member).where(Member.application_id == application.id)
+            )
+            if member is not None:
+                member.telegram_user_id = user_id
+                if member.status == "active":
+                    await outbox.enqueue(session, user_id, "member_card", member_id=member.id)
+            await record(
+                session, Actor(user_id, "applicant"), "application.claimed", "application",
+                application.number,
+            )  # fmt: skip
+            return Claimed(
+                application.number, application.status, member.number if member else None
+            )
 
     async def applications_of(self, user_id: int) -> list[ApplicationView]:
         async with self.db.read() as session:

@@ -95,13 +95,16 @@ class ReviewService:
                 after={"status": "approved", "member": member_number, "count": count},
             )
             user = application.telegram_user_id
-            messages = [
-                (user, "approved", {"member_id": member_id}),
-                (user, "member_card", {"member_id": member_id}),
-            ]
+            messages = []
+            if user is not None:  # None: a paper application not yet claimed
+                messages += [
+                    (user, "approved", {"member_id": member_id}),
+                    (user, "member_card", {"member_id": member_id}),
+                ]
             if card is not None:
                 messages.append(_card_edit(card, application))
-            await outbox.enqueue_many(session, messages)
+            if messages:
+                await outbox.enqueue_many(session, messages)
             return Approval(application.number, member_number, count, alert_raised)
 
     async def _street_facts(self, session: AsyncSession, street_id: int) -> tuple[str, int]:
@@ -137,9 +140,13 @@ class ReviewService:
                 before={"status": "submitted"},
                 after={"status": "rejected", "reason": reason, "note": note},
             )
-            await outbox.enqueue(
-                session, application.telegram_user_id, "rejected", application_id=application.id
-            )
+            if application.telegram_user_id is not None:
+                await outbox.enqueue(
+                    session,
+                    application.telegram_user_id,
+                    "rejected",
+                    application_id=application.id,
+                )
             if card is not None:
                 await outbox.enqueue_many(session, [_card_edit(card, application)])
             return Rejection(application.number, reason)

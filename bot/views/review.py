@@ -34,6 +34,7 @@ class ReviewCardData:
     decided_at: datetime | None
     reject_reason: str | None
     reject_note: str | None
+    assisted_by: str | None = None
 
 
 def gender_label(gender: str) -> str:
@@ -75,6 +76,8 @@ def review_card_text(card: ReviewCardData, today: date) -> str:
     ]
     if card.provisional:
         lines.insert(6, _("（该单位尚未在企业库中登记）"))
+    if card.assisted_by:
+        lines.append(_("代录：{who}（纸质申请）").format(who=escape(card.assisted_by)))
     if card.status == "approved" and card.decided_at:
         lines.append(
             _("\n✅ <b>已通过</b> — {who}，{time}").format(
