@@ -12,7 +12,7 @@ import pytest
 import zxingcpp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image, PdfParser
+from PIL import Image, ImageFont, PdfParser
 
 from bot.render.card import CARD_SIZE, CardData, layout_card, render_card, render_card_async
 from bot.render.fonts import (
@@ -117,6 +117,50 @@ def test_garbage_font_file_is_refused(tmp_path):
 def test_missing_glyphs_reads_the_cmap(font):
     assert missing_glyphs(font, "张 晓明\tABC 123，。") == set()
     assert missing_glyphs(font, f"龙{RARE}\u0378") == {RARE, "\u0378"}
+
+
+def _sample_code_points() -> list[int]:
+    """Common Han, a sweep of CJK Unified Ideographs, Extensions A and B, and a few others."""
+    common = "工会会员卡申请德胜街道北京市西城区张晓明龙王李刘陈杨黄赵吴周徐孙马朱胡郭"
+    return sorted(
+        {ord(c) for c in common}
+        | set(range(0x4E00, 0xA000, 97))  # CJK Unified Ideographs (U+9FF0.. unassigned)
+        | set(range(0x3400, 0x4DC0, 61))  # Extension A
+        | set(range(0x20000, 0x2A6E0, 1009))  # Extension B: not in Noto Sans CJK
+        | {ord(RARE), ord("A"), ord("z"), ord("7"), ord("，"), ord("。"), 0x0378, 0x10FFFD}
+    )
+
+
+def test_coverage_agrees_with_freetype_for_the_bundled_face(font):
+    # Independent check: FreeType (through Pillow) draws an unmapped code point with
+    # the .notdef glyph, so a character is covered exactly when it renders differently.
+    face = ImageFont.truetype(
+        str(font.path), 24, index=font.index, layout_engine=ImageFont.Layout.BASIC
+    )
+    notdef = bytes(face.getmask("\u0378"))  # unassigned code point
+
+    def freetype_covers(char: str) -> bool:
+        return bytes(face.getmask(char)) != notdef
+
+    sample = [chr(cp) for cp in _sample_code_points()]
+    expected = {c for c in sample if not freetype_covers(c)}
+    assert {c for c in sample if not font.covers(c)} == expected
+    assert missing_glyphs(font, "".join(sample)) == expected
+    assert RARE in expected and "\U00020000" in expected
+    assert not {"工", "会", "龙", "德", "胜", "A", "，"} & expected
+    assert len(sample) - len(expected) > 100  # the sample is mostly covered
+
+
+def test_unreadable_faces_raise_value_error(tmp_path, font):
+    bogus = tmp_path / "bogus.ttc"
+    bogus.write_bytes(b"ttcf" + b"\xff" * 40)
+    with pytest.raises(ValueError):
+        FontSpec(bogus).covers("工")
+    with pytest.raises(ValueError, match="font number"):
+        FontSpec(font.path, 99).covers("工")
+    if DEJAVU.exists():
+        with pytest.raises(ValueError, match="single-face"):
+            FontSpec(DEJAVU, 1).covers("A")
 
 
 # ---------------------------------------------------------------- card
