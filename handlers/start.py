@@ -74,21 +74,20 @@ async def start(
     user = message.from_user
     if user is None:
         return
-    membership = await intake.membership_of(user.id)
-    if membership is not None:
+    member_number, pending_number = await intake.standing_of(user.id)
+    if member_number is not None:
         await state.clear()
         await message.answer(
             _("您已经是工会会员了（会员编号 {number}）。发送 /card 可查看电子会员卡。").format(
-                number=membership.number
+                number=member_number
             )
         )
         return
-    pending = [a for a in await intake.applications_of(user.id) if a.status == "submitted"]
-    if pending:
+    if pending_number is not None:
         await state.clear()
         await message.answer(
             _("您的申请 {number} 正在审核中，请耐心等待。发送 /status 可查看进度。").format(
-                number=pending[0].number
+                number=pending_number
             )
         )
         return

@@ -271,6 +271,25 @@ class IntakeService:
                 application.number, application.status, member.number if member else None
             )
 
+    async def standing_of(self, user_id: int) -> tuple[str | None, str | None]:
+        """(active member number, open application number) in one query: /start asks
+        this on every scan, so it is kept cheap."""
+        member = (
+            select(Member.number)
+            .where(Member.telegram_user_id == user_id, Member.status == "active")
+            .limit(1)
+            .scalar_subquery()
+        )
+        pending = (
+            select(Application.number)
+            .where(Application.telegram_user_id == user_id, Application.status == "submitted")
+            .limit(1)
+            .scalar_subquery()
+        )
+        async with self.db.read() as session:
+            row = (await session.execute(select(member, pending))).one()
+        return row[0], row[1]
+
     async def applications_of(self, user_id: int) -> list[ApplicationView]:
         async with self.db.read() as session:
             rows = await session.execute(
