@@ -111,3 +111,7 @@ async def cmd_db_upgrade(args: argparse.Namespace) -> int:
 async def cmd_keys_generate(_args: argparse.Namespace) -> int:
     print(generate_key())
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -15,7 +15,7 @@ from bot.pii import LookupHasher, PiiCipher
 from bot.services import enterprises, outbox, sequences
 from bot.services.audit import Actor, record
 from bot.services.errors import AlreadyMember, ConsentMissing, NotFound, OpenApplicationExists
-from models import Application, Member, ReceptionPoint, Staff, Street, UnionOrg
+from models import Application, Enterprise, Member, ReceptionPoint, Staff, Street, UnionOrg
 from models.base import utcnow
 
 NOTICE_VERSION = "2026-11"
@@ -58,6 +58,9 @@ class Draft:
     language: str
     # A paper application entered by street staff: (their Telegram id, their name).
     assisted_by: tuple[int, str] | None = None
+    # The registry enterprise the worker picked (None: create or reuse a provisional one).
+    enterprise_id: int | None = None
+    employer_uscc: str | None = None
 
     @property
     def channel(self) -> str:
@@ -184,9 +187,7 @@ class IntakeService:
                 street = await session.get(Street, draft.street_id)
                 if street is None:
                     raise NotFound("street")
-                enterprise = await enterprises.find_or_create(
-                    session, draft.employer, draft.street_id
-                )
+                enterprise = await _enterprise_of(session, draft)
                 application = Application(
                     number=await sequences.next_application_number(session),
                     telegram_user_id=applicant,
@@ -327,3 +328,21 @@ class IntakeService:
             return None
         member, union_name = row
         return MembershipView(member.id, member.number, member.joined_at, union_name)
+
+
+async def _enterprise_of(session: AsyncSession, draft: Draft) -> Enterprise:
+    """The registry enterprise the worker picked (following merges), or a provisional one
+    found or created from the name they typed."""
+    enterprise = await session.get(Enterprise, draft.enterprise_id) if draft.enterprise_id else None
+    while enterprise is not None and enterprise.merged_into_id is not None:
+        enterprise = await session.get(Enterprise, enterprise.merged_into_id)
+    if enterprise is not None and enterprise.status == "active":
+        return enterprise
+    enterprise = await enterprises.find_or_create(session, draft.employer, draft.street_id)
+    if draft.employer_uscc and enterprise.provisional and enterprise.uscc is None:
+        taken = await session.scalar(
+            select(Enterprise.id).where(Enterprise.uscc == draft.employer_uscc)
+        )
+        if taken is None:
+            enterprise.uscc = draft.employer_uscc
+    return enterprise
