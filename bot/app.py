@@ -185,7 +185,7 @@ async def build_app(
     )
     sender = OutboxSender(db, bot, views, settings.outbox)
     db.on_commit("outbox", sender.wake)  # new rows go out without waiting for a poll
-    inbox = Inbox(db, me.id, storage.save)
+    inbox = Inbox(db, me.id, keys.cipher, storage.save)
     processor = UpdateProcessor(dispatcher, bot, inbox, storage)
     return App(settings, db, bot, me, dispatcher, sender, processor, inbox, pin_response_types())
 

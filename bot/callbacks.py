@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+# Database ids: a forged callback with a huge number must fail to parse, not reach SQL.
+DbId = Field(ge=1, le=2**63 - 1)
 
 
 class ReviewCb(CallbackData, prefix="rv"):
     action: str  # approve | reject | reason | back
-    app: int
+    app: int = DbId
     reason: str = ""
 
 
 class AlertCb(CallbackData, prefix="al"):
     action: str  # follow
-    alert: int
+    alert: int = DbId
 
 
 class FormCb(CallbackData, prefix="f"):

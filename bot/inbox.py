@@ -8,6 +8,7 @@ update before answering 200. The (bot, update_id) key makes re-deliveries no-ops
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database
 from bot.fsm_storage import DatabaseStorage
+from bot.pii import PiiCipher
 from models import InboxUpdate
 from models.base import utcnow
 
@@ -33,9 +35,13 @@ KEEP_FOR = timedelta(hours=48)  # re-deliveries are recognised for at least this
 
 
 class Inbox:
-    def __init__(self, db: Database, bot_id: int, save_state: Saver | None = None) -> None:
+    def __init__(
+        self, db: Database, bot_id: int, cipher: PiiCipher, save_state: Saver | None = None
+    ) -> None:
         self.db = db
         self.bot_id = bot_id
+        # Updates carry what people typed (id numbers, mobiles): stored encrypted.
+        self.cipher = cipher
         self.save_state = save_state
         self._finished: list[tuple[int, dict[str, Any], asyncio.Future[None]]] = []
         self._committer: asyncio.Task[None] | None = None
@@ -53,7 +59,7 @@ class Inbox:
             {
                 "bot_id": self.bot_id,
                 "update_id": int(u["update_id"]),
-                "body": json.dumps(u),
+                "body": self._seal(u),
                 "received_at": now,
                 "done": False,
             }
@@ -79,7 +85,15 @@ class Inbox:
                 .where(InboxUpdate.bot_id == self.bot_id, InboxUpdate.done.is_(False))
                 .order_by(InboxUpdate.update_id)
             )
-            return [json.loads(body) for body in bodies]
+            return [self._open(body) for body in bodies]
+
+    def _seal(self, update: dict[str, Any]) -> str:
+        blob = self.cipher.encrypt(json.dumps(update), context="inbox")
+        return base64.b64encode(blob).decode()
+
+    def _open(self, body: str) -> dict[str, Any]:
+        blob = base64.b64decode(body)
+        return dict(json.loads(self.cipher.decrypt(blob, context="inbox")))
 
     async def mark_done(self, update_id: int, state: dict[str, Any] | None = None) -> None:
         """Mark the update handled, saving its FSM writes in the same transaction.

@@ -67,7 +67,7 @@ async def poll(app: App, stop: asyncio.Event) -> None:
         backoff = 1.0
         if updates:
             # exclude_unset gives back exactly the JSON Telegram sent (no client-side defaults).
-            bodies = [u.model_dump(mode="json", exclude_unset=True) for u in updates]
+            bodies = [u.model_dump(mode="json", exclude_unset=True, by_alias=True) for u in updates]
             await app.processor.accept(bodies, updates)
             offset = updates[-1].update_id + 1
 
