@@ -42,6 +42,7 @@ class Code(StrEnum):
 
     TEXT_EMPTY = "text.empty"  # nothing left after cleaning
     TEXT_TOO_LONG = "text.too_long"  # longer than the field allows
+    TEXT_NO_WORDS = "text.no_words"  # only emoji, punctuation or symbols
     NAME_TOO_SHORT = "name.too_short"  # fewer than 2 characters
     NAME_TOO_LONG = "name.too_long"  # more than 40 characters
     NAME_BAD_CHARS = "name.bad_chars"  # digits, emoji, HTML, mixed scripts, ...
@@ -122,6 +123,9 @@ def normalise_free_text(raw: str, max_len: int = 100) -> str:
     enterprise registry needs one form.
     """
     text = clean_text(raw, max_len)
+    # "😀👍" or "。。。" names no employer or job (and would all count as one enterprise).
+    if not any(ch.isalnum() for ch in text):
+        raise ValidationError(Code.TEXT_NO_WORDS)
     return text.replace("(", "（").replace(")", "）")
 
 

@@ -201,7 +201,7 @@ async def employer_entered(message: Message, state: FSMContext) -> None:
     try:
         employer = normalise_free_text(message.text or "", max_len=100)
     except ValidationError as error:
-        await message.answer(texts.validation_message(error))
+        await message.answer(_field_error(error, Form.employer.state))
         return
     if len(employer) < 2:
         await message.answer(_("单位名称太短了，请输入完整的单位名称。"))
@@ -214,7 +214,7 @@ async def job_entered(message: Message, state: FSMContext) -> None:
     try:
         job = normalise_free_text(message.text or "", max_len=60)
     except ValidationError as error:
-        await message.answer(texts.validation_message(error))
+        await message.answer(_field_error(error, Form.job.state))
         return
     await _store(message, state, job=job)
 
@@ -314,6 +314,13 @@ async def unexpected_input(message: Message, state: FSMContext) -> None:
 @router.callback_query(FormCb.filter())
 async def stale_button(query: CallbackQuery) -> None:
     await query.answer(_("这个按钮已失效，请发送 /start 重新开始。"), show_alert=True)
+
+
+def _field_error(error: ValidationError, state: str) -> str:
+    """Emoji or symbols alone: say what this step expects, rather than a generic rule."""
+    if error.code == "text.no_words" and state in EXPECTS:
+        return EXPECTS[state]()
+    return texts.validation_message(error)
 
 
 # --- helpers ----------------------------------------------------------------------------

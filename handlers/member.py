@@ -138,7 +138,7 @@ async def lang_chosen(
     query: CallbackQuery, callback_data: FormCb, preferences: PreferenceService, i18n: CatalogI18n
 ) -> None:
     if callback_data.value not in i18n.available_locales:
-        await query.answer()
+        await query.answer(_("无法识别的操作。"), show_alert=True)
         return
     await preferences.set_locale(query.from_user.id, callback_data.value)
     with i18n.use_locale(callback_data.value):

@@ -135,6 +135,20 @@ def summary_keyboard() -> InlineKeyboardMarkup:
     )
 
 
+def employer_keyboard(candidates: list[tuple[int, str]]) -> InlineKeyboardMarkup:
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=name[:60], callback_data=FormCb(action="employer", value=str(ident)).pack()
+            )
+        ]
+        for ident, name in candidates
+    ]
+    none = FormCb(action="employer", value="none").pack()
+    rows.append([InlineKeyboardButton(text=_("以上都不是"), callback_data=none)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
 def street_keyboard(streets: list[tuple[int, str]]) -> InlineKeyboardMarkup:
     rows = [
         [
@@ -151,6 +165,7 @@ def validation_message(error: ValidationError) -> str:
     messages = {
         "text.empty": _("内容不能为空，请重新输入。"),
         "text.too_long": _("输入内容太长了，请简短一些。"),
+        "text.no_words": _("请用文字输入，不要只发送表情或符号。"),
         "name.too_short": _("姓名至少需要 2 个字，请重新输入。"),
         "name.too_long": _("姓名最多 40 个字，请重新输入。"),
         "name.bad_chars": _("姓名只能包含汉字（少数民族姓名可用“·”）或英文字母，请重新输入。"),

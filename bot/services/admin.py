@@ -260,6 +260,14 @@ class AdminService:
         return await self.seed_data(read_seed(path), actor)
 
     async def seed_data(self, data: dict[str, Any], actor: Actor) -> SeedSummary:
+        try:
+            return await self._seed(data, actor)
+        except KeyError as missing:
+            raise SetupError(f"seed data: an entry lacks the key {missing}") from None
+        except (TypeError, ValueError, AttributeError) as error:
+            raise SetupError(f"seed data: a value has the wrong form ({error})") from None
+
+    async def _seed(self, data: dict[str, Any], actor: Actor) -> SeedSummary:
         counts = {"streets": 0, "points": 0, "staff": 0}
         async with self.db.transaction() as session:
             for item in data.get("streets", []):
@@ -319,39 +327,55 @@ def read_seed(path: Path) -> dict[str, Any]:
     raise SetupError(f"{path}: seed files are .toml or .csv")
 
 
+CSV_REQUIRED = {
+    "street": ("code", "name"),
+    "point": ("street", "name"),
+    "staff": ("telegram_user_id", "name"),
+}
+
+
 def _seed_from_csv(path: Path) -> dict[str, Any]:
     streets: dict[str, dict[str, Any]] = {}
     staff: list[dict[str, Any]] = []
     with path.open(encoding="utf-8-sig", newline="") as handle:
         for line, row in enumerate(csv.DictReader(handle), start=2):
-            kind = (row.get("record") or "").strip()
+            kind = _cell(row, "record")
+            if kind not in CSV_REQUIRED:
+                raise SetupError(f"{path}:{line}: record must be street, point or staff")
+            for column in CSV_REQUIRED[kind]:
+                if not _cell(row, column):
+                    raise SetupError(f"{path}:{line}: a {kind} row needs '{column}'")
             if kind == "street":
-                streets[row["code"].strip().upper()] = {
-                    "code": row["code"].strip(),
-                    "name": row["name"].strip(),
-                    "review_chat_id": (row.get("review_chat_id") or "").strip() or None,
+                streets[_cell(row, "code").upper()] = {
+                    "code": _cell(row, "code"),
+                    "name": _cell(row, "name"),
+                    "review_chat_id": _cell(row, "review_chat_id") or None,
                     "points": [],
                 }
             elif kind == "point":
-                street = streets.get((row.get("street") or "").strip().upper())
+                street = streets.get(_cell(row, "street").upper())
                 if street is None:
                     raise SetupError(f"{path}:{line}: point before its street row")
                 street["points"].append(
                     {
-                        "name": row["name"].strip(),
-                        "kind": (row.get("kind") or "community").strip(),
-                        "code": (row.get("code") or "").strip() or None,
-                    }
-                )
-            elif kind == "staff":
-                staff.append(
-                    {
-                        "telegram_user_id": row["telegram_user_id"],
-                        "name": row["name"].strip(),
-                        "role": (row.get("role") or "street").strip(),
-                        "street": (row.get("street") or "").strip() or None,
+                        "name": _cell(row, "name"),
+                        "kind": _cell(row, "kind") or "community",
+                        "code": _cell(row, "code") or None,
                     }
                 )
             else:
-                raise SetupError(f"{path}:{line}: record must be street, point or staff")
+                staff.append(
+                    {
+                        "telegram_user_id": _cell(row, "telegram_user_id"),
+                        "name": _cell(row, "name"),
+                        "role": _cell(row, "role") or "street",
+                        "street": _cell(row, "street") or None,
+                    }
+                )
     return {"streets": list(streets.values()), "staff": staff}
+
+
+def _cell(row: dict[str | None, Any], column: str) -> str:
+    """A cell's text; missing columns and short rows read as empty."""
+    value = row.get(column)
+    return value.strip() if isinstance(value, str) else ""
