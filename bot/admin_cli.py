@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.services.admin import AdminService
 from bot.services.audit import Actor
 
 
@@ -21,6 +25,10 @@ def add_commands(commands: Any) -> None:
     chat.add_argument("street", help="code or name")
     chat.add_argument("chat_id", type=int)
     chat.set_defaults(handler=streets_set_chat)
+    bind = sub.add_parser("bind-code", help="a one-time code that binds a group: /bind CODE")
+    bind.add_argument("street", help="code or name")
+    bind.add_argument("--hours", type=float, default=24.0, help="validity (default 24 hours)")
+    bind.set_defaults(handler=streets_bind_code)
 
     points = commands.add_parser("points", help="reception points (受理点)")
     sub = points.add_subparsers(title="points")
@@ -59,54 +67,73 @@ def add_commands(commands: Any) -> None:
     seed.set_defaults(handler=seed_file)
 
 
-async def _admin(args: argparse.Namespace) -> Any:
-    from bot.cli import settings_of
-    from bot.db import Database
-    from bot.migrate import upgrade_async
-    from bot.services.admin import AdminService
+@asynccontextmanager
+async def _admin(args: argparse.Namespace) -> AsyncIterator[AdminService]:
+    from bot.cli import database_of
 
-    settings = settings_of(args)
-    await upgrade_async(settings.database.url)
-    return AdminService(Database(settings.database.url))
+    async with database_of(args) as db:
+        yield AdminService(db)
 
 
 ACTOR = Actor.cli()
 
 
 async def streets_add(args: argparse.Namespace) -> int:
-    await (await _admin(args)).add_street(args.code, args.name, ACTOR)
+    async with _admin(args) as admin:
+        await admin.add_street(args.code, args.name, ACTOR)
     print(f"street {args.code.upper()} {args.name} added")
     return 0
 
 
 async def streets_list(args: argparse.Namespace) -> int:
-    for street in await (await _admin(args)).streets():
-        chat = street.review_chat_id or "(no review group)"
-        print(f"{street.code}\t{street.name}\t{chat}")
+    async with _admin(args) as admin:
+        for street in await admin.streets():
+            chat = street.review_chat_id or "(no review group)"
+            print(f"{street.code}\t{street.name}\t{chat}")
     return 0
 
 
 async def streets_set_chat(args: argparse.Namespace) -> int:
-    waiting = await (await _admin(args)).set_review_chat(args.street, args.chat_id, ACTOR)
+    async with _admin(args) as admin:
+        waiting = await admin.set_review_chat(args.street, args.chat_id, ACTOR)
     print(f"review group set; {waiting} waiting application(s) will be posted there")
     return 0
 
 
+async def streets_bind_code(args: argparse.Namespace) -> int:
+    from bot.app import load_keys
+    from bot.cli import settings_of
+    from bot.services.binding import BindingService
+    from bot.timefmt import minute
+
+    hasher = load_keys(settings_of(args)).hasher  # a bad key fails before the database opens
+    async with _admin(args) as admin:
+        binding = BindingService(admin.db, hasher)
+        code, expires = await binding.create_code(args.street, ACTOR, timedelta(hours=args.hours))
+    print(f"bind code for {args.street}: {code}")
+    print(f"valid once, until {minute(expires)} Beijing time")
+    print(f"在审核群中由管理员发送 /bind {code}")
+    return 0
+
+
 async def points_add(args: argparse.Namespace) -> int:
-    code = await (await _admin(args)).add_point(args.street, args.name, args.kind, ACTOR, args.code)
+    async with _admin(args) as admin:
+        code = await admin.add_point(args.street, args.name, args.kind, ACTOR, args.code)
     print(f"reception point {args.name}: code {code}")
     return 0
 
 
 async def points_list(args: argparse.Namespace) -> int:
-    for point in await (await _admin(args)).points(args.street):
-        state = "" if point.active else "\t(retired)"
-        print(f"{point.code}\t{point.street}\t{point.kind}\t{point.name}{state}")
+    async with _admin(args) as admin:
+        for point in await admin.points(args.street):
+            state = "" if point.active else "\t(retired)"
+            print(f"{point.code}\t{point.street}\t{point.kind}\t{point.name}{state}")
     return 0
 
 
 async def points_retire(args: argparse.Namespace) -> int:
-    await (await _admin(args)).retire_point(args.code, ACTOR)
+    async with _admin(args) as admin:
+        await admin.retire_point(args.code, ACTOR)
     print(f"reception point {args.code} retired")
     return 0
 
@@ -116,35 +143,37 @@ async def points_posters(args: argparse.Namespace) -> int:
     from bot.posters import write_posters
 
     settings = settings_of(args)
-    admin = await _admin(args)
-    points = [p for p in await admin.points(args.street) if p.active]
+    async with _admin(args) as admin:
+        points = [p for p in await admin.points(args.street) if p.active]
     written = await write_posters(settings, points, args.out)
     print(f"{written} posters written to {args.out}/")
     return 0
 
 
 async def staff_add(args: argparse.Namespace) -> int:
-    await (await _admin(args)).add_staff(
-        args.telegram_user_id, args.name, args.role, args.street, ACTOR
-    )
+    async with _admin(args) as admin:
+        await admin.add_staff(args.telegram_user_id, args.name, args.role, args.street, ACTOR)
     print(f"{args.name} ({args.telegram_user_id}) is now {args.role} staff")
     return 0
 
 
 async def staff_remove(args: argparse.Namespace) -> int:
-    count = await (await _admin(args)).remove_staff(args.telegram_user_id, ACTOR)
+    async with _admin(args) as admin:
+        count = await admin.remove_staff(args.telegram_user_id, ACTOR)
     print(f"{count} role(s) withdrawn")
     return 0
 
 
 async def staff_list(args: argparse.Namespace) -> int:
-    for staff, street in await (await _admin(args)).staff():
-        state = "" if staff.active else "\t(removed)"
-        print(f"{staff.telegram_user_id}\t{staff.name}\t{staff.role}\t{street or '-'}{state}")
+    async with _admin(args) as admin:
+        for staff, street in await admin.staff():
+            state = "" if staff.active else "\t(removed)"
+            print(f"{staff.telegram_user_id}\t{staff.name}\t{staff.role}\t{street or '-'}{state}")
     return 0
 
 
 async def seed_file(args: argparse.Namespace) -> int:
-    summary = await (await _admin(args)).seed(args.file, ACTOR)
+    async with _admin(args) as admin:
+        summary = await admin.seed(args.file, ACTOR)
     print(f"seeded {summary.streets} streets, {summary.points} points, {summary.staff} staff")
     return 0

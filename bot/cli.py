@@ -7,10 +7,12 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.db import Database
 from bot.pii import generate_key
 from bot.render.fonts import FontNotFoundError
 from bot.services.errors import DomainError
@@ -70,6 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_of(args: argparse.Namespace) -> Settings:
     return load_settings(args.config)
+
+
+@asynccontextmanager
+async def database_of(args: argparse.Namespace) -> AsyncIterator[Database]:
+    """The configured database, upgraded, and closed again when the command is done."""
+    from bot.migrate import upgrade_async
+
+    settings = settings_of(args)
+    await upgrade_async(settings.database.url)
+    db = Database(settings.database.url)
+    try:
+        yield db
+    finally:
+        await db.dispose()
 
 
 async def cmd_run(args: argparse.Namespace) -> int:

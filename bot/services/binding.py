@@ -1,12 +1,304 @@
-"""Binding group chats to streets with one-time codes, and staff roles managed in chat."""
+"""Binding group chats to streets with one-time codes, and staff roles managed in chat.
+
+A group becomes a street's review group only when an administrator sends `/bind CODE`
+there with a code printed by `unionbot streets bind-code`. Only the code's keyed hash is
+stored, so a database dump does not reveal codes that are still usable.
+"""
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.db import Database
 from bot.pii import LookupHasher
+from bot.services.admin import AdminService, SetupError, _street
+from bot.services.audit import Actor, record
+from bot.services.errors import DomainError, NotAllowed
+from models import BindCode, Staff, Street, UnboundGroup
+from models.base import utcnow
+
+# No 0/O, 1/I/L: codes are read off a terminal and typed by hand on a phone.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8  # 31**8 ≈ 8.5e11; only admins may try, and codes expire
+CODE_CONTEXT = "bind-code"
+DEFAULT_TTL = timedelta(hours=24)
+TITLE_MAX = 120
+
+ChatRole = Literal["review", "federation"]
+
+
+class BindCodeError(DomainError):
+    """A /bind code that cannot be used (unknown, used or expired)."""
+
+
+class UnknownBindCode(BindCodeError):
+    pass
+
+
+@dataclass
+class BindCodeUsed(BindCodeError):
+    used_at: datetime
+
+
+@dataclass
+class BindCodeExpired(BindCodeError):
+    expired_at: datetime
+
+
+@dataclass
+class ChatTaken(DomainError):
+    """The chat already has a role: a street's review group, or the federation group."""
+
+    role: ChatRole
+    street: str | None = None
+
+
+class LastAdmin(DomainError):
+    """Revoking this would leave no administrator who can manage roles in chat."""
+
+
+@dataclass(frozen=True)
+class RoleView:
+    role: str
+    street: str | None  # the street's name, for street staff
+
+
+def new_bind_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalize_code(text: str) -> str:
+    """What people type: lower case, spaces or a dash in the middle are all fine."""
+    return "".join(ch for ch in text.upper() if ch not in " -_\t")
 
 
 class BindingService:
     def __init__(self, db: Database, hasher: LookupHasher) -> None:
         self.db = db
         self.hasher = hasher
+        # The street and staff rules live in AdminService; reused inside our transactions.
+        self.admin = AdminService(db)
+
+    def _hash(self, code: str) -> str:
+        return self.hasher.digest(normalize_code(code), context=CODE_CONTEXT)
+
+    # --- codes and binding -------------------------------------------------------------
+
+    async def create_code(
+        self, street_ref: str, actor: Actor, ttl: timedelta = DEFAULT_TTL
+    ) -> tuple[str, datetime]:
+        """A new one-time code for `street_ref` (code or name) and when it expires."""
+        if ttl <= timedelta(0):
+            raise SetupError("a bind code must live for a positive time")
+        code, expires_at = new_bind_code(), utcnow() + ttl
+        async with self.db.transaction() as session:
+            street = await _street(session, street_ref)
+            row = BindCode(code_hash=self._hash(code), street_id=street.id, expires_at=expires_at)
+            session.add(row)
+            await session.flush()
+            await record(
+                session,
+                actor,
+                "bind_code.created",
+                "street",
+                street.code,
+                after={"code_id": row.id, "expires_at": expires_at.isoformat()},
+            )
+        return code, expires_at
+
+    async def bind(
+        self,
+        code: str,
+        chat_id: int,
+        chat_title: str | None,
+        actor: Actor,
+        *,
+        federation_chat_id: int | None = None,
+    ) -> str:
+        """Make `chat_id` the review group of the code's street; returns the street's name.
+
+        The waiting applications are posted there (AdminService's binding logic)."""
+        async with self.db.transaction() as session:
+            await _require_admin(session, actor)
+            await _check_chat_free(session, chat_id, federation_chat_id)
+            code_id, street_id = await self._consume(session, code, chat_id)
+            street = await session.get_one(Street, street_id)
+            await self.admin._bind(session, street, chat_id, actor)
+            await record(
+                session,
+                actor,
+                "bind_code.used",
+                "street",
+                street.code,
+                after={
+                    "code_id": code_id,
+                    "chat": chat_id,
+                    "title": (chat_title or "")[:TITLE_MAX],
+                },
+            )
+            # A group that is unbound again later deserves to be told again, once.
+            await session.execute(delete(UnboundGroup).where(UnboundGroup.chat_id == chat_id))
+            return street.name
+
+    async def _consume(self, session: AsyncSession, code: str, chat_id: int) -> tuple[int, int]:
+        """Mark the code used with one conditional UPDATE, so two /bind race safely."""
+        code_hash, now = self._hash(code), utcnow()
+        used = (
+            await session.execute(
+                update(BindCode)
+                .where(
+                    BindCode.code_hash == code_hash,
+                    BindCode.used_at.is_(None),
+                    BindCode.expires_at > now,
+                )
+                .values(used_at=now, used_in_chat_id=chat_id)
+                .returning(BindCode.id, BindCode.street_id)
+            )
+        ).first()
+        if used is not None:
+            return used.id, used.street_id
+        row = await session.scalar(select(BindCode).where(BindCode.code_hash == code_hash))
+        if row is None:
+            raise UnknownBindCode()
+        if row.used_at is not None:
+            raise BindCodeUsed(row.used_at)
+        raise BindCodeExpired(row.expires_at)
+
+    async def chat_role(self, chat_id: int, federation_chat_id: int | None) -> ChatRole | None:
+        """What the bot does in this chat: review (a bound street), federation, or nothing."""
+        if federation_chat_id is not None and chat_id == federation_chat_id:
+            return "federation"
+        return "review" if await self.street_of_chat(chat_id) else None
+
+    async def street_of_chat(self, chat_id: int) -> str | None:
+        """The code of the street whose review group this is."""
+        async with self.db.read() as session:
+            return await session.scalar(select(Street.code).where(Street.review_chat_id == chat_id))
+
+    async def note_unbound(self, chat_id: int) -> bool:
+        """True the first time an unbound group is seen (tell it once), False afterwards."""
+        try:
+            async with self.db.transaction() as session:
+                if await session.get(UnboundGroup, chat_id) is not None:
+                    return False
+                session.add(UnboundGroup(chat_id=chat_id))
+                return True
+        except IntegrityError:  # another process told it at the same moment
+            return False
+
+    # --- roles ---------------------------------------------------------------------------
+
+    async def is_admin(self, user_id: int) -> bool:
+        async with self.db.read() as session:
+            return await _has_admin_role(session, user_id)
+
+    async def roles(self, user_id: int) -> list[RoleView]:
+        async with self.db.read() as session:
+            rows = await session.execute(
+                select(Staff.role, Street.name)
+                .outerjoin(Street, Street.id == Staff.street_id)
+                .where(Staff.telegram_user_id == user_id, Staff.active.is_(True))
+                .order_by(Staff.role, Street.id)
+            )
+            return [RoleView(role, street) for role, street in rows]
+
+    async def grant(
+        self,
+        target_user_id: int,
+        target_name: str | None,
+        role: str,
+        street_ref: str | None,
+        actor: Actor,
+    ) -> None:
+        """Give a role (audited). Without a name, a known staff member keeps theirs."""
+        async with self.db.transaction() as session:
+            await _require_admin(session, actor)
+            name = (target_name or "").strip()[:60] or await _known_name(session, target_user_id)
+            await self.admin._upsert_staff(session, target_user_id, name, role, street_ref, actor)
+
+    async def revoke(self, target_user_id: int, role: str | None, actor: Actor) -> int:
+        """Withdraw one role (every street's, for "street") or all roles; returns how many."""
+        async with self.db.transaction() as session:
+            await _require_admin(session, actor)
+            query = select(Staff).where(
+                Staff.telegram_user_id == target_user_id, Staff.active.is_(True)
+            )
+            if role is not None:
+                query = query.where(Staff.role == role)
+            rows = list(await session.scalars(query))
+            if any(s.role == "admin" for s in rows) and await _admins(session) <= 1:
+                raise LastAdmin()
+            for staff in rows:
+                staff.active = False
+                # Same action and shape as AdminService.remove_staff (the CLI path).
+                await record(
+                    session,
+                    actor,
+                    "staff.removed",
+                    "staff",
+                    target_user_id,
+                    before={"role": staff.role, "street_id": staff.street_id},
+                )
+            return len(rows)
+
+    async def follow_migration(self, old_chat_id: int, new_chat_id: int, actor: Actor) -> bool:
+        """A group upgraded to a supergroup gets a new id; its street follows it there."""
+        async with self.db.transaction() as session:
+            street = await session.scalar(
+                select(Street).where(Street.review_chat_id == old_chat_id)
+            )
+            if street is None:
+                return False
+            await self.admin._bind(session, street, new_chat_id, actor)
+            return True
+
+
+async def _has_admin_role(session: AsyncSession, user_id: int | None) -> bool:
+    if user_id is None:
+        return False
+    found = await session.scalar(
+        select(Staff.id).where(
+            Staff.telegram_user_id == user_id, Staff.role == "admin", Staff.active.is_(True)
+        )
+    )
+    return found is not None
+
+
+async def _require_admin(session: AsyncSession, actor: Actor) -> None:
+    """Checked inside the transaction that acts: a role withdrawn a moment ago counts."""
+    if not await _has_admin_role(session, actor.user_id):
+        raise NotAllowed()
+
+
+async def _admins(session: AsyncSession) -> int:
+    count = await session.scalar(
+        select(func.count(func.distinct(Staff.telegram_user_id))).where(
+            Staff.role == "admin", Staff.active.is_(True)
+        )
+    )
+    return int(count or 0)
+
+
+async def _known_name(session: AsyncSession, user_id: int) -> str:
+    name = await session.scalar(
+        select(Staff.name).where(Staff.telegram_user_id == user_id).order_by(Staff.id.desc())
+    )
+    return name or str(user_id)
+
+
+async def _check_chat_free(
+    session: AsyncSession, chat_id: int, federation_chat_id: int | None
+) -> None:
+    """One group, one job: never the federation group, never two streets."""
+    if federation_chat_id is not None and chat_id == federation_chat_id:
+        raise ChatTaken("federation")
+    bound = await session.scalar(select(Street.name).where(Street.review_chat_id == chat_id))
+    if bound is not None:
+        raise ChatTaken("review", bound)
