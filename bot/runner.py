@@ -10,7 +10,11 @@ from collections.abc import Awaitable, Callable
 
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import GetUpdates
-from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+)
 from aiohttp import web
 
 from bot.app import App
@@ -32,6 +36,11 @@ async def prepare(app: App) -> None:
         BotCommand(command="help", description="帮助 / Help"),
     ]
     await app.bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats())
+    group_commands = [
+        BotCommand(command="bind", description="绑定审核群 / Bind this group"),
+        BotCommand(command="whoami", description="我的角色 / My roles"),
+    ]
+    await app.bot.set_my_commands(group_commands, scope=BotCommandScopeAllGroupChats())
     resumed = await app.processor.resume()
     if resumed:
         log.info("resumed %d stored updates", resumed)
