@@ -162,6 +162,7 @@ async def build_app(
             keys.hasher,
             threshold=threshold,
             federation_chat_id=settings.federation.chat_id,
+            form_cache=storage,
         ),
         binding=BindingService(db, keys.hasher),
         settings=settings,

@@ -18,6 +18,7 @@ from aiogram.types import (
 from aiohttp import web
 
 from bot.app import App
+from bot.retention import retention_loop
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ async def prepare(app: App) -> None:
         BotCommand(command="card", description="电子会员卡 / Member card"),
         BotCommand(command="cancel", description="放弃填写 / Cancel"),
         BotCommand(command="lang", description="语言 / Language"),
+        BotCommand(command="mydata", description="我的信息 / My data"),
+        BotCommand(command="delete", description="删除我的信息 / Delete my data"),
         BotCommand(command="help", description="帮助 / Help"),
     ]
     await app.bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats())
@@ -115,6 +118,9 @@ async def serve(
     """Run the bot until `stop` is set: updates in, outbox out."""
     await prepare(app)
     sender_task = asyncio.create_task(app.sender.run(), name="outbox-sender")
+    retention_task = asyncio.create_task(
+        retention_loop(app.dispatcher["privacy"], app.settings.retention, stop), name="retention"
+    )
     try:
         if webhook:
             await _serve_webhook(app, stop, on_ready)
@@ -124,9 +130,10 @@ async def serve(
             await poll(app, stop)
     finally:
         await app.processor.drain()
-        sender_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender_task
+        for task in (sender_task, retention_task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def _serve_webhook(

@@ -112,6 +112,8 @@ def help_text() -> str:
         "/card — 领取电子会员卡\n"
         "/cancel — 放弃正在填写的申请\n"
         "/lang — 切换语言 / Language\n"
+        "/mydata — 查看我的个人信息\n"
+        "/delete — 删除我的个人信息\n"
         "/help — 显示本帮助"
     )
 

@@ -1,7 +1,88 @@
-"""Handlers: privacy."""
+"""Data-subject rights in a private chat: /mydata shows, /delete erases after confirmation."""
 
 from __future__ import annotations
 
+from aiogram import F
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot.i18n import translate as _
+from bot.services.audit import Actor
+from bot.services.preferences import PreferenceService
+from bot.services.privacy import PrivacyService, StaleConfirmation
+from bot.views import privacy as view
+from bot.views.privacy import PrivacyCb
 from handlers.registry import Handlers
 
 router = Handlers("privacy")
+router.filter("message", F.chat.type == "private")
+router.filter("callback_query", F.message.chat.type == "private")
+
+
+@router.message(Command("mydata"))
+async def mydata(message: Message, privacy: PrivacyService) -> None:
+    if message.from_user is None:
+        return
+    for text in view.mydata_messages(await privacy.my_data(message.from_user.id)):
+        await message.answer(text)
+
+
+@router.message(Command("delete"))
+async def delete_request(message: Message, privacy: PrivacyService) -> None:
+    if message.from_user is None:
+        return
+    plan = await privacy.deletion_plan(message.from_user.id)
+    if plan.nothing:
+        await message.answer(view.nothing_to_delete_text())
+        return
+    await message.answer(
+        view.deletion_plan_text(plan), reply_markup=view.confirm_keyboard(plan.token)
+    )
+
+
+@router.callback_query(PrivacyCb.filter(F.action == "confirm"))
+async def delete_confirmed(
+    query: CallbackQuery,
+    callback_data: PrivacyCb,
+    privacy: PrivacyService,
+    preferences: PreferenceService,
+    state: FSMContext,
+) -> None:
+    user = query.from_user
+    try:
+        # Only ever the presser's own data; the token ties it to what they were shown.
+        result = await privacy.delete(
+            user.id, Actor(user.id, "data subject"), confirm=callback_data.token
+        )
+    except StaleConfirmation:
+        await query.answer(view.stale_confirmation_text(), show_alert=True)
+        return
+    await state.clear()  # the storage's cached copy of the form, too
+    _forget_language(preferences, user.id)
+    await query.answer(_("已删除"))
+    await _close(query, view.deletion_done_text(result))
+
+
+@router.callback_query(PrivacyCb.filter(F.action == "cancel"))
+async def delete_cancelled(query: CallbackQuery) -> None:
+    await query.answer()
+    await _close(query, view.cancelled_text())
+
+
+async def _close(query: CallbackQuery, text: str) -> None:
+    """Replace the confirmation with the outcome, so its buttons cannot be pressed again.
+    Forged data may point at any message: only our confirmation is ever edited."""
+    message = query.message
+    if isinstance(message, Message) and _is_confirmation(message):
+        await message.edit_text(text, reply_markup=None)
+
+
+def _is_confirmation(message: Message) -> bool:
+    rows = message.reply_markup.inline_keyboard if message.reply_markup else []
+    prefix = PrivacyCb.__prefix__ + ":"
+    return any((b.callback_data or "").startswith(prefix) for row in rows for b in row)
+
+
+def _forget_language(preferences: PreferenceService, user_id: int) -> None:
+    preferences.forget(user_id)

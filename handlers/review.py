@@ -35,6 +35,8 @@ async def _refuse(query: CallbackQuery, error: Exception) -> None:
     """Toasts for presses that change nothing."""
     if isinstance(error, NotAllowed):
         await query.answer(_("只有本街道工会的审核人员可以处理这份申请。"), show_alert=True)
+    elif isinstance(error, AlreadyDecided) and error.status == "withdrawn":
+        await query.answer(_("申请人已撤回这份申请。"), show_alert=True)
     elif isinstance(error, AlreadyDecided):
         verdict = _("通过") if error.status == "approved" else _("驳回")
         await query.answer(

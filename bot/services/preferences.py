@@ -26,3 +26,7 @@ class PreferenceService:
             else:
                 row.locale = locale
         self._cache[user_id] = locale
+
+    def forget(self, user_id: int) -> None:
+        """Drop the cached choice (the row itself is deleted by the privacy service)."""
+        self._cache.pop(user_id, None)

@@ -57,6 +57,14 @@ def reason_with_note(reason: str, note: str) -> str:
 
 
 def review_card_text(card: ReviewCardData, today: date) -> str:
+    if card.status == "withdrawn":  # the applicant withdrew and their data is erased
+        return (
+            _("📝 <b>入会申请 {number}</b>").format(number=escape(card.number))
+            + "\n"
+            + _("🗑 申请人已于 {time} 撤回申请，个人信息已删除。").format(
+                time=timefmt.minute(card.decided_at or card.submitted_at)
+            )
+        )
     point = card.point_name or _("线上申请")
     lines = [
         _("📝 <b>入会申请 {number}</b>").format(number=escape(card.number)),
