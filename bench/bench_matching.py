@@ -54,6 +54,7 @@ INDUSTRIES = (
 LEGAL_FORMS = (("有限公司", 70), ("有限责任公司", 15), ("股份有限公司", 8), ("集团有限公司", 4))
 DISTRICTS = ("西城", "东城", "海淀", "朝阳", "丰台", "石景山", "德胜", "金融街", "新街口")
 ENGLISH_PARTS = ("Sino", "Hua", "Star", "Link", "Nova", "Bright", "Zen", "Peak", "Luma", "Orion")
+ENGLISH_WORDS = ("", "bay", "ridge", "wave", "gate", "field", "stone", "core", "path", "mint")
 ENGLISH_TAILS = ("Tech", "Media", "Group", "Labs", "Works", "Soft", "Data", "Foods", "Build")
 
 
@@ -81,6 +82,14 @@ def _brand(rng: random.Random, used: set[str]) -> str:
         if brand not in used and len(set(brand)) == size:
             used.add(brand)
             return brand
+
+
+def _english(rng: random.Random, used: set[str]) -> str:
+    while True:
+        name = rng.choice(ENGLISH_PARTS) + rng.choice(ENGLISH_WORDS) + rng.choice(ENGLISH_TAILS)
+        if name not in used:
+            used.add(name)
+            return name
 
 
 def _compose(brand: str, industry: str, legal: str, rng: random.Random) -> str:
@@ -119,7 +128,7 @@ def make_registry(size: int, rng: random.Random) -> list[Company]:
             brand, industry, legal = _brand(rng, used), rng.choice(INDUSTRIES), _legal(rng)
             company = Company(0, _compose(brand, industry, legal, rng), brand, industry, legal)
             if rng.random() < 0.05:
-                company.english = rng.choice(ENGLISH_PARTS) + rng.choice(ENGLISH_TAILS)
+                company.english = _english(rng, used)
         key = normalise(company.name)
         if key in keys:
             continue
@@ -184,25 +193,15 @@ class Tally:
     wrong_auto: int = 0
 
 
-def run(size: int, seed: int, out: Path | None) -> None:
+def run(size: int, seed: int, sample: int, out: Path | None) -> None:
     rng = random.Random(seed)
     companies = make_registry(size, rng)
-    keys = Counter(normalise(c.name) for c in companies)
     aliases = {c.id: [c.english] for c in companies if c.english}
     started = time.perf_counter()
     matcher = EnterpriseMatcher([(c.id, c.name, None, None) for c in companies], aliases=aliases)
     build = time.perf_counter() - started
 
-    queries: list[tuple[Company, str, str]] = []
-    for company in companies:
-        for kind, text in variants(company, rng):
-            key = normalise(text)
-            if keys.get(key) and key != normalise(company.name):
-                # The typo spells another registered enterprise exactly: indistinguishable
-                # from a correct entry, so not a fair test of the matcher.
-                continue
-            queries.append((company, kind, text))
-
+    queries = make_queries(companies, rng, sample)
     by_kind: dict[str, Tally] = defaultdict(Tally)
     overall = Tally()
     timings: list[float] = []
@@ -223,8 +222,43 @@ def run(size: int, seed: int, out: Path | None) -> None:
             misses.append((kind, text, company.name, got))
 
     _print(len(companies), build, by_kind, overall, timings)
+    unregistered = unregistered_names(companies, rng, max(100, sample // 20))
+    picked = sum(matcher.match(text).auto is not None for text in unregistered)
+    print(
+        f"employers not in the registry: {len(unregistered)} queries, "
+        f"{picked} picked automatically (each one wrong)"
+    )
     if out is not None:
         _write(out, companies, queries, misses)
+
+
+def make_queries(
+    companies: list[Company], rng: random.Random, sample: int
+) -> list[tuple[Company, str, str]]:
+    keys = Counter(normalise(c.name) for c in companies)
+    queries: list[tuple[Company, str, str]] = []
+    for company in companies:
+        for kind, text in variants(company, rng):
+            key = normalise(text)
+            if keys.get(key) and key != normalise(company.name):
+                # The typo spells another registered enterprise exactly: indistinguishable
+                # from a correct entry, so not a fair test of the matcher.
+                continue
+            queries.append((company, kind, text))
+    return rng.sample(queries, sample) if len(queries) > sample else queries
+
+
+def unregistered_names(companies: list[Company], rng: random.Random, count: int) -> list[str]:
+    """Employers workers name that the registry does not have (new, or outside the district),
+    typed the ways registered ones are: an automatic pick for any of them is wrong."""
+    used = {c.brand for c in companies}
+    names = []
+    for _ in range(count):
+        brand, industry = _brand(rng, used), rng.choice(INDUSTRIES)
+        names.append(
+            rng.choice((f"北京{brand}{industry}{_legal(rng)}", f"{brand}{industry}", brand))
+        )
+    return names
 
 
 def _pct(part: int, whole: int) -> str:
@@ -236,7 +270,7 @@ def _print(
 ) -> None:
     print(f"registry: {size} enterprises, matcher built in {build * 1000:.0f} ms")
     print(f"{'variant':<18}{'queries':>8}{'top-1':>9}{'top-3':>9}{'auto':>9}{'wrong auto':>12}")
-    for kind, t in sorted(by_kind.items()) + [("ALL", overall)]:
+    for kind, t in [*sorted(by_kind.items()), ("ALL", overall)]:
         print(
             f"{kind:<18}{t.total:>8}{_pct(t.top1, t.total):>9}{_pct(t.top3, t.total):>9}"
             f"{_pct(t.auto, t.total):>9}{t.wrong_auto:>6} ({_pct(t.wrong_auto, t.total).strip()})"
@@ -272,9 +306,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--queries", type=int, default=10_000, help="variants sampled")
     parser.add_argument("--out", type=Path, default=None, help="write the generated files here")
     args = parser.parse_args()
-    run(args.size, args.seed, args.out)
+    run(args.size, args.seed, args.queries, args.out)
 
 
 if __name__ == "__main__":

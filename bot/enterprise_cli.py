@@ -1,9 +1,194 @@
-"""Subcommands of `unionbot` (see bot/cli.py)."""
+"""`unionbot enterprises …`: the registry at a terminal (import, search, show, status, merge)."""
 
 from __future__ import annotations
 
+import argparse
+import sys
+from pathlib import Path
 from typing import Any
+
+from bot.services.audit import Actor
+
+ACTOR = Actor.cli()
+PROGRESS_FROM_ROWS = 2_000  # smaller files import faster than a progress line is read
+
+STATUS_COMMANDS = {
+    "close": ("closed", "mark closed (dropped from coverage, history kept)"),
+    "move-out": ("moved_out", "mark moved out of the district (剔除)"),
+    "reopen": ("active", "mark active again"),
+}
 
 
 def add_commands(commands: Any) -> None:
     """Register this module's subcommands on the `unionbot` parser."""
+    enterprises = commands.add_parser("enterprises", help="the enterprise registry (企业名录)")
+    sub = enterprises.add_subparsers(title="enterprises")
+
+    load = sub.add_parser("import", help="import the registry from .xlsx or .csv")
+    load.add_argument("file", type=Path)
+    load.set_defaults(handler=enterprises_import)
+
+    search = sub.add_parser("search", help="find enterprises by name, pinyin, id or USCC")
+    search.add_argument("text", nargs="+")
+    search.add_argument("--limit", type=int, default=10)
+    search.set_defaults(handler=enterprises_search)
+
+    show = sub.add_parser("show", help="one enterprise, its count and its alerts")
+    show.add_argument("ref", help="id or USCC")
+    show.set_defaults(handler=enterprises_show)
+
+    for name, (status, text) in STATUS_COMMANDS.items():
+        command = sub.add_parser(name, help=text)
+        command.add_argument("ref", help="id or USCC")
+        command.set_defaults(handler=enterprises_status, status=status)
+
+    merge = sub.add_parser("merge", help="merge SOURCE (e.g. provisional) into TARGET")
+    merge.add_argument("source", help="id or USCC")
+    merge.add_argument("target", help="id or USCC")
+    merge.set_defaults(handler=enterprises_merge)
+
+    rekey = sub.add_parser("rekey", help="recompute stored name keys after a rules change")
+    rekey.set_defaults(handler=enterprises_rekey)
+
+
+async def _database(args: argparse.Namespace) -> Any:
+    from bot.cli import settings_of
+    from bot.db import Database
+    from bot.migrate import upgrade_async
+
+    settings = settings_of(args)
+    await upgrade_async(settings.database.url)
+    return settings, Database(settings.database.url)
+
+
+async def _service(args: argparse.Namespace) -> Any:
+    from bot.services.enterprises import EnterpriseService
+
+    settings, db = await _database(args)
+    return EnterpriseService(
+        db,
+        threshold=settings.federation.founding_threshold,
+        federation_chat_id=settings.federation.chat_id,
+    )
+
+
+def _progress(done: int, total: int) -> None:
+    if total >= PROGRESS_FROM_ROWS:
+        end = "\n" if done >= total else ""
+        print(f"\r{done}/{total} rows", end=end, file=sys.stderr, flush=True)
+
+
+async def enterprises_import(args: argparse.Namespace) -> int:
+    from bot.services.registry import import_registry
+
+    _settings, db = await _database(args)
+    try:
+        summary = await import_registry(db, args.file, progress=_progress, actor=ACTOR)
+    finally:
+        await db.dispose()
+    print(
+        f"{summary.rows} rows: {summary.added} added, {summary.updated} updated "
+        f"({summary.adopted} provisional adopted), {summary.unchanged} unchanged, "
+        f"{summary.rejected} rejected"
+    )
+    if summary.unknown_streets:
+        names = ", ".join(summary.unknown_streets)
+        print(f"streets not set up (rows imported without a street): {names}")
+    if summary.report_path is not None:
+        print(f"rejected rows and reasons: {summary.report_path}")
+    return 0
+
+
+def _status_text(info: Any) -> str:
+    parts = [info.status]
+    if info.provisional:
+        parts.append("provisional")
+    if info.merged_into_id is not None:
+        parts.append(f"merged into {info.merged_into_id}")
+    return ", ".join(parts)
+
+
+async def enterprises_search(args: argparse.Namespace) -> int:
+    service = await _service(args)
+    try:
+        hits = await service.search(" ".join(args.text), limit=args.limit)
+    finally:
+        await service.db.dispose()
+    if not hits:
+        print("no match")
+    for hit in hits:
+        info = hit.enterprise
+        print(
+            f"{info.id}\t{info.name}\t{info.uscc or '-'}\t{info.member_count} members\t"
+            f"{_status_text(info)}\tscore {hit.score}"
+        )
+    return 0
+
+
+async def enterprises_show(args: argparse.Namespace) -> int:
+    service = await _service(args)
+    try:
+        info = await service.get(args.ref)
+    finally:
+        await service.db.dispose()
+    rows = [
+        ("id", info.id),
+        ("name", info.name),
+        ("USCC", info.uscc or "-"),
+        ("street", info.street_name or "-"),
+        ("status", _status_text(info)),
+        ("provisional", "yes" if info.provisional else "no"),
+        ("members", info.member_count),
+        ("employees", "-" if info.employees is None else info.employees),
+        ("has union", "yes" if info.has_union else "no"),
+        ("address", info.address or "-"),
+    ]
+    for label, value in rows:
+        print(f"{label:<12}{value}")
+    if not info.alerts:
+        print(f"{'alerts':<12}none")
+    for alert in info.alerts:
+        followed = f", followed by {alert.followed_by}" if alert.followed_by else ""
+        print(
+            f"{'alert':<12}#{alert.id} at {alert.threshold} "
+            f"({alert.member_count} members, {alert.created_at:%Y-%m-%d %H:%M} UTC{followed})"
+        )
+    return 0
+
+
+async def enterprises_status(args: argparse.Namespace) -> int:
+    service = await _service(args)
+    try:
+        info = await service.set_status(args.ref, args.status, ACTOR)
+    finally:
+        await service.db.dispose()
+    print(f"{info.id} {info.name}: {info.status}")
+    return 0
+
+
+async def enterprises_merge(args: argparse.Namespace) -> int:
+    service = await _service(args)
+    try:
+        source = await service.get(args.source)
+        target = await service.get(args.target)
+        result = await service.merge(source.id, target.id, ACTOR)
+    finally:
+        await service.db.dispose()
+    print(
+        f"merged {source.id} {source.name} into {target.id} {target.name}: "
+        f"{result.members_moved} members and {result.applications_moved} applications moved; "
+        f"{target.name} now has {result.target_count} members"
+    )
+    if result.alert_raised:
+        print("the founding-threshold alert was sent to the federation group")
+    return 0
+
+
+async def enterprises_rekey(args: argparse.Namespace) -> int:
+    service = await _service(args)
+    try:
+        changed = await service.rekey()
+    finally:
+        await service.db.dispose()
+    print(f"{changed} name keys updated")
+    return 0

@@ -1,7 +1,168 @@
-"""Handlers: enterprise_admin."""
+"""Federation staff in the federation group: /search the registry, /merge duplicates.
+
+Every command and every button press checks the role on the server; callback data is
+only a request, never a permission.
+"""
 
 from __future__ import annotations
 
+from html import escape
+
+from aiogram.filters import Command, CommandObject, Filter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    TelegramObject,
+    User,
+)
+
+from bot.config import Settings
+from bot.i18n import translate as _
+from bot.services.audit import Actor
+from bot.services.enterprises import EnterpriseInfo, EnterpriseService, MergeRefused
+from bot.services.errors import NotAllowed, NotFound
 from handlers.registry import Handlers
 
 router = Handlers("enterprise_admin")
+
+SEARCH_LIMIT = 10
+MAX_QUERY = 100
+
+
+class MergeCb(CallbackData, prefix="em"):
+    action: str  # do | cancel
+    src: int
+    dst: int
+
+
+class InFederationChat(Filter):
+    """Only the configured federation group; elsewhere these commands do not exist."""
+
+    async def __call__(self, event: TelegramObject, settings: Settings) -> bool:
+        federation = settings.federation.chat_id
+        if federation is None:
+            return False
+        if isinstance(event, Message):
+            return event.chat.id == federation
+        if isinstance(event, CallbackQuery) and event.message is not None:
+            return event.message.chat.id == federation
+        return False
+
+
+router.filter("message", InFederationChat())
+router.filter("callback_query", InFederationChat())
+
+
+def _actor(user: User) -> Actor:
+    return Actor(user.id, user.full_name or str(user.id))
+
+
+def _not_staff() -> str:
+    return _("只有区总工会工作人员和管理员可以使用此功能。")
+
+
+def _line(info: EnterpriseInfo) -> str:
+    marks = [_("{count} 人").format(count=info.member_count)]
+    if info.provisional:
+        marks.append(_("临时"))
+    if info.status != "active":
+        marks.append(_("已注销") if info.status == "closed" else _("已迁出"))
+    return f"<code>{info.id}</code> {escape(info.name)} · " + " · ".join(marks)
+
+
+def _refusal(error: Exception) -> str:
+    if isinstance(error, MergeRefused):
+        if error.reason == "self":
+            return _("不能把企业并入它自己。")
+        return _("企业 {id} 已并入 {into}，不能再作为合并的一方。").format(
+            id=error.enterprise_id, into=error.into
+        )
+    if isinstance(error, NotAllowed):
+        return _not_staff()
+    return _("找不到这家企业。")
+
+
+async def _is_staff(user: User | None, enterprises: EnterpriseService) -> bool:
+    return user is not None and await enterprises.is_federation_staff(user.id)
+
+
+@router.message(Command("search"))
+async def search(message: Message, command: CommandObject, enterprises: EnterpriseService) -> None:
+    if not await _is_staff(message.from_user, enterprises):
+        await message.reply(_not_staff())
+        return
+    text = (command.args or "").strip()[:MAX_QUERY]
+    if not text:
+        await message.reply(_("用法：/search 企业名称、拼音、编号或统一社会信用代码"))
+        return
+    hits = await enterprises.search(text, limit=SEARCH_LIMIT)
+    if not hits:
+        await message.reply(_("没有找到匹配的企业。"))
+        return
+    await message.reply("\n".join(_line(hit.enterprise) for hit in hits))
+
+
+@router.message(Command("merge"))
+async def merge(message: Message, command: CommandObject, enterprises: EnterpriseService) -> None:
+    if not await _is_staff(message.from_user, enterprises):
+        await message.reply(_not_staff())
+        return
+    refs = (command.args or "").split()
+    if len(refs) != 2:
+        await message.reply(_("用法：/merge 源企业编号 目标企业编号"))
+        return
+    try:
+        source, target = await enterprises.merge_preview(refs[0], refs[1])
+    except (MergeRefused, NotFound) as error:
+        await message.reply(_refusal(error))
+        return
+    buttons = [
+        InlineKeyboardButton(
+            text=_("确认合并"),
+            callback_data=MergeCb(action="do", src=source.id, dst=target.id).pack(),
+        ),
+        InlineKeyboardButton(
+            text=_("取消"),
+            callback_data=MergeCb(action="cancel", src=source.id, dst=target.id).pack(),
+        ),
+    ]
+    await message.reply(
+        _("把下面第一家企业的会员和申请并入第二家？合并后不能撤销。")
+        + f"\n{_line(source)}\n→ {_line(target)}",
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=[buttons]),
+    )
+
+
+@router.callback_query(MergeCb.filter())
+async def merge_pressed(
+    query: CallbackQuery, callback_data: MergeCb, enterprises: EnterpriseService
+) -> None:
+    if not await _is_staff(query.from_user, enterprises):
+        await query.answer(_not_staff(), show_alert=True)
+        return
+    message = query.message if isinstance(query.message, Message) else None
+    if callback_data.action == "cancel":
+        await query.answer()
+        if message is not None:
+            await message.edit_text(_("已取消合并。"))
+        return
+    if callback_data.action != "do":
+        await query.answer(_("这个按钮已失效。"), show_alert=True)
+        return
+    try:
+        result = await enterprises.merge(
+            callback_data.src, callback_data.dst, _actor(query.from_user)
+        )
+    except (MergeRefused, NotAllowed, NotFound) as error:
+        await query.answer(_refusal(error), show_alert=True)
+        return
+    await query.answer()
+    if message is not None:
+        target = await enterprises.get(result.target_id)
+        await message.edit_text(
+            _("已合并，由 {who} 操作。").format(who=escape(query.from_user.full_name))
+            + f"\n{_line(target)}"
+        )

@@ -1,48 +1,77 @@
-"""Enterprises named by workers: normalising names so the same employer is counted once."""
+"""Enterprises named by workers: normalising names so the same employer is counted once,
+the registry (search, status, merges) and matching what a worker types."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database
-from models import Enterprise, Member
+from bot.matching import Candidate, EnterpriseMatcher, Match, find_uscc, normalise
+from bot.services import outbox
+from bot.services.alerts import raise_threshold_alert
+from bot.services.audit import Actor, record
+from bot.services.errors import AlreadyDecided, DomainError, NotAllowed, NotFound
+from bot.validation import ValidationError, validate_uscc
+from models import Application, Enterprise, Member, Staff, Street, ThresholdAlert
+from models.base import utcnow
+from models.enterprise import ENTERPRISE_STATUSES
 
-_PREFIXES = ("北京市", "北京")
-_SUFFIXES = ("股份有限公司", "有限责任公司", "有限公司", "集团公司", "公司")
-_NOISE = re.compile(r"[\s()（）\[\]【】·.,，。\-_'\"“”]+")
+if TYPE_CHECKING:  # review imports this module
+    from bot.services.review import CardRef
+
+# Transactions that change enterprises flag this topic; the matcher cache listens to it.
+ENTERPRISES_TOPIC = "enterprises"
+# Another process (the command-line import) may rename enterprises: rebuild at least this
+# often even when the cheap fingerprint did not change.
+MATCHER_MAX_AGE_S = 300.0
+NAME_KEY_MAX = 120
 
 
 def name_key(name: str) -> str:
     """A comparison key: width-folded, lower-case, without brackets, spaces, the city
     prefix and the legal-form suffix ("北京字节跳动科技有限公司" → "字节跳动科技")."""
-    key = unicodedata.normalize("NFKC", name).lower()
-    key = _NOISE.sub("", key)
-    for prefix in _PREFIXES:
-        if key.startswith(prefix) and len(key) > len(prefix) + 1:
-            key = key[len(prefix) :]
-            break
-    for suffix in _SUFFIXES:
-        if key.endswith(suffix) and len(key) > len(suffix) + 1:
-            key = key[: -len(suffix)]
-            break
-    return key
+    return normalise(name)[:NAME_KEY_MAX]
 
 
-async def find_or_create(session: AsyncSession, name: str, street_id: int | None) -> Enterprise:
+async def find_or_create(
+    session: AsyncSession, name: str, street_id: int | None, *, uscc: str | None = None
+) -> Enterprise:
+    """The enterprise a worker named: by USCC when given, else by normalised name
+    (registered before provisional, never a merged one), else a new provisional one."""
+    if uscc is not None:
+        found = await session.scalar(select(Enterprise).where(Enterprise.uscc == uscc))
+        if found is not None:
+            return await _resolve(session, found)
     key = name_key(name)
     found = await session.scalar(
-        select(Enterprise).where(Enterprise.name_key == key).order_by(Enterprise.id).limit(1)
+        select(Enterprise)
+        .where(Enterprise.name_key == key)
+        .order_by(Enterprise.merged_into_id.is_not(None), Enterprise.provisional, Enterprise.id)
+        .limit(1)
     )
     if found is not None:
-        return found
-    enterprise = Enterprise(name=name, name_key=key, street_id=street_id, provisional=True)
+        return await _resolve(session, found)
+    enterprise = Enterprise(
+        name=name, name_key=key, uscc=uscc, street_id=street_id, provisional=True
+    )
     session.add(enterprise)
     await session.flush()
+    Database.flag(session, ENTERPRISES_TOPIC)
     return enterprise
+
+
+async def _resolve(session: AsyncSession, enterprise: Enterprise) -> Enterprise:
+    """A merged enterprise stands for the one it was merged into (merges never chain)."""
+    if enterprise.merged_into_id is None:
+        return enterprise
+    return await session.get_one(Enterprise, enterprise.merged_into_id)
 
 
 async def recount(session: AsyncSession, enterprise_id: int) -> int:
@@ -62,6 +91,89 @@ async def recount(session: AsyncSession, enterprise_id: int) -> int:
     return int(result.scalar_one())
 
 
+# ---------------------------------------------------------------------------- values
+
+
+class MergeRefused(DomainError):
+    """A merge that would lose or tangle history. `reason`: self | source_merged |
+    target_merged; `into`: where the merged one went. str() is the command line's text."""
+
+    def __init__(self, reason: str, enterprise_id: int, into: int | None = None) -> None:
+        self.reason, self.enterprise_id, self.into = reason, enterprise_id, into
+        texts = {
+            "self": f"enterprise {enterprise_id} cannot be merged into itself",
+            "source_merged": f"enterprise {enterprise_id} was already merged into {into}",
+            "target_merged": f"enterprise {enterprise_id} was merged into {into}; "
+            f"use {into} instead",
+        }
+        super().__init__(texts.get(reason, reason))
+
+
+class EnterpriseNotActive(DomainError):
+    """A closed or moved-out enterprise cannot take new applications."""
+
+
+@dataclass(frozen=True)
+class AlertInfo:
+    id: int
+    threshold: int
+    member_count: int
+    created_at: datetime
+    followed_by: str | None
+
+
+@dataclass(frozen=True)
+class EnterpriseInfo:
+    id: int
+    name: str
+    uscc: str | None
+    street_id: int | None
+    street_name: str | None
+    status: str
+    provisional: bool
+    member_count: int
+    merged_into_id: int | None
+    address: str | None
+    employees: int | None
+    has_union: bool
+    alerts: tuple[AlertInfo, ...] = ()
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    enterprise: EnterpriseInfo
+    score: int
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    source_id: int
+    target_id: int
+    members_moved: int
+    applications_moved: int
+    source_count: int
+    target_count: int
+    alert_raised: bool
+
+
+@dataclass(frozen=True)
+class EmployerChange:
+    application_number: str
+    old_enterprise_id: int
+    enterprise_id: int
+    enterprise_name: str
+    provisional: bool
+    member_count: int
+
+
+# ---------------------------------------------------------------------------- service
+
+ENTERPRISES = Enterprise.__table__
+MEMBERS = Member.__table__
+APPLICATIONS = Application.__table__
+ALERTS = ThresholdAlert.__table__
+
+
 class EnterpriseService:
     """The enterprise registry: search, matching workers' employers, status, merges."""
 
@@ -69,3 +181,443 @@ class EnterpriseService:
         self.db = db
         self.threshold = threshold
         self.federation_chat_id = federation_chat_id
+        # Bumped by every committed change in this process; other processes are noticed
+        # through the fingerprint (count and id sum of matchable enterprises) and the age.
+        self.version = 0
+        self._matcher: EnterpriseMatcher | None = None
+        self._matcher_stamp: tuple[int, int, int] | None = None
+        self._matcher_built = 0.0
+        self._matcher_lock = asyncio.Lock()
+        db.on_commit(ENTERPRISES_TOPIC, self._changed)
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    # ------------------------------------------------------------------------ reading
+
+    async def get(self, ref: int | str) -> EnterpriseInfo:
+        """By id or USCC, with the enterprise's alerts."""
+        async with self.db.read() as session:
+            enterprise = await _by_ref(session, ref)
+            return await _info(session, enterprise, with_alerts=True)
+
+    async def search(self, text: str, limit: int = 10) -> list[SearchHit]:
+        text = text.strip()
+        if not text:
+            return []
+        if _looks_like_ref(text):
+            try:
+                return [SearchHit(await self.get(text), 100)]
+            except NotFound:
+                pass
+        match = (await self.matcher()).match(text, limit=limit)
+        async with self.db.read() as session:
+            hits = []
+            for candidate in match.candidates:
+                enterprise = await session.get(Enterprise, candidate.id)
+                if enterprise is not None:
+                    hits.append(SearchHit(await _info(session, enterprise), candidate.score))
+        return hits
+
+    async def suggest(self, text: str, street_id: int | None) -> Match:
+        """What the conversation offers for the employer a worker typed: `auto` when
+        certain (a USCC the registry knows, or one exact registered name), else up to
+        three candidates for buttons. A valid USCC unknown to the registry comes back in
+        `uscc` with no candidates: create a provisional enterprise carrying it."""
+        uscc, _invalid = find_uscc(text)
+        if uscc is not None:
+            async with self.db.read() as session:
+                found = await session.scalar(select(Enterprise).where(Enterprise.uscc == uscc))
+                if found is not None:
+                    found = await _resolve(session, found)
+            if found is None:
+                return Match(uscc=uscc)
+            candidate = Candidate(found.id, found.name, 100)
+            return Match(auto=found.id, candidates=(candidate,), uscc=uscc)
+        return (await self.matcher()).match(text, street_id=street_id, limit=3)
+
+    async def matcher(self) -> EnterpriseMatcher:
+        """A matcher over active, non-merged enterprises, rebuilt only when they changed."""
+        async with self._matcher_lock:
+            async with self.db.read() as session:
+                stamp = (self.version, *await _fingerprint(session))
+                fresh = time.monotonic() - self._matcher_built < MATCHER_MAX_AGE_S
+                if self._matcher is not None and stamp == self._matcher_stamp and fresh:
+                    return self._matcher
+                rows = list(
+                    await session.execute(
+                        select(
+                            ENTERPRISES.c.id,
+                            ENTERPRISES.c.name,
+                            ENTERPRISES.c.uscc,
+                            ENTERPRISES.c.street_id,
+                            ENTERPRISES.c.provisional,
+                        ).where(*_MATCHABLE)
+                    )
+                )
+            entries = [(r.id, r.name, r.uscc, r.street_id) for r in rows]
+            provisional = {r.id for r in rows if r.provisional}
+            # Pinyin is memoised per name, so only the first build is slow: off the loop.
+            self._matcher = await asyncio.to_thread(
+                EnterpriseMatcher, entries, provisional=provisional
+            )
+            self._matcher_stamp = stamp
+            self._matcher_built = time.monotonic()
+            return self._matcher
+
+    # ------------------------------------------------------------------------ changes
+
+    async def set_status(self, ref: int | str, status: str, actor: Actor) -> EnterpriseInfo:
+        """active | closed | moved_out (剔除): the last two leave coverage, keep history."""
+        if status not in ENTERPRISE_STATUSES:
+            raise ValueError(f"unknown status {status!r}; expected one of {ENTERPRISE_STATUSES}")
+        async with self.db.transaction() as session:
+            await _require_federation(session, actor)
+            enterprise = await _by_ref(session, ref)
+            if enterprise.merged_into_id is not None:
+                raise MergeRefused("target_merged", enterprise.id, enterprise.merged_into_id)
+            before = enterprise.status
+            if before != status:
+                await session.execute(
+                    update(ENTERPRISES)
+                    .where(ENTERPRISES.c.id == enterprise.id)
+                    .values(status=status, updated_at=utcnow())
+                )
+                await record(
+                    session,
+                    actor,
+                    "enterprise.status",
+                    "enterprise",
+                    enterprise.id,
+                    before={"status": before},
+                    after={"status": status},
+                )
+                Database.flag(session, ENTERPRISES_TOPIC)
+                await session.refresh(enterprise)
+            return await _info(session, enterprise)
+
+    async def merge_preview(
+        self, source: int | str, target: int | str
+    ) -> tuple[EnterpriseInfo, EnterpriseInfo]:
+        """What a merge would join, checked as the merge will check it (for a
+        confirmation step); by id or USCC."""
+        async with self.db.read() as session:
+            first, second = await _by_ref(session, source), await _by_ref(session, target)
+            _check_merge(first, second)
+            return await _info(session, first), await _info(session, second)
+
+    async def merge(self, source_id: int, target_id: int, actor: Actor) -> MergeResult:
+        """Move the source's members and applications to the target, mark the source
+        merged, recount both and re-evaluate the target's threshold alert (which the
+        unique key keeps to one per enterprise, merges or not)."""
+        if source_id == target_id:
+            raise MergeRefused("self", source_id)
+        async with self.db.transaction() as session:
+            await _require_federation(session, actor)
+            source, target = await _lock_pair(session, source_id, target_id)
+            _check_merge(source, target)
+            before = {"source_count": source.member_count, "target_count": target.member_count}
+            members = await _move(session, MEMBERS, source_id, target_id)
+            applications = await _move(session, APPLICATIONS, source_id, target_id)
+            alert_moved = await _move_alerts(session, source_id, target_id)
+            now = utcnow()
+            # Anything merged into the source earlier now points at the target: no chains.
+            await session.execute(
+                update(ENTERPRISES)
+                .where(ENTERPRISES.c.merged_into_id == source_id)
+                .values(merged_into_id=target_id, updated_at=now)
+            )
+            await session.execute(
+                update(ENTERPRISES)
+                .where(ENTERPRISES.c.id == source_id)
+                .values(merged_into_id=target_id, updated_at=now)
+            )
+            source_count = await recount(session, source_id)
+            target_count = await recount(session, target_id)
+            raised = await raise_threshold_alert(
+                session, target_id, target_count, self.threshold, self.federation_chat_id
+            )
+            after = {
+                "source_count": source_count,
+                "target_count": target_count,
+                "members_moved": members,
+                "applications_moved": applications,
+                "alert_moved": alert_moved,
+                "alert_raised": raised,
+            }
+            await record(
+                session,
+                actor,
+                "enterprise.merged",
+                "enterprise",
+                source_id,
+                before=before | {"into": target_id},
+                after=after | {"into": target_id},
+            )
+            Database.flag(session, ENTERPRISES_TOPIC)
+        return MergeResult(
+            source_id, target_id, members, applications, source_count, target_count, raised
+        )
+
+    async def change_employer(
+        self,
+        application_id: int,
+        enterprise_id: int,
+        actor: Actor,
+        card: CardRef | None = None,
+    ) -> EmployerChange:
+        """Staff fixing the employer of a submitted application before deciding it (the
+        street's reviewers, or an administrator). The review card, when given, is
+        refreshed through the outbox to show the new employer and its count."""
+        async with self.db.transaction() as session:
+            application = (
+                await session.execute(
+                    select(
+                        APPLICATIONS.c.number,
+                        APPLICATIONS.c.status,
+                        APPLICATIONS.c.street_id,
+                        APPLICATIONS.c.enterprise_id,
+                        APPLICATIONS.c.submitted_at,
+                        APPLICATIONS.c.decided_at,
+                        APPLICATIONS.c.decided_by_name,
+                    ).where(APPLICATIONS.c.id == application_id)
+                )
+            ).first()
+            if application is None:
+                raise NotFound("application")
+            await _require_reviewer(session, actor, application.street_id)
+            if application.status != "submitted":
+                raise AlreadyDecided(
+                    application.status,
+                    application.decided_by_name or "?",
+                    application.decided_at or application.submitted_at,
+                )
+            target = await session.get(Enterprise, enterprise_id)
+            if target is None:
+                raise NotFound(f"enterprise {enterprise_id}")
+            target = await _resolve(session, target)
+            if target.status != "active":
+                raise EnterpriseNotActive(f"enterprise {target.id} is {target.status}")
+            old = application.enterprise_id
+            if old != target.id:
+                await _set_employer(session, application_id, target.id)
+                await record(
+                    session,
+                    actor,
+                    "application.employer_changed",
+                    "application",
+                    application.number,
+                    before={"enterprise_id": old},
+                    after={"enterprise_id": target.id, "enterprise": target.name},
+                )
+                if card is not None:
+                    await outbox.enqueue(
+                        session,
+                        card.chat_id,
+                        "review_card_edit",
+                        application_id=application_id,
+                        message_id=card.message_id,
+                    )
+            return EmployerChange(
+                application.number,
+                old,
+                target.id,
+                target.name,
+                target.provisional,
+                target.member_count,
+            )
+
+    async def is_federation_staff(self, user_id: int) -> bool:
+        async with self.db.read() as session:
+            return await _has_role(session, user_id, ("federation", "admin"))
+
+    async def rekey(self) -> int:
+        """Recompute every stored name key (after the normalisation rules changed)."""
+        async with self.db.transaction() as session:
+            rows = list(
+                await session.execute(
+                    select(ENTERPRISES.c.id, ENTERPRISES.c.name, ENTERPRISES.c.name_key)
+                )
+            )
+            changed = [
+                {"_id": r.id, "name_key": name_key(r.name)}
+                for r in rows
+                if name_key(r.name) != r.name_key
+            ]
+            if changed:
+                await session.execute(
+                    update(ENTERPRISES)
+                    .where(ENTERPRISES.c.id == bindparam("_id"))
+                    .values(name_key=bindparam("name_key")),
+                    changed,
+                )
+                Database.flag(session, ENTERPRISES_TOPIC)
+            return len(changed)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+_MATCHABLE = (ENTERPRISES.c.status == "active", ENTERPRISES.c.merged_into_id.is_(None))
+
+
+async def _fingerprint(session: AsyncSession) -> tuple[int, int]:
+    """Changes when a matchable enterprise appears or leaves (new provisional, merge,
+    status change), in this process or another."""
+    row = (
+        await session.execute(
+            select(
+                func.count(ENTERPRISES.c.id), func.coalesce(func.sum(ENTERPRISES.c.id), 0)
+            ).where(*_MATCHABLE)
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def _looks_like_ref(text: str) -> bool:
+    return (text.isdigit() and len(text) < 18) or len(text) == 18
+
+
+async def _by_ref(session: AsyncSession, ref: int | str) -> Enterprise:
+    text = str(ref).strip()
+    enterprise: Enterprise | None = None
+    if text.isdigit() and len(text) < 18:
+        enterprise = await session.get(Enterprise, int(text))
+    else:
+        try:
+            uscc = validate_uscc(text)
+        except ValidationError:
+            raise NotFound(f"no enterprise with id or USCC {text!r}") from None
+        enterprise = await session.scalar(select(Enterprise).where(Enterprise.uscc == uscc))
+    if enterprise is None:
+        raise NotFound(f"no enterprise with id or USCC {text!r}")
+    return enterprise
+
+
+async def _info(
+    session: AsyncSession, enterprise: Enterprise, *, with_alerts: bool = False
+) -> EnterpriseInfo:
+    street = None
+    if enterprise.street_id is not None:
+        street = await session.scalar(select(Street.name).where(Street.id == enterprise.street_id))
+    alerts: tuple[AlertInfo, ...] = ()
+    if with_alerts:
+        rows = await session.scalars(
+            select(ThresholdAlert)
+            .where(ThresholdAlert.enterprise_id == enterprise.id)
+            .order_by(ThresholdAlert.id)
+        )
+        alerts = tuple(
+            AlertInfo(a.id, a.threshold, a.member_count, a.created_at, a.followed_by_name)
+            for a in rows
+        )
+    return EnterpriseInfo(
+        id=enterprise.id,
+        name=enterprise.name,
+        uscc=enterprise.uscc,
+        street_id=enterprise.street_id,
+        street_name=street,
+        status=enterprise.status,
+        provisional=enterprise.provisional,
+        member_count=enterprise.member_count,
+        merged_into_id=enterprise.merged_into_id,
+        address=enterprise.address,
+        employees=enterprise.employees,
+        has_union=enterprise.has_union,
+        alerts=alerts,
+    )
+
+
+async def _has_role(session: AsyncSession, user_id: int, roles: tuple[str, ...]) -> bool:
+    found = await session.scalar(
+        select(Staff.id)
+        .where(Staff.telegram_user_id == user_id, Staff.active.is_(True), Staff.role.in_(roles))
+        .limit(1)
+    )
+    return found is not None
+
+
+async def _require_federation(session: AsyncSession, actor: Actor) -> None:
+    """The command line (no user id) is the administrator; chat users need the role,
+    checked inside the transaction that acts on it."""
+    if actor.user_id is not None and not await _has_role(
+        session, actor.user_id, ("federation", "admin")
+    ):
+        raise NotAllowed()
+
+
+async def _require_reviewer(session: AsyncSession, actor: Actor, street_id: int) -> None:
+    if actor.user_id is None or await _has_role(session, actor.user_id, ("admin",)):
+        return
+    found = await session.scalar(
+        select(Staff.id)
+        .where(
+            Staff.telegram_user_id == actor.user_id,
+            Staff.active.is_(True),
+            Staff.role == "street",
+            Staff.street_id == street_id,
+        )
+        .limit(1)
+    )
+    if found is None:
+        raise NotAllowed()
+
+
+async def _lock_pair(
+    session: AsyncSession, source_id: int, target_id: int
+) -> tuple[Enterprise, Enterprise]:
+    # FOR UPDATE (ignored by SQLite, whose write transaction already excludes others)
+    # makes a concurrent approval's recount on PostgreSQL wait for the merge.
+    found = {
+        e.id: e
+        for e in await session.scalars(
+            select(Enterprise)
+            .where(Enterprise.id.in_((source_id, target_id)))
+            .order_by(Enterprise.id)
+            .with_for_update()
+        )
+    }
+    for wanted in (source_id, target_id):
+        if wanted not in found:
+            raise NotFound(f"no enterprise with id {wanted}")
+    return found[source_id], found[target_id]
+
+
+def _check_merge(source: Enterprise, target: Enterprise) -> None:
+    if source.id == target.id:
+        raise MergeRefused("self", source.id)
+    if source.merged_into_id is not None:
+        raise MergeRefused("source_merged", source.id, source.merged_into_id)
+    if target.merged_into_id is not None:
+        raise MergeRefused("target_merged", target.id, target.merged_into_id)
+
+
+async def _move(session: AsyncSession, table: object, source_id: int, target_id: int) -> int:
+    result = await session.execute(
+        update(table)  # type: ignore[arg-type]
+        .where(table.c.enterprise_id == source_id)  # type: ignore[attr-defined]
+        .values(enterprise_id=target_id)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _move_alerts(session: AsyncSession, source_id: int, target_id: int) -> bool:
+    """The federation was already told about the source's members: its alert becomes the
+    target's when the target has none for that threshold, so the merged enterprise does
+    not alert a second time. If both had one, the source keeps its own (history)."""
+    target_thresholds = select(ALERTS.c.threshold).where(ALERTS.c.enterprise_id == target_id)
+    result = await session.execute(
+        update(ALERTS)
+        .where(ALERTS.c.enterprise_id == source_id, ALERTS.c.threshold.not_in(target_thresholds))
+        .values(enterprise_id=target_id)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _set_employer(session: AsyncSession, application_id: int, enterprise_id: int) -> None:
+    result = await session.execute(
+        update(APPLICATIONS)
+        .where(APPLICATIONS.c.id == application_id, APPLICATIONS.c.status == "submitted")
+        .values(enterprise_id=enterprise_id)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise NotFound("application")

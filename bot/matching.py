@@ -1,0 +1,422 @@
+"""Matching the employer a worker types against the enterprise registry.
+
+Pure and in memory: no I/O, so the same matcher serves the conversation, staff search and
+the benchmark. The rule that matters most: an automatic pick only when it is certain (a
+valid USCC, or exactly one registered enterprise with the same normalised name). Anything
+else is offered as buttons, because a wrong automatic pick silently counts a member at
+the wrong enterprise, while a button costs the worker one tap.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import NamedTuple
+
+from pypinyin import Style, lazy_pinyin
+from rapidfuzz import fuzz, process
+
+from bot.validation import ValidationError, validate_resident_id, validate_uscc
+
+__all__ = ["Candidate", "EnterpriseMatcher", "Match", "brand", "find_uscc", "normalise"]
+
+# ---------------------------------------------------------------------------- normalise
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+# Longest first: "集团有限公司" must go before "有限公司" leaves "集团" behind.
+_LEGAL_FORMS = tuple(
+    sorted(
+        (
+            "集团股份有限公司", "集团有限责任公司", "集团有限公司", "集团公司", "股份有限公司",
+            "有限责任公司", "有限公司", "股份公司", "总公司", "公司", "集团",
+            "有限合伙", "普通合伙", "合伙企业", "个人独资企业", "独资企业",
+        ),
+        key=len,
+        reverse=True,
+    )
+)  # fmt: skip
+_CITY_PREFIXES = ("北京市", "北京")
+# A branch (分公司) is a legal unit of its own with its own USCC: kept in the key so the
+# head office and each branch stay apart, but the head's legal form before it is dropped.
+_BRANCH = re.compile(
+    r"^(?P<head>.+?(?:有限责任公司|股份有限公司|有限公司|公司))"
+    r"(?P<branch>(?:(?!公司).){1,12}?(?:分公司|分店|分行|支行|营业部|办事处|分部|分厂|分所|分院))$"
+)
+_BRACKETS = re.compile(r"[(\[【〔［]([^()\[\]【】〔〕［］]*)[)\]】〕］]")
+_REGIONS = frozenset(
+    _words("中国 北京 天津 上海 重庆 河北 深圳 广州 杭州 南京 武汉 成都 西安 香港 澳门 台湾")
+)
+_NOT_WORD = re.compile(r"[\W_]+")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# English legal forms and the city, dropped from Latin names ("ByteDance Co., Ltd.").
+_LATIN_DROP = frozenset(
+    _words(
+        "co ltd limited inc incorporated corp corporation company llc plc group holdings "
+        "gmbh sa ag the"
+    )
+)
+# Trailing industry words: what is left is the brand workers abbreviate to ("字节跳动").
+# 科技/技术 stay in the key (they tell 华创科技 from 华创物业); only `brand` drops them.
+_INDUSTRY = tuple(
+    sorted(
+        set(
+            _words(
+                "信息技术 网络科技 科技发展 技术开发 技术服务 信息科技 数据科技 智能科技 "
+                "电子商务 文化传媒 文化传播 文化发展 文化艺术 传媒 广告 餐饮管理 餐饮服务 餐饮 "
+                "建筑工程 工程技术 工程 建设 物业管理 物业服务 物业 管理咨询 企业管理 咨询 "
+                "商贸 贸易 商业 投资管理 投资 资产管理 房地产开发 房地产 置业 教育科技 教育 "
+                "培训 医药 生物 健康 服务 发展 实业 网络 软件 数据 智能 设计 装饰 物流 运输 "
+                "供应链 人力资源 家政 酒店管理 酒店 旅游 汽车 电子 通信 新能源 环保 文化 "
+                "体育 金融 保险 出版 印刷 制造 科技 技术 信息 管理 国际 控股 企业管理咨询 企业 "
+                "信息服务 互联网 经纪 房地产经纪 家政服务 装饰工程 网络技术 生物技术 "
+                "商务服务 劳务派遣 劳务 清洁服务 保安服务 美容美发 超市 商店 商场 门诊部 诊所"
+            )
+        ),
+        key=len,
+        reverse=True,
+    )
+)
+
+
+def _bracket(inner: str, chinese_name: bool) -> str:
+    """（北京） and （有限合伙） say nothing about which enterprise it is, and a Latin name
+    in brackets after a Chinese one is an alias: all dropped. Other bracketed text
+    ("（集团）") stays, without the brackets."""
+    inner = _NOT_WORD.sub("", inner)
+    if inner in _REGIONS or inner.removesuffix("市") in _REGIONS or inner in _LEGAL_FORMS:
+        return ""
+    if chinese_name and not _CJK.search(inner):
+        return ""
+    return inner
+
+
+def _strip_legal_forms(text: str) -> str:
+    changed = True
+    while changed and text not in _LEGAL_FORMS:  # "有限公司" alone stays itself
+        changed = False
+        for form in _LEGAL_FORMS:
+            if text.endswith(form) and len(text) - len(form) >= 2:
+                text, changed = text[: -len(form)], True
+                break
+    return text
+
+
+def _strip_city(text: str) -> str:
+    for prefix in _CITY_PREFIXES:
+        if text.startswith(prefix) and len(text) - len(prefix) >= 2:
+            return text[len(prefix) :]
+    return text
+
+
+def _latin_key(text: str) -> str:
+    words = [w for w in _NOT_WORD.split(text) if w]
+    while len(words) > 1 and words[-1] in _LATIN_DROP:
+        words.pop()
+    if len(words) > 1 and words[0] == "beijing":
+        words.pop(0)
+    return "".join(w for w in words if w != "the") or "".join(words)
+
+
+@lru_cache(maxsize=65_536)
+def _parts(name: str) -> tuple[str, str]:
+    """(head key, branch): the branch part is empty for a head office."""
+    text = unicodedata.normalize("NFKC", name).lower().strip()
+    chinese = _CJK.search(text) is not None
+    text = _BRACKETS.sub(lambda found: _bracket(found.group(1), chinese), text)
+    if not chinese:
+        return _latin_key(text), ""
+    text = _NOT_WORD.sub("", text)
+    head, branch = text, ""
+    found = _BRANCH.match(text)
+    if found is not None:
+        head, branch = found.group("head"), found.group("branch")
+    return _strip_legal_forms(_strip_city(head)), branch
+
+
+def normalise(name: str) -> str:
+    """A comparison key: "北京字节跳动科技有限公司" → "字节跳动科技".
+
+    Width-folded and lower-cased; brackets, spaces and punctuation removed (a region or
+    legal form in brackets is removed with its content); the 北京市/北京 prefix and the
+    legal-form suffix dropped; a branch keeps its name ("…有限公司海淀分公司" → "…海淀分公司").
+    """
+    head, branch = _parts(name)
+    return head + branch
+
+
+def brand(name: str) -> str:
+    """The brand: the key without branch and trailing industry words, which is what
+    workers abbreviate a name to ("北京字节跳动科技有限公司海淀分公司" → "字节跳动")."""
+    key = _parts(name)[0]
+    changed = True
+    while changed:
+        changed = False
+        for word in _INDUSTRY:
+            if key.endswith(word) and len(key) - len(word) >= 2:
+                key, changed = key[: -len(word)], True
+                break
+    return key
+
+
+# ---------------------------------------------------------------------------- USCC
+
+_USCC_TOKEN = re.compile(r"(?<![0-9A-Z])[0-9A-Z]{18}(?![0-9A-Z])")
+
+
+def find_uscc(text: str) -> tuple[str | None, bool]:
+    """(a valid USCC found in the text, whether something looked like one but failed)."""
+    compact = re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", text)).upper()
+    looked_like_one = False
+    for token in _USCC_TOKEN.findall(compact):
+        if _is_resident_id(token):
+            # A worker's id number typed into the wrong field passes the USCC check one
+            # time in 31; taken for a USCC it would be stored in plain text (invariant 7).
+            continue
+        looked_like_one = looked_like_one or sum(ch.isdigit() for ch in token) >= 8
+        try:
+            return validate_uscc(token), False
+        except ValidationError:
+            continue
+    return None, looked_like_one
+
+
+def _is_resident_id(token: str) -> bool:
+    try:
+        validate_resident_id(token)
+    except ValidationError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------- pinyin
+
+
+@lru_cache(maxsize=65_536)
+def _pinyin(text: str) -> tuple[str, str]:
+    """(full pinyin, initials) of the Chinese characters; other characters kept as is."""
+    full = "".join(lazy_pinyin(text, errors=lambda s: list(s)))
+    initials = "".join(lazy_pinyin(text, style=Style.FIRST_LETTER, errors=lambda s: list(s)))
+    return full, initials
+
+
+def _is_subsequence(short: str, long: str) -> bool:
+    chars = iter(long)
+    return all(ch in chars for ch in short)
+
+
+# ---------------------------------------------------------------------------- matcher
+
+
+class Candidate(NamedTuple):
+    id: int
+    name: str
+    score: int
+
+
+@dataclass(frozen=True)
+class Match:
+    """`auto`: the enterprise picked without asking (only when certain), else None.
+    `candidates`: the best few, best first, to offer as buttons.
+    `uscc`: a valid USCC found in the text (even one the registry does not know).
+    `uscc_invalid`: the text looked like a USCC but the check character is wrong."""
+
+    auto: int | None = None
+    candidates: tuple[Candidate, ...] = ()
+    uscc: str | None = None
+    uscc_invalid: bool = False
+
+
+Entry = tuple[int, str, str | None, int | None]
+_POOL = 25  # candidates taken from each field before reranking
+_CUTOFF = 40.0  # retrieval, per field
+_MIN_SCORE = 60  # below this a candidate is noise, not worth a button
+_RIVAL = 95
+_PROVISIONAL_RIVAL = 85
+
+
+@dataclass
+class _Fields:
+    keys: list[str] = field(default_factory=list)
+    brands: list[str] = field(default_factory=list)
+    pinyin: list[str] = field(default_factory=list)
+    brand_pinyin: list[str] = field(default_factory=list)
+    brand_initials: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+    alias_owner: list[int] = field(default_factory=list)  # alias index → entry index
+
+
+class EnterpriseMatcher:
+    """Built once from (id, name, uscc, street_id) rows; `match` takes about a millisecond
+    for a few thousand names (rapidfuzz over precomputed choice lists)."""
+
+    def __init__(
+        self,
+        entries: Iterable[Entry],
+        *,
+        aliases: Mapping[int, Sequence[str]] | None = None,
+        provisional: Collection[int] = (),
+    ) -> None:
+        self.ids: list[int] = []
+        self.names: list[str] = []
+        self.streets: list[int | None] = []
+        self.provisional: list[bool] = []
+        self._by_uscc: dict[str, int] = {}
+        self._by_key: dict[str, list[int]] = {}
+        self._by_first: dict[str, list[int]] = {}
+        self._f = _Fields()
+        provisional_ids = set(provisional)
+        for entry_id, name, uscc, street_id in entries:
+            self._add(entry_id, name, uscc, street_id, entry_id in provisional_ids)
+        position = {entry_id: index for index, entry_id in enumerate(self.ids)}
+        for entry_id, names in (aliases or {}).items():
+            index = position.get(entry_id)
+            for alias in names if index is not None else ():
+                self._f.aliases.append(normalise(alias))
+                self._f.alias_owner.append(index)
+        self._aliases: dict[int, list[str]] = {}
+        for alias, owner in zip(self._f.aliases, self._f.alias_owner, strict=True):
+            self._aliases.setdefault(owner, []).append(alias)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _add(
+        self, entry_id: int, name: str, uscc: str | None, street: int | None, provisional: bool
+    ) -> None:
+        index = len(self.ids)
+        key = normalise(name)
+        core = brand(name)
+        self.ids.append(entry_id)
+        self.names.append(name)
+        self.streets.append(street)
+        self.provisional.append(provisional)
+        if uscc:
+            self._by_uscc[uscc.upper()] = index
+        self._by_key.setdefault(key, []).append(index)
+        if key:
+            self._by_first.setdefault(key[0], []).append(index)
+        full, _initials = _pinyin(key)
+        core_full, core_initials = _pinyin(core)
+        f = self._f
+        f.keys.append(key)
+        f.brands.append(core)
+        f.pinyin.append(full)
+        f.brand_pinyin.append(core_full)
+        f.brand_initials.append(core_initials)
+        if not _CJK.search(name):
+            return
+        # An English or pinyin name in brackets, "…（ByteDance）", is an alias.
+        for inner in _BRACKETS.findall(unicodedata.normalize("NFKC", name)):
+            if inner.strip() and not _CJK.search(inner):
+                f.aliases.append(normalise(inner))
+                f.alias_owner.append(index)
+
+    # ------------------------------------------------------------------------ match
+
+    def match(self, text: str, street_id: int | None = None, limit: int = 3) -> Match:
+        text = text[:200]  # bounds the work on a pasted essay
+        uscc, uscc_invalid = find_uscc(text)
+        if uscc is not None:
+            index = self._by_uscc.get(uscc)
+            if index is None:
+                return Match(uscc=uscc)
+            return Match(auto=self.ids[index], candidates=(self._candidate(index, 100),), uscc=uscc)
+        query = normalise(text)
+        if not query:
+            return Match(uscc_invalid=uscc_invalid)
+        scores = self._scores(query)
+        scores = {i: s for i, s in scores.items() if s >= _MIN_SCORE}
+        ranked = sorted(scores, key=lambda i: self._rank(i, scores[i], query, street_id))
+        candidates = tuple(self._candidate(i, scores[i]) for i in ranked[:limit])
+        return Match(self._auto(query, scores), candidates, None, uscc_invalid)
+
+    def _candidate(self, index: int, score: float) -> Candidate:
+        return Candidate(self.ids[index], self.names[index], min(100, round(score)))
+
+    def _rank(
+        self, index: int, score: float, query: str, street_id: int | None
+    ) -> tuple[float, ...]:
+        # Ties (a brand shared by the head office and its branches) go to the same street,
+        # then to the registered enterprise, then to the closest length.
+        same_street = street_id is not None and self.streets[index] == street_id
+        closeness = fuzz.ratio(query, self._f.keys[index])
+        return (-round(score), -same_street, self.provisional[index], -closeness, index)
+
+    def _auto(self, query: str, scores: dict[int, float]) -> int | None:
+        same = self._by_key.get(query, [])
+        if len(same) != 1:
+            return None
+        index = same[0]
+        # The same key is still not proof when another enterprise is nearly as good:
+        # "华创" is the whole name of 华创有限公司 but also the brand of 华创科技有限公司. A
+        # worker's spelling stored earlier (provisional) yields to registered ones sooner.
+        for other, score in scores.items():
+            if other == index:
+                continue
+            if score >= _RIVAL or (
+                self.provisional[index]
+                and not self.provisional[other]
+                and score >= _PROVISIONAL_RIVAL
+            ):
+                return None
+        return self.ids[index]
+
+    def _scores(self, query: str) -> dict[int, float]:
+        """Retrieve with the cheap `ratio` over every field, then score the pool (a few
+        dozen) with the expensive scorers: WRatio over all names costs ~1.5 ms a field."""
+        chinese = _CJK.search(query) is not None
+        q_pinyin = _pinyin(query)[0] if chinese else query
+        pool: set[int] = set()
+        for choices, q in self._retrieval_fields(query, q_pinyin, chinese):
+            for _choice, _score, index in process.extract(
+                q, choices, scorer=fuzz.ratio, limit=_POOL, score_cutoff=_CUTOFF
+            ):
+                pool.add(self._f.alias_owner[index] if choices is self._f.aliases else index)
+        scores = {i: self._score(i, query, q_pinyin, chinese) for i in pool}
+        if chinese:
+            self._abbreviations(query, scores)
+        return scores
+
+    def _retrieval_fields(
+        self, query: str, q_pinyin: str, chinese: bool
+    ) -> list[tuple[list[str], str]]:
+        f = self._f
+        fields = [(f.keys, query), (f.pinyin, q_pinyin), (f.brand_pinyin, q_pinyin)]
+        fields.append((f.brands, query) if chinese else (f.brand_initials, query))
+        if f.aliases:
+            fields.append((f.aliases, query))
+        return fields
+
+    def _score(self, index: int, query: str, q_pinyin: str, chinese: bool) -> float:
+        f = self._f
+        scores = [
+            fuzz.WRatio(query, f.keys[index]),
+            # Typed in pinyin, or a homophone picked from the input method's list.
+            fuzz.WRatio(q_pinyin, f.pinyin[index]) * (0.9 if chinese else 0.95),
+            fuzz.ratio(q_pinyin, f.brand_pinyin[index]) * (0.92 if chinese else 0.98),
+        ]
+        if chinese:
+            scores.append(fuzz.ratio(query, f.brands[index]) * 0.98)
+        elif len(query) <= 6:
+            scores.append(fuzz.ratio(query, f.brand_initials[index]) * 0.95)
+        scores.extend(fuzz.WRatio(query, alias) for alias in self._aliases.get(index, ()))
+        return max(scores)
+
+    def _abbreviations(self, query: str, scores: dict[int, float]) -> None:
+        """Chinese abbreviations keep characters in order: 首旅 for 首都旅游, 中石化 for
+        中国石油化工. Checked only among names sharing the first character (a few dozen)."""
+        if len(query) < 2:
+            return
+        for index in self._by_first.get(query[0], ()):
+            key = self._f.keys[index]
+            if len(key) > len(query) and _is_subsequence(query, key):
+                score = 80 + 10 * len(query) / len(key)
+                if score > scores.get(index, 0.0):
+                    scores[index] = score

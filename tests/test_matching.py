@@ -1,0 +1,226 @@
+"""Matching the employer a worker types: normalisation, automatic picks only when certain,
+typos, abbreviations and pinyin among the offered candidates."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.matching import EnterpriseMatcher, brand, find_uscc, normalise
+from bot.validation import ValidationError, uscc_check_char, validate_uscc
+from tests.conftest import make_resident_id
+
+
+def uscc(body17: str) -> str:
+    return body17 + uscc_check_char(body17)
+
+
+BYTEDANCE_USCC = uscc("91110108MA01B2C3D")
+
+REGISTRY = [
+    (1, "北京字节跳动科技有限公司", BYTEDANCE_USCC, 1),
+    (2, "北京字节跳动科技有限公司海淀分公司", None, 2),
+    (3, "北京华创信息技术有限公司", None, 1),
+    (4, "北京华创物业管理有限公司", None, 2),
+    (5, "华创（北京）科技有限公司", None, 1),
+    (6, "北京首都旅游集团有限责任公司", None, None),
+    (7, "北京三快在线科技有限公司（Meituan）", None, 1),
+    (8, "北京全聚德餐饮有限公司前门分店", None, 1),
+    (9, "北京鑫瑞德文化传媒有限公司", None, 1),
+    (10, "北京华创有限公司", None, 1),
+    (11, "北京华创科技股份有限公司", None, 2),
+]
+
+
+@pytest.fixture(scope="module")
+def matcher() -> EnterpriseMatcher:
+    return EnterpriseMatcher(REGISTRY, aliases={1: ["ByteDance"]})
+
+
+@pytest.mark.parametrize(
+    ("typed", "key"),
+    [
+        ("北京字节跳动科技有限公司", "字节跳动科技"),
+        ("北京市字节跳动科技有限公司", "字节跳动科技"),
+        ("字节跳动（北京）科技有限公司", "字节跳动科技"),
+        ("字节跳动(北京)科技有限公司", "字节跳动科技"),
+        ("字节跳动【北京】", "字节跳动"),
+        ("ＡＢＣ　科技有限公司", "abc科技"),
+        ("  字节 跳动\t科技  ", "字节跳动科技"),
+        ("北京首都旅游集团有限责任公司", "首都旅游"),
+        ("北京华创科技股份有限公司", "华创科技"),
+        ("北京华创信息技术有限责任公司", "华创信息技术"),
+        ("北京中关村科技园（集团）有限公司", "中关村科技园"),
+        ("北京某某投资中心（有限合伙）", "某某投资中心"),
+        ("北京字节跳动科技有限公司海淀分公司", "字节跳动科技海淀分公司"),
+        ("北京全聚德餐饮有限公司前门分店", "全聚德餐饮前门分店"),
+        ("北京三快在线科技有限公司（Meituan）", "三快在线科技"),
+        ("ByteDance Co., Ltd.", "bytedance"),
+        ("Beijing ByteDance Technology Co., Ltd", "bytedancetechnology"),
+        ("北京", "北京"),
+        ("有限公司", "有限公司"),
+        ("", ""),
+    ],
+)
+def test_normalise(typed: str, key: str) -> None:
+    assert normalise(typed) == key
+
+
+def test_brand_drops_industry_and_branch() -> None:
+    assert brand("北京字节跳动科技有限公司") == "字节跳动"
+    assert brand("北京字节跳动科技有限公司海淀分公司") == "字节跳动"
+    assert brand("北京远毅企业管理咨询有限公司") == "远毅"
+    assert brand("北京科技有限公司") == "科技"  # never empty
+
+
+def test_a_valid_uscc_picks_directly(matcher: EnterpriseMatcher) -> None:
+    for typed in (
+        BYTEDANCE_USCC,
+        BYTEDANCE_USCC.lower(),
+        f"代码 {BYTEDANCE_USCC[:9]} {BYTEDANCE_USCC[9:]}",
+    ):
+        match = matcher.match(typed)
+        assert match.auto == 1
+        assert match.uscc == BYTEDANCE_USCC
+        assert [c.id for c in match.candidates] == [1]
+
+
+def test_a_valid_but_unknown_uscc_is_reported_not_guessed(matcher: EnterpriseMatcher) -> None:
+    other = uscc("N1110102MA01XY12K")  # agriculture authority: a letter in position 1
+    match = matcher.match(other)
+    assert match.auto is None and match.candidates == () and match.uscc == other
+
+
+def test_a_uscc_with_a_wrong_check_character_is_flagged(matcher: EnterpriseMatcher) -> None:
+    wrong = BYTEDANCE_USCC[:17] + ("0" if BYTEDANCE_USCC[17] != "0" else "1")
+    assert find_uscc(wrong) == (None, True)
+    match = matcher.match(wrong)
+    assert match.auto is None and match.uscc_invalid
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "北京字节跳动科技有限公司",
+        "字节跳动科技",
+        "字节跳动（北京）科技有限公司",
+        "北京 字节跳动 科技",
+    ],
+)
+def test_the_same_normalised_name_picks_directly(matcher: EnterpriseMatcher, typed: str) -> None:
+    match = matcher.match(typed)
+    assert match.auto == 1
+    assert match.candidates[0].id == 1
+
+
+def test_a_branch_is_picked_only_by_its_own_name(matcher: EnterpriseMatcher) -> None:
+    assert matcher.match("字节跳动科技有限公司海淀分公司").auto == 2
+    assert matcher.match("字节跳动科技").auto == 1
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "华创科技",  # 华创（北京）科技有限公司 and 北京华创科技股份有限公司: same key
+        "华创",  # the whole name of 北京华创有限公司, but the brand of four others
+        "字节跳动",  # head office or branch?
+        "zijietiaodong",
+        "bytedance",
+    ],
+)
+def test_ambiguous_names_are_never_picked(matcher: EnterpriseMatcher, typed: str) -> None:
+    match = matcher.match(typed)
+    assert match.auto is None
+    assert len(match.candidates) >= 1
+
+
+def test_duplicate_keys_offer_both(matcher: EnterpriseMatcher) -> None:
+    ids = {c.id for c in matcher.match("华创科技").candidates[:2]}
+    assert ids == {5, 11}
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("字节跳动", 1),  # abbreviation
+        ("字节跳动（北京）", 1),
+        ("字节跳懂科技", 1),  # homophone typo from the input method
+        ("字节条动", 1),
+        ("北京字节跳科技有限公司", 1),  # a dropped character
+        ("华创物业", 4),
+        ("首旅", 6),  # abbreviation keeping characters in order
+        ("首都旅游集团", 6),
+        ("鑫瑞德传媒", 9),
+        ("全聚德前门分店", 8),
+        ("字节跳动海淀分公司", 2),
+    ],
+)
+def test_typos_and_abbreviations_are_in_the_top_three(
+    matcher: EnterpriseMatcher, typed: str, expected: int
+) -> None:
+    match = matcher.match(typed)
+    assert expected in [c.id for c in match.candidates[:3]], match
+    assert match.auto in (None, expected)
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("zijietiaodong", 1),
+        ("zi jie tiao dong", 1),
+        ("ZJTD", 1),
+        ("zjtd", 1),
+        ("xinruide", 9),
+        ("shoudulvyou", 6),
+        ("ByteDance", 1),  # an English alias the registry has
+        ("bytedance ltd", 1),
+        ("Meituan", 7),  # an English name in brackets in the registered name
+    ],
+)
+def test_pinyin_and_english_input(matcher: EnterpriseMatcher, typed: str, expected: int) -> None:
+    match = matcher.match(typed)
+    assert match.candidates and match.candidates[0].id == expected, match
+    assert match.auto is None
+
+
+def test_same_street_breaks_ties(matcher: EnterpriseMatcher) -> None:
+    assert matcher.match("华创科技", street_id=2).candidates[0].id == 11
+    assert matcher.match("华创科技", street_id=1).candidates[0].id == 5
+
+
+def test_a_provisional_spelling_yields_to_a_registered_enterprise() -> None:
+    matcher = EnterpriseMatcher(
+        [(1, "北京字节跳动科技有限公司", None, 1), (2, "字节跳动", None, 1)], provisional={2}
+    )
+    match = matcher.match("字节跳动")
+    assert match.auto is None
+    assert {c.id for c in match.candidates} == {1, 2}
+    alone = EnterpriseMatcher([(2, "字节跳动", None, 1)], provisional={2})
+    assert alone.match("字节跳动").auto == 2
+
+
+def test_nonsense_gets_no_candidates(matcher: EnterpriseMatcher) -> None:
+    for typed in ("", "   ", "!!!", "无业", "x" * 5000):
+        match = matcher.match(typed)
+        assert match.auto is None
+    assert matcher.match("🙂🙂🙂").candidates == ()
+
+
+def test_limit(matcher: EnterpriseMatcher) -> None:
+    assert len(matcher.match("华创", limit=5).candidates) == 5
+    assert len(matcher.match("华创").candidates) == 3
+
+
+def test_a_resident_id_number_is_never_taken_for_a_uscc() -> None:
+    # Some id numbers also pass the USCC check; such a number must not be stored as a code.
+    both = []
+    for seq in range(1000):
+        number = make_resident_id(seq)
+        try:
+            validate_uscc(number)
+        except ValidationError:
+            continue
+        both.append(number)
+    assert both, "no id number in the sample passes the USCC check"
+    for number in both:
+        assert find_uscc(number) == (None, False)
+        assert find_uscc(f"单位 {number}")[0] is None
