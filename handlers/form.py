@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime
+from html import escape
 from typing import Any
 
 from aiogram import F
@@ -15,6 +16,7 @@ from bot.callbacks import FormCb
 from bot.i18n import CatalogI18n
 from bot.i18n import translate as _
 from bot.render.qr import render_claim_qr
+from bot.services.enterprises import EnterpriseService
 from bot.services.errors import AlreadyMember, OpenApplicationExists
 from bot.services.intake import Draft, IntakeService
 from bot.validation import (
@@ -197,16 +199,62 @@ async def _mobile(message: Message, state: FSMContext, raw: str) -> None:
 
 
 @router.message(Form.employer, F.text)
-async def employer_entered(message: Message, state: FSMContext) -> None:
+async def employer_entered(
+    message: Message, state: FSMContext, enterprises: EnterpriseService
+) -> None:
     try:
-        employer = normalise_free_text(message.text or "", max_len=100)
+        typed = normalise_free_text(message.text or "", max_len=100)
     except ValidationError as error:
         await message.answer(_field_error(error, Form.employer.state))
         return
-    if len(employer) < 2:
+    if len(typed) < 2:
         await message.answer(_("单位名称太短了，请输入完整的单位名称。"))
         return
-    await _store(message, state, employer=employer)
+    data = await state.get_data()
+    match = await enterprises.suggest(typed, data.get("street_id"))
+    if match.uscc_invalid:
+        await message.answer(texts.validation_message(ValidationError("uscc.checksum")))
+        return
+    if match.auto is not None:
+        chosen = next((c for c in match.candidates if c.id == match.auto), None)
+        name = chosen.name if chosen else typed
+        await message.answer(_("已识别工作单位：{name}").format(name=escape(name)))
+        await _store(message, state, employer=name, enterprise_id=match.auto)
+        return
+    if match.uscc is not None and not match.candidates:
+        # A valid code the registry does not know: keep it, but a name is still needed.
+        await state.update_data(employer_uscc=match.uscc)
+        await message.answer(_("企业库中没有这个统一社会信用代码，请再输入单位名称："))
+        return
+    if not match.candidates:
+        await _store(message, state, employer=typed, enterprise_id=None)
+        return
+    offered = [[c.id, c.name] for c in match.candidates]
+    await state.update_data(employer_typed=typed, employer_offered=offered)
+    await message.answer(
+        _("请选择您的工作单位（如果都不是，请点“以上都不是”）："),
+        reply_markup=texts.employer_keyboard([(c.id, c.name) for c in match.candidates]),
+    )
+
+
+@router.callback_query(Form.employer, FormCb.filter(F.action == "employer"))
+async def employer_picked(query: CallbackQuery, callback_data: FormCb, state: FSMContext) -> None:
+    data = await state.get_data()
+    offered = {str(ident): name for ident, name in data.get("employer_offered") or []}
+    typed = data.get("employer_typed")
+    if (callback_data.value != "none" and callback_data.value not in offered) or not typed:
+        # Only the buttons we offered count: callback data can be forged.
+        await query.answer(_("这个按钮已失效，请重新输入单位名称。"), show_alert=True)
+        return
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await state.update_data(employer_typed=None, employer_offered=None)
+        if callback_data.value == "none":
+            await _store(query.message, state, employer=typed, enterprise_id=None)
+        else:
+            chosen = int(callback_data.value)
+            await _store(query.message, state, employer=offered[str(chosen)], enterprise_id=chosen)
 
 
 @router.message(Form.job, F.text)
@@ -240,6 +288,9 @@ async def edit_field(query: CallbackQuery, callback_data: FormCb, state: FSMCont
     if field == "resident_id":
         data.pop("gender", None)
         data.pop("birth_date", None)
+    if field == "employer":
+        for key in ("enterprise_id", "employer_uscc", "employer_typed", "employer_offered"):
+            data.pop(key, None)
     await state.set_data(data)
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(reply_markup=None)
@@ -364,6 +415,8 @@ def _draft(data: dict[str, Any], language: str) -> Draft:
         birth_date=date.fromisoformat(data["birth_date"]),
         mobile=data["mobile"],
         employer=data["employer"],
+        enterprise_id=data.get("enterprise_id"),
+        employer_uscc=data.get("employer_uscc"),
         job=data.get("job"),
         language=language,
         assisted_by=(int(assisted[0]), str(assisted[1])) if assisted else None,

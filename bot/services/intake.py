@@ -331,18 +331,14 @@ class IntakeService:
 
 
 async def _enterprise_of(session: AsyncSession, draft: Draft) -> Enterprise:
-    """The registry enterprise the worker picked (following merges), or a provisional one
-    found or created from the name they typed."""
-    enterprise = await session.get(Enterprise, draft.enterprise_id) if draft.enterprise_id else None
+    """The registry enterprise the worker picked (following merges), or the one their
+    typed name or USCC finds, or a new provisional one."""
+    picked = draft.enterprise_id
+    enterprise = await session.get(Enterprise, picked) if picked is not None else None
     while enterprise is not None and enterprise.merged_into_id is not None:
         enterprise = await session.get(Enterprise, enterprise.merged_into_id)
     if enterprise is not None and enterprise.status == "active":
         return enterprise
-    enterprise = await enterprises.find_or_create(session, draft.employer, draft.street_id)
-    if draft.employer_uscc and enterprise.provisional and enterprise.uscc is None:
-        taken = await session.scalar(
-            select(Enterprise.id).where(Enterprise.uscc == draft.employer_uscc)
-        )
-        if taken is None:
-            enterprise.uscc = draft.employer_uscc
-    return enterprise
+    return await enterprises.find_or_create(
+        session, draft.employer, draft.street_id, uscc=draft.employer_uscc
+    )
