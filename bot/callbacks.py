@@ -10,9 +10,16 @@ DbId = Field(ge=1, le=2**63 - 1)
 
 
 class ReviewCb(CallbackData, prefix="rv"):
-    action: str  # approve | reject | reason | back
+    action: str  # approve | reject | reason | back | employer
     app: int = DbId
     reason: str = ""
+
+
+class EmployerCb(CallbackData, prefix="re"):
+    """Staff picking the right employer for an application (re = review employer)."""
+
+    app: int = DbId
+    enterprise: int = DbId
 
 
 class AlertCb(CallbackData, prefix="al"):

@@ -88,9 +88,12 @@ class OutboxViews:
         return Outgoing(review_view.review_card_text(card, _today()), markup)
 
     async def _review_card_edit(self, application_id: int, message_id: int) -> Outgoing:
+        """The card as it stands now: decided cards lose their buttons, cards still
+        waiting (e.g. after staff fixed the employer) keep them."""
         card = await self._review_data(application_id)
         text = review_view.review_card_text(card, _today())
-        return Outgoing(text, None, edit_message_id=message_id)
+        markup = review_view.review_keyboard(application_id) if card.status == "submitted" else None
+        return Outgoing(text, markup, edit_message_id=message_id)
 
     async def _review_data(self, application_id: int) -> review_view.ReviewCardData:
         async with self.c.db.read() as session:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from html import escape
+
 from aiogram import F
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ForceReply, Message, User
 
-from bot.callbacks import ReviewCb
+from bot.callbacks import EmployerCb, ReviewCb
 from bot.i18n import translate as _
 from bot.services.audit import Actor
+from bot.services.enterprises import EnterpriseNotActive, EnterpriseService
 from bot.services.errors import AlreadyDecided, NotAllowed, NotFound
 from bot.services.review import CardRef, ReviewService
 from bot.validation import ValidationError, clean_text
 from bot.views import review as view
 from handlers import texts
 from handlers.registry import Handlers
-from handlers.states import RejectNote
+from handlers.states import ChangeEmployer, RejectNote
 
 router = Handlers("review")
 
@@ -122,6 +125,93 @@ async def reason_picked(
         await _refuse(query, error)
         return
     await query.answer(_("已驳回"))
+
+
+@router.callback_query(ReviewCb.filter(F.action == "employer"))
+async def ask_employer(
+    query: CallbackQuery, callback_data: ReviewCb, review: ReviewService, state: FSMContext
+) -> None:
+    try:
+        await review.ensure_reviewer(callback_data.app, actor_of(query.from_user))
+    except (NotAllowed, AlreadyDecided, NotFound) as error:
+        await _refuse(query, error)
+        return
+    card = _card(query)
+    await state.set_state(ChangeEmployer.typing)
+    await state.set_data(
+        {"app": callback_data.app, "chat": card.chat_id if card else None,
+         "message": card.message_id if card else None}
+    )  # fmt: skip
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.reply(
+            _(
+                "{who}，请回复本条消息，输入正确的单位名称或统一社会信用代码；发送 /cancel 放弃。"
+            ).format(who=query.from_user.mention_html()),
+            reply_markup=ForceReply(selective=True),
+        )
+
+
+@router.message(ChangeEmployer.typing, F.text.startswith("/cancel"))
+async def employer_cancelled(message: Message, state: FSMContext) -> None:
+    await state.clear()
+    await message.reply(_("已放弃更改单位。"))
+
+
+@router.message(ChangeEmployer.typing, F.text)
+async def employer_typed(
+    message: Message, state: FSMContext, enterprises: EnterpriseService
+) -> None:
+    data = await state.get_data()
+    try:
+        text = clean_text(message.text or "", max_len=100)
+    except ValidationError as error:
+        await message.reply(texts.validation_message(error))
+        return
+    hits = await enterprises.search(text, limit=5)
+    if not hits:
+        await message.reply(_("没有找到匹配的企业，请换个名称再试，或发送 /cancel 放弃。"))
+        return
+    choices = [(h.enterprise.id, h.enterprise.name, h.enterprise.member_count) for h in hits]
+    await message.reply(
+        _("请选择正确的单位（括号内为已入会人数）："),
+        reply_markup=view.employer_choices(data["app"], choices),
+    )
+
+
+@router.callback_query(EmployerCb.filter())
+async def employer_chosen(
+    query: CallbackQuery,
+    callback_data: EmployerCb,
+    enterprises: EnterpriseService,
+    state: FSMContext,
+) -> None:
+    data = await state.get_data()
+    card = (
+        CardRef(data["chat"], data["message"])
+        if data.get("app") == callback_data.app and data.get("message")
+        else None
+    )
+    try:
+        change = await enterprises.change_employer(
+            callback_data.app, callback_data.enterprise, actor_of(query.from_user), card
+        )
+    except (NotAllowed, AlreadyDecided, NotFound) as error:
+        await _refuse(query, error)
+        return
+    except EnterpriseNotActive:
+        await query.answer(_("这家企业已注销或迁出，不能选择。"), show_alert=True)
+        return
+    await state.clear()
+    await query.answer(_("已更改为 {name}").format(name=change.enterprise_name))
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            _("🏢 {who} 已将申请 {number} 的单位改为：{name}").format(
+                who=escape(query.from_user.full_name),
+                number=change.application_number,
+                name=escape(change.enterprise_name),
+            )
+        )
 
 
 @router.message(RejectNote.typing, F.text.startswith("/cancel"))

@@ -16,3 +16,7 @@ class Form(StatesGroup):
 
 class RejectNote(StatesGroup):
     typing = State()
+
+
+class ChangeEmployer(StatesGroup):
+    typing = State()

@@ -15,7 +15,7 @@ from bot.services.registry import import_registry
 from bot.validation import uscc_check_char
 from models import Application, Enterprise
 from tests.conftest import make_resident_id
-from tests.live import REVIEW_GROUP, Live, live_bot
+from tests.live import OUTSIDER_ID, REVIEW_GROUP, Live, live_bot
 
 BYTEDANCE = "北京字节跳动科技有限公司"
 
@@ -132,3 +132,36 @@ async def _answered(live: Live, query_id: str) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the forged press was not answered")
+
+
+async def test_staff_fix_the_employer_on_the_review_card(tmp_path: Path) -> None:
+    async with live_bot(tmp_path) as live:
+        await load_registry(live, tmp_path)
+        worker = await to_employer_step(live, 8105)
+        job = await worker.say("西城区老张早点铺", "岗位")
+        summary = await worker.press(job, "跳过", "请核对")
+        received = await worker.submit(summary)
+        number = received["text"].split("申请编号 ")[1].split("。")[0]
+        card = await live.emu.wait_for(REVIEW_GROUP, number, since=0)
+        assert "尚未在企业库中登记" in card["text"]
+
+        query = live.emu.press_button(
+            OUTSIDER_ID, REVIEW_GROUP, card["message_id"], find_button(card, "更改单位")
+        )
+        await _answered(live, query)
+        assert "只有本街道" in live.emu.callback_answers(query)["text"]
+
+        staff = live.staff()
+        prompt = await staff.press(card, "更改单位", "请回复本条消息")
+        mark = live.emu.mark()
+        live.emu.send_text(staff.user_id, "德胜数码", REVIEW_GROUP, reply_to=prompt["message_id"])
+        choices = await live.emu.wait_for(REVIEW_GROUP, "请选择正确的单位", since=mark)
+        await staff.press(choices, "北京德胜数码科技有限公司", "已将申请")
+        edited = await live.emu.wait_for(
+            lambda m: m["message_id"] == card["message_id"] and "德胜数码" in m.get("text", ""),
+            since=mark,
+        )
+        assert "尚未在企业库中登记" not in edited["text"]
+        assert find_button(edited, "通过")  # still waiting for a decision
+        enterprise = await enterprise_of(live)
+        assert enterprise.name == "北京德胜数码科技有限公司" and not enterprise.provisional

@@ -9,7 +9,7 @@ from html import escape
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import timefmt
-from bot.callbacks import ReviewCb
+from bot.callbacks import EmployerCb, ReviewCb
 from bot.i18n import translate as _
 
 
@@ -118,9 +118,29 @@ def review_keyboard(application_id: int) -> InlineKeyboardMarkup:
                     text=_("❌ 驳回"),
                     callback_data=ReviewCb(action="reject", app=application_id).pack(),
                 ),
-            ]
+            ],
+            [
+                InlineKeyboardButton(
+                    text=_("🏢 更改单位"),
+                    callback_data=ReviewCb(action="employer", app=application_id).pack(),
+                )
+            ],
         ]
     )
+
+
+def employer_choices(application_id: int, hits: list[tuple[int, str, int]]) -> InlineKeyboardMarkup:
+    """(enterprise id, name, member count) as buttons for staff to pick from."""
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=f"{name[:50]}（{count}）",
+                callback_data=EmployerCb(app=application_id, enterprise=ident).pack(),
+            )
+        ]
+        for ident, name, count in hits
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def reason_keyboard(application_id: int) -> InlineKeyboardMarkup:
