@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return asyncio.run(args.handler(args))
     except (ConfigError, FontNotFoundError, DomainError, ValueError) as error:

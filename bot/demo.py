@@ -17,11 +17,13 @@ from sqlalchemy import func, select
 
 from bot.db import Database
 from bot.demo_data import (
+    ENTERPRISE_ABBREVIATION,
     ENTERPRISE_SPELLINGS,
     FEDERATION_GROUP,
     FEDERATION_STAFF,
     GIVEN_NAMES,
     JOBS,
+    REGISTRY,
     REVIEW_GROUP,
     STREET_STAFF,
     SURNAMES,
@@ -34,12 +36,13 @@ from bot.people import Person, Worker, WorkerData
 from bot.posters import write_posters
 from bot.services.admin import AdminService, PointRow
 from bot.services.audit import Actor
-from bot.validation import ric_check_char
+from bot.services.registry import import_registry
+from bot.validation import ric_check_char, uscc_check_char
 from models import Enterprise, Member, ThresholdAlert
 
 WORKERS = 26
 FIRST_WORKER_ID = 100_001
-TYPO_WORKER, CANCELLING_WORKER, REJECTED_WORKER = 3, 5, 7
+TYPO_WORKER, CANCELLING_WORKER, REJECTED_WORKER, ABBREVIATING_WORKER = 3, 5, 7, 9
 
 
 def resident_id(n: int) -> str:
@@ -73,7 +76,7 @@ async def run_demo(out: Path) -> int:
             # into seconds, so the review group may take more than Telegram's 20/min.
             outbox={"group_per_minute": 1200},
         )
-        points = await _seed(settings.database.url)
+        points = await _seed(settings.database.url, out)
         _people(emu)
         say(f"seeded {len(points)} reception points of 德胜街道 and 15 streets of 西城区")
         async with running_bot(settings) as app:
@@ -102,14 +105,27 @@ def _fresh_folder(out: Path) -> Path:
     return out.resolve()
 
 
-async def _seed(url: str) -> list[PointRow]:
+async def _seed(url: str, out: Path) -> list[PointRow]:
     await upgrade_async(url)
     db = Database(url)
     admin = AdminService(db)
     await admin.seed_data(seed_document(), Actor.cli("demo"))
     points = [p for p in await admin.points("DS") if p.active]
+    registry = await asyncio.to_thread(_write_registry, out / "registry.csv")
+    summary = await import_registry(db, registry, actor=Actor.cli("demo"))
+    say(f"imported the enterprise registry: {summary.added} enterprises ({registry.name})")
     await db.dispose()
     return points
+
+
+def _write_registry(path: Path) -> Path:
+    """The registry as the district would hand it over: a GBK CSV with Chinese headers."""
+    lines = ["统一社会信用代码,企业名称,所属街道,职工人数,是否建会"]
+    for body, name, employees, has_union in REGISTRY:
+        code = body + uscc_check_char(body)
+        lines.append(f"{code},{name},德胜街道,{employees},{'是' if has_union else '否'}")
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="gbk")
+    return path
 
 
 def _people(emu: Emulator) -> None:
@@ -169,6 +185,19 @@ async def _apply(worker: Worker, point_code: str, data: WorkerData, n: int) -> s
         summary = await (
             worker.say(data.job, "请核对") if data.job else worker.press(question, "跳过", "请核对")
         )
+    elif n == ABBREVIATING_WORKER:
+        await worker.say(data.name, "身份证号")
+        await worker.say(data.resident_id, "手机号")
+        await worker.share_contact(data.mobile.removeprefix("+"), "工作单位")
+        offer = await worker.say(ENTERPRISE_ABBREVIATION, "请")
+        if "请选择您的工作单位" in offer["text"]:
+            say(f"  worker {n} typed {ENTERPRISE_ABBREVIATION!r} and picked from the registry")
+            question = await worker.press(offer, ENTERPRISE_SPELLINGS[0], "岗位")
+        else:
+            question = await worker.emu.wait_for(worker.user_id, "岗位或职务", timeout=15)
+        summary = await (
+            worker.say(data.job, "请核对") if data.job else worker.press(question, "跳过", "请核对")
+        )
     else:
         summary = await worker.fill(data)
     received = await worker.submit(summary)  # type: ignore[arg-type]
@@ -186,7 +215,11 @@ async def _wait_for_outbox(emu: Emulator, quiet: float = 1.0) -> None:
 async def _summary(db: Database) -> str:
     async with db.read() as session:
         members = await session.scalar(select(func.count(Member.id)))
-        enterprises = list(await session.execute(select(Enterprise.name, Enterprise.member_count)))
+        enterprises = list(
+            await session.execute(
+                select(Enterprise.name, Enterprise.member_count).where(Enterprise.member_count > 0)
+            )
+        )
         alerts = await session.scalar(select(func.count(ThresholdAlert.id)))
         followed = await session.scalar(select(ThresholdAlert.followed_by_name))
     lines = [f"members: {members}"]

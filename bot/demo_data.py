@@ -42,6 +42,20 @@ REVIEW_GROUP = -1001000000501
 FEDERATION_GROUP = -1001000000901
 
 ENTERPRISE_SPELLINGS = ("北京德胜数码科技有限公司", "德胜数码科技有限公司", "北京德胜数码科技")
+ENTERPRISE_ABBREVIATION = "德胜数码"
+
+# A slice of the district's registry of non-public enterprises (非公企业法人数据库):
+# (first 17 characters of the USCC, name, employees, has a union).
+REGISTRY = (
+    ("91110102MA01DE001", "北京德胜数码科技有限公司", 180, False),
+    ("91110102MA01DE002", "北京德胜数码文化传媒有限公司", 35, False),
+    ("91110102MA01DE003", "北京新康物业管理有限公司", 60, True),
+    ("91110102MA01DE004", "北京六铺炕餐饮管理有限公司", 42, False),
+    ("91110102MA01DE005", "北京安德建筑工程有限公司", 95, True),
+    ("91110102MA01DE006", "北京裕中信息技术有限公司", 28, False),
+    ("92110102MA01DE007", "西城区德胜里便民早点铺", 6, False),
+    ("91110102MA01DE008", "北京黄寺商贸有限公司", 17, False),
+)
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹"
 GIVEN_NAMES = (
     "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟",
