@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select
 
 from bot.app import App
 from bot.config import Settings
@@ -17,6 +21,7 @@ from bot.migrate import upgrade_async
 from bot.people import Person, Worker
 from bot.services.admin import AdminService
 from bot.services.audit import Actor
+from models import InboxUpdate
 
 REVIEW_GROUP = -100500
 FEDERATION_GROUP = -100900
@@ -85,3 +90,18 @@ async def live_bot(
         code = await seed(settings)
         async with running_bot(settings) as app:
             yield Live(emu, settings, app, code, tmp_path / "unionbot.db")
+
+
+async def settle(live: Live, within: float = 15.0) -> None:
+    """Wait until every update the emulator queued has been fetched and processed."""
+    deadline = time.monotonic() + within
+    while True:
+        async with live.app.db.read() as session:
+            busy = await session.scalar(
+                select(InboxUpdate.update_id).where(InboxUpdate.done.is_(False)).limit(1)
+            )
+        if busy is None and not live.emu.pending_updates():
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError("the bot did not finish processing its updates")
+        await asyncio.sleep(0.01)

@@ -15,16 +15,16 @@ import pytest
 import pytest_asyncio
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.storage.base import StorageKey
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.emulator import Emulator
 from bot.people import Worker, WorkerData, review_card
 from bot.services.admin import AdminService
 from bot.services.audit import Actor
 from bot.validation import beijing_today, normalise_free_text
-from models import Application, InboxUpdate
+from models import Application
 from tests.conftest import make_resident_id
-from tests.live import OUTSIDER_ID, REVIEW_GROUP, Live, live_bot
+from tests.live import OUTSIDER_ID, REVIEW_GROUP, Live, live_bot, settle
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -135,21 +135,6 @@ async def to_step(live: Live, step: str) -> tuple[Worker, dict[str, Any]]:
         prompt = await worker.say(value or "", question)
     await settle(live)
     return worker, prompt
-
-
-async def settle(live: Live) -> None:
-    """Wait until every update the emulator produced has been fetched and processed."""
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        async with live.app.db.read() as session:
-            busy = await session.scalar(
-                select(func.count()).select_from(InboxUpdate).where(InboxUpdate.done.is_(False))
-            )
-        if not busy and not live.emu.pending_updates():
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError("the bot did not finish processing its updates")
-        await asyncio.sleep(0.01)
 
 
 def fsm(live: Live, user_id: int) -> FSMContext:

@@ -4,7 +4,6 @@ the real bot in the emulator (an admin binds a new group; a stranger's group is 
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,10 +27,10 @@ from bot.services.binding import (
 )
 from bot.services.errors import NotAllowed, NotFound
 from bot.services.intake import Draft, IntakeService
-from models import AuditEntry, BindCode, InboxUpdate, OutboxMessage, Street, UnboundGroup
+from models import AuditEntry, BindCode, OutboxMessage, Street, UnboundGroup
 from models.base import utcnow
 from tests.conftest import FEDERATION_CHAT, World, make_draft
-from tests.live import OUTSIDER_ID, REVIEW_GROUP, Live, live_bot
+from tests.live import OUTSIDER_ID, REVIEW_GROUP, Live, live_bot, settle
 
 ADMIN = Actor(950, "管理员")
 CLI = Actor.cli("test")
@@ -227,20 +226,6 @@ def test_cli_prints_a_code_that_binds(tmp_path: Path, capsys: pytest.CaptureFixt
 
 STRANGER_GROUP = -100700
 TIMEOUT = 10.0
-
-
-async def settle(live: Live) -> None:
-    """Until the bot has handled every update the emulator queued."""
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        async with live.app.db.read() as session:
-            busy = await session.scalar(
-                select(InboxUpdate.update_id).where(InboxUpdate.done.is_(False)).limit(1)
-            )
-        if busy is None and not live.emu.pending_updates():
-            return
-        assert time.monotonic() < deadline, "the bot did not finish its updates"
-        await asyncio.sleep(0.02)
 
 
 def bot_messages(live: Live, chat_id: int) -> list[dict]:

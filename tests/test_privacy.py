@@ -3,19 +3,17 @@ in plain text. The worker may see their own data; staff see masked values."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 import traceback
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.people import WorkerData, review_card
 from models import InboxUpdate
 from tests.conftest import make_resident_id
-from tests.live import FEDERATION_GROUP, REVIEW_GROUP, Live, live_bot
+from tests.live import FEDERATION_GROUP, REVIEW_GROUP, Live, live_bot, settle
 
 FAST_OUTBOX = {"private_per_second": 100.0, "group_per_minute": 6000.0, "poll_interval": 0.05}
 
@@ -36,21 +34,6 @@ def secrets_of(data: WorkerData) -> list[str]:
 
 
 SECRETS = secrets_of(FIRST) + secrets_of(SECOND)
-
-
-async def settle(live: Live) -> None:
-    """Every update processed and every outbox row sent."""
-    deadline = time.monotonic() + 15
-    while True:
-        async with live.app.db.read() as session:
-            busy = await session.scalar(
-                select(func.count()).select_from(InboxUpdate).where(InboxUpdate.done.is_(False))
-            )
-        if not busy and not live.emu.pending_updates():
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError("the bot did not finish processing its updates")
-        await asyncio.sleep(0.02)
 
 
 async def apply_and_approve(live: Live, user_id: int, data: WorkerData, *, contact: bool) -> str:

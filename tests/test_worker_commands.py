@@ -3,9 +3,7 @@ scanning a reception point's QR code again at each stage of an application."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,9 +15,9 @@ from aiogram.fsm.storage.base import StorageKey
 from sqlalchemy import func, select
 
 from bot.people import Worker, WorkerData, buttons, find_button
-from models import Application, FsmRecord, InboxUpdate
+from models import Application, FsmRecord
 from tests.conftest import make_resident_id
-from tests.live import REVIEW_GROUP, Live, live_bot
+from tests.live import REVIEW_GROUP, Live, live_bot, settle
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -50,20 +48,6 @@ def data_for(worker: Worker) -> WorkerData:
         "+8613812345678",
         "北京某某科技有限公司",
     )
-
-
-async def settle(live: Live) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        async with live.app.db.read() as session:
-            busy = await session.scalar(
-                select(func.count()).select_from(InboxUpdate).where(InboxUpdate.done.is_(False))
-            )
-        if not busy and not live.emu.pending_updates():
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError("the bot did not finish processing its updates")
-        await asyncio.sleep(0.01)
 
 
 async def form_of(live: Live, user_id: int) -> tuple[str | None, dict[str, Any]]:

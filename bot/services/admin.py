@@ -229,22 +229,28 @@ class AdminService:
 
     async def remove_staff(self, user_id: int, actor: Actor) -> int:
         async with self.db.transaction() as session:
-            rows = list(
-                await session.scalars(
-                    select(Staff).where(Staff.telegram_user_id == user_id, Staff.active.is_(True))
-                )
+            return len(await self.withdraw_roles(session, user_id, None, actor))
+
+    async def withdraw_roles(
+        self, session: AsyncSession, user_id: int, role: str | None, actor: Actor
+    ) -> list[Staff]:
+        """Deactivate a person's roles (one role, or all), audited, in the caller's
+        transaction."""
+        query = select(Staff).where(Staff.telegram_user_id == user_id, Staff.active.is_(True))
+        if role is not None:
+            query = query.where(Staff.role == role)
+        rows = list(await session.scalars(query))
+        for staff in rows:
+            staff.active = False
+            await record(
+                session,
+                actor,
+                "staff.removed",
+                "staff",
+                user_id,
+                before={"role": staff.role, "street_id": staff.street_id},
             )
-            for staff in rows:
-                staff.active = False
-                await record(
-                    session,
-                    actor,
-                    "staff.removed",
-                    "staff",
-                    user_id,
-                    before={"role": staff.role, "street_id": staff.street_id},
-                )
-            return len(rows)
+        return rows
 
     async def staff(self) -> list[tuple[Staff, str | None]]:
         async with self.db.read() as session:

@@ -227,25 +227,10 @@ class BindingService:
         """Withdraw one role (every street's, for "street") or all roles; returns how many."""
         async with self.db.transaction() as session:
             await _require_admin(session, actor)
-            query = select(Staff).where(
-                Staff.telegram_user_id == target_user_id, Staff.active.is_(True)
-            )
-            if role is not None:
-                query = query.where(Staff.role == role)
-            rows = list(await session.scalars(query))
-            if any(s.role == "admin" for s in rows) and await _admins(session) <= 1:
+            rows = await self.admin.withdraw_roles(session, target_user_id, role, actor)
+            # Checked after the change, inside the transaction: raising rolls it back.
+            if any(s.role == "admin" for s in rows) and await _admins(session) < 1:
                 raise LastAdmin()
-            for staff in rows:
-                staff.active = False
-                # Same action and shape as AdminService.remove_staff (the CLI path).
-                await record(
-                    session,
-                    actor,
-                    "staff.removed",
-                    "staff",
-                    target_user_id,
-                    before={"role": staff.role, "street_id": staff.street_id},
-                )
             return len(rows)
 
     async def follow_migration(self, old_chat_id: int, new_chat_id: int, actor: Actor) -> bool:
