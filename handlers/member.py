@@ -21,6 +21,7 @@ from bot.i18n import translate as _
 from bot.services.cards import CardService
 from bot.services.intake import IntakeService
 from bot.services.preferences import PreferenceService
+from bot.views.privacy import status_label
 from bot.views.review import reason_label, reason_with_note
 from bot.views.worker import four_ones_text
 from handlers import texts
@@ -28,15 +29,6 @@ from handlers.registry import Handlers
 
 router = Handlers("member")
 router.filter("message", F.chat.type == "private")
-
-
-def status_label(status: str) -> str:
-    return {
-        "submitted": _("审核中"),
-        "approved": _("已通过"),
-        "rejected": _("未通过"),
-        "withdrawn": _("已撤回"),
-    }.get(status, status)
 
 
 @router.message(Command("status"))
