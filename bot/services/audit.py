@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import insert
@@ -34,15 +35,20 @@ async def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
-    await session.execute(
-        insert(AuditEntry.__table__).values(
-            at=utcnow(),
-            actor_user_id=actor.user_id,
-            actor_name=actor.name[:60],
-            action=action,
-            subject_type=subject_type,
-            subject_id=str(subject_id),
-            before=before,
-            after=after,
-        )
-    )
+    row = {
+        "at": utcnow(),
+        "actor_user_id": actor.user_id,
+        "actor_name": actor.name[:60],
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": str(subject_id),
+        "before": before,
+        "after": after,
+    }
+    await session.execute(_insert(), row)
+
+
+@cache
+def _insert() -> Any:
+    # One prepared statement, parameters bound per call: every decision writes a row.
+    return insert(AuditEntry.__table__)

@@ -7,7 +7,8 @@ import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -76,19 +77,26 @@ async def _resolve(session: AsyncSession, enterprise: Enterprise) -> Enterprise:
 
 async def recount(session: AsyncSession, enterprise_id: int) -> int:
     """Invariant 2: the count is the number of distinct active members, recomputed."""
-    members, enterprises = Member.__table__, Enterprise.__table__  # Core: hot path
+    result = await session.execute(_recount_statement(), {"enterprise_id": enterprise_id})
+    return int(result.scalar_one())
+
+
+@cache
+def _recount_statement() -> Any:
+    """Built once (Core, bound parameters): every approval runs it."""
+    members, enterprises = Member.__table__, Enterprise.__table__
     distinct_members = (
         select(func.count(func.distinct(members.c.ric_hash)))
-        .where(members.c.enterprise_id == enterprise_id, members.c.status == "active")
+        .where(members.c.enterprise_id == bindparam("enterprise_id"))
+        .where(members.c.status == "active")
         .scalar_subquery()
     )
-    result = await session.execute(
+    return (
         update(enterprises)
-        .where(enterprises.c.id == enterprise_id)
+        .where(enterprises.c.id == bindparam("enterprise_id"))
         .values(member_count=distinct_members)
         .returning(enterprises.c.member_count)
     )
-    return int(result.scalar_one())
 
 
 # ---------------------------------------------------------------------------- values

@@ -6,6 +6,7 @@ time in the recipient's language, and personal data never sits in the outbox.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from sqlalchemy import insert
@@ -42,7 +43,7 @@ async def enqueue_many(
     now = utcnow()
     Database.flag(session, "outbox")  # wakes the sender once this transaction commits
     await session.execute(
-        insert(OutboxMessage.__table__),
+        _insert(),
         [
             {
                 "chat_id": chat_id,
@@ -54,3 +55,9 @@ async def enqueue_many(
             for chat_id, kind, payload in messages
         ],
     )
+
+
+@cache
+def _insert() -> Any:
+    # One prepared statement, parameters bound per call: approvals are hot.
+    return insert(OutboxMessage.__table__)

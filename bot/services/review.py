@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, exists, insert, select, update
+from sqlalchemy import Row, bindparam, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database
@@ -212,29 +213,48 @@ async def _decide(
 ) -> Row:
     """Invariant 1: one conditional UPDATE (still submitted, and the actor reviews this
     street) decides; whoever comes second changes nothing and learns why."""
-    decided = (
-        await session.execute(
-            update(APPLICATIONS)
-            .where(
-                APPLICATIONS.c.id == application_id,
-                APPLICATIONS.c.status == "submitted",
-                _is_reviewer(actor),
-            )
-            .values(
-                status=status,
-                decided_at=now,
-                decided_by_user_id=actor.user_id,
-                decided_by_name=actor.name[:60],
-                reject_reason=reason,
-                reject_note=note,
-            )
-            .returning(*_DECISION_COLUMNS)
-        )
-    ).first()
+    params = {
+        "app_id": application_id,
+        "actor_id": actor.user_id if actor.user_id is not None else 0,
+        "new_status": status,
+        "now": now,
+        "actor_name": actor.name[:60],
+        "reason": reason,
+        "note": note,
+    }
+    decided = (await session.execute(_decide_statement(), params)).first()
     if decided is not None:
         return decided
     current = await _load_for_decision(session, application_id, actor)  # raises if not allowed
     raise _already_decided(current)
+
+
+@cache
+def _decide_statement() -> Any:
+    """Built once: approvals are hot, and building the statement costs more than running it."""
+    reviewer = exists().where(
+        STAFF.c.telegram_user_id == bindparam("actor_id"),
+        STAFF.c.active.is_(True),
+        STAFF.c.role == "street",
+        STAFF.c.street_id == APPLICATIONS.c.street_id,
+    )
+    return (
+        update(APPLICATIONS)
+        .where(
+            APPLICATIONS.c.id == bindparam("app_id"),
+            APPLICATIONS.c.status == "submitted",
+            reviewer,
+        )
+        .values(
+            status=bindparam("new_status"),
+            decided_at=bindparam("now", type_=APPLICATIONS.c.decided_at.type),
+            decided_by_user_id=bindparam("actor_id"),
+            decided_by_name=bindparam("actor_name"),
+            reject_reason=bindparam("reason"),
+            reject_note=bindparam("note"),
+        )
+        .returning(*_DECISION_COLUMNS)
+    )
 
 
 def _already_decided(application: Row) -> AlreadyDecided:

@@ -6,9 +6,10 @@ Member numbers: <street code>-<year>-<5 digits>, e.g. DS-2026-00025 (per street 
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.timefmt import local
@@ -29,14 +30,19 @@ async def next_member_number(session: AsyncSession, street_id: int, street_code:
 
 
 async def _bump(session: AsyncSession, model: Any, key: dict[str, Any]) -> int:
-    table = model.__table__  # Core: this runs in every approval
-    where = [table.c[column] == value for column, value in key.items()]
-    result = await session.execute(
-        update(table).where(*where).values(last=table.c.last + 1).returning(table.c.last)
-    )
+    params = {f"key_{column}": value for column, value in key.items()}
+    result = await session.execute(_bump_statement(model, tuple(key)), params)
     last = result.scalar_one_or_none()
     if last is None:
         session.add(model(**key, last=1))
         await session.flush()
         last = 1
     return int(last)
+
+
+@cache
+def _bump_statement(model: Any, columns: tuple[str, ...]) -> Any:
+    """Built once per sequence table (Core, bound parameters): every approval runs it."""
+    table = model.__table__
+    where = [table.c[column] == bindparam(f"key_{column}") for column in columns]
+    return update(table).where(*where).values(last=table.c.last + 1).returning(table.c.last)
