@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from aiogram import Bot, F
+from aiogram import Bot
 from aiogram.filters import JOIN_TRANSITION, ChatMemberUpdatedFilter, Command, CommandObject, Filter
 from aiogram.types import CallbackQuery, Chat, ChatMemberUpdated, Message, TelegramObject
 
@@ -30,6 +30,7 @@ from bot.services.binding import (
 )
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from handlers import texts
+from handlers.filters import GROUP, ChatMigrated
 from handlers.registry import Handlers
 from handlers.review import actor_of
 
@@ -38,7 +39,7 @@ router = Handlers("admin")
 TELEGRAM = Actor(None, "telegram")  # the actor of changes Telegram itself makes
 
 GROUP_TYPES = frozenset({"group", "supergroup"})
-IN_GROUP = F.chat.type.in_(GROUP_TYPES)
+
 ROLE_WORDS = {
     "street": "street",
     "街道": "street",
@@ -97,7 +98,7 @@ def roles_text(roles: list[RoleView]) -> str:
 # --- binding a group -----------------------------------------------------------------
 
 
-@router.message(Command("bind"), IN_GROUP)
+@router.message(Command("bind"), GROUP)
 async def bind_group(
     message: Message,
     command: CommandObject,
@@ -167,7 +168,7 @@ async def bind_outside_group(message: Message) -> None:
     await message.answer(_("请把机器人加入审核群，由管理员在群里发送 <code>/bind 绑定码</code>。"))
 
 
-@router.message(F.migrate_to_chat_id)
+@router.message(ChatMigrated())
 async def group_migrated(message: Message, binding: BindingService) -> None:
     """A group upgraded to a supergroup gets a new id: its binding moves along."""
     if message.migrate_to_chat_id is not None:
@@ -189,7 +190,7 @@ async def unserved_button(query: CallbackQuery) -> None:
     await query.answer()  # stops the client's spinner, changes nothing
 
 
-@router.my_chat_member(ChatMemberUpdatedFilter(JOIN_TRANSITION), IN_GROUP, NotServedHere())
+@router.my_chat_member(ChatMemberUpdatedFilter(JOIN_TRANSITION), GROUP, NotServedHere())
 async def added_to_group(event: ChatMemberUpdated, binding: BindingService, bot: Bot) -> None:
     await _tell_once(bot, event.chat.id, binding)
 

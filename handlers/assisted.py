@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from aiogram import F
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
@@ -10,10 +9,11 @@ from aiogram.types import Message
 from bot.i18n import translate as _
 from bot.services.intake import IntakeService
 from handlers import form
+from handlers.filters import PRIVATE
 from handlers.registry import Handlers
 
 router = Handlers("assisted")
-router.filter("message", F.chat.type == "private")
+router.filter("message", PRIVATE)
 
 
 @router.message(Command("assist"))

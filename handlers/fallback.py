@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from aiogram import F
 from aiogram.types import CallbackQuery, Message
 
 from bot.i18n import translate as _
+from handlers.filters import PRIVATE
 from handlers.registry import Handlers
 
 router = Handlers("fallback")
 
 
-@router.message(F.chat.type == "private")
+@router.message(PRIVATE)
 async def private_fallback(message: Message) -> None:
     await message.answer(
         _("我没有听懂。发送 /start 申请入会，/status 查看进度，/help 查看全部功能。")

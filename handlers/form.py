@@ -27,13 +27,14 @@ from bot.validation import (
     validate_resident_id,
 )
 from handlers import texts
+from handlers.filters import CONTACT, PRIVATE, TEXT
 from handlers.registry import Handlers
 from handlers.states import Form
 from models.base import utcnow
 
 router = Handlers("form")
-router.filter("message", F.chat.type == "private")
-router.filter("callback_query", F.message.chat.type == "private")
+router.filter("message", PRIVATE)
+router.filter("callback_query", PRIVATE)
 
 ORDER = ("name", "resident_id", "mobile", "employer", "job")
 STATE_OF = {
@@ -139,7 +140,7 @@ async def consent_expected(message: Message) -> None:
 
 
 # --- fields ---------------------------------------------------------------------------
-@router.message(Form.name, F.text)
+@router.message(Form.name, TEXT)
 async def name_entered(message: Message, state: FSMContext) -> None:
     try:
         name = validate_name(message.text or "")
@@ -149,7 +150,7 @@ async def name_entered(message: Message, state: FSMContext) -> None:
     await _store(message, state, name=name)
 
 
-@router.message(Form.resident_id, F.text)
+@router.message(Form.resident_id, TEXT)
 async def resident_id_entered(message: Message, state: FSMContext, intake: IntakeService) -> None:
     try:
         resident = validate_resident_id(message.text or "")
@@ -172,7 +173,7 @@ async def resident_id_entered(message: Message, state: FSMContext, intake: Intak
     )
 
 
-@router.message(Form.mobile, F.contact)
+@router.message(Form.mobile, CONTACT)
 async def contact_shared(message: Message, state: FSMContext) -> None:
     if (await state.get_data()).get("assisted_by"):
         await message.answer(_("代录时请直接输入职工本人的手机号，不要分享联系人。"))
@@ -184,7 +185,7 @@ async def contact_shared(message: Message, state: FSMContext) -> None:
     await _mobile(message, state, contact.phone_number)
 
 
-@router.message(Form.mobile, F.text)
+@router.message(Form.mobile, TEXT)
 async def mobile_typed(message: Message, state: FSMContext) -> None:
     await _mobile(message, state, message.text or "")
 
@@ -198,7 +199,7 @@ async def _mobile(message: Message, state: FSMContext, raw: str) -> None:
     await _store(message, state, mobile=mobile, drop_keyboard=True)
 
 
-@router.message(Form.employer, F.text)
+@router.message(Form.employer, TEXT)
 async def employer_entered(
     message: Message, state: FSMContext, enterprises: EnterpriseService
 ) -> None:
@@ -257,7 +258,7 @@ async def employer_picked(query: CallbackQuery, callback_data: FormCb, state: FS
             await _store(query.message, state, employer=offered[str(chosen)], enterprise_id=chosen)
 
 
-@router.message(Form.job, F.text)
+@router.message(Form.job, TEXT)
 async def job_entered(message: Message, state: FSMContext) -> None:
     try:
         job = normalise_free_text(message.text or "", max_len=60)

@@ -25,10 +25,11 @@ from bot.views.privacy import status_label
 from bot.views.review import reason_label, reason_with_note
 from bot.views.worker import four_ones_text
 from handlers import texts
+from handlers.filters import PRIVATE
 from handlers.registry import Handlers
 
 router = Handlers("member")
-router.filter("message", F.chat.type == "private")
+router.filter("message", PRIVATE)
 
 
 @router.message(Command("status"))

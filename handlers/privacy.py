@@ -13,11 +13,12 @@ from bot.services.preferences import PreferenceService
 from bot.services.privacy import PrivacyService, StaleConfirmation
 from bot.views import privacy as view
 from bot.views.privacy import PrivacyCb
+from handlers.filters import PRIVATE
 from handlers.registry import Handlers
 
 router = Handlers("privacy")
-router.filter("message", F.chat.type == "private")
-router.filter("callback_query", F.message.chat.type == "private")
+router.filter("message", PRIVATE)
+router.filter("callback_query", PRIVATE)
 
 
 @router.message(Command("mydata"))

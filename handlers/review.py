@@ -17,6 +17,7 @@ from bot.services.review import CardRef, ReviewService
 from bot.validation import ValidationError, clean_text
 from bot.views import review as view
 from handlers import texts
+from handlers.filters import TEXT, TextStartsWith
 from handlers.registry import Handlers
 from handlers.states import ChangeEmployer, RejectNote
 
@@ -152,13 +153,13 @@ async def ask_employer(
         )
 
 
-@router.message(ChangeEmployer.typing, F.text.startswith("/cancel"))
+@router.message(ChangeEmployer.typing, TextStartsWith("/cancel"))
 async def employer_cancelled(message: Message, state: FSMContext) -> None:
     await state.clear()
     await message.reply(_("已放弃更改单位。"))
 
 
-@router.message(ChangeEmployer.typing, F.text)
+@router.message(ChangeEmployer.typing, TEXT)
 async def employer_typed(
     message: Message, state: FSMContext, enterprises: EnterpriseService
 ) -> None:
@@ -214,13 +215,13 @@ async def employer_chosen(
         )
 
 
-@router.message(RejectNote.typing, F.text.startswith("/cancel"))
+@router.message(RejectNote.typing, TextStartsWith("/cancel"))
 async def note_cancelled(message: Message, state: FSMContext) -> None:
     await state.clear()
     await message.reply(_("已放弃驳回，这份申请仍待审核。"))
 
 
-@router.message(RejectNote.typing, F.text)
+@router.message(RejectNote.typing, TEXT)
 async def note_typed(message: Message, state: FSMContext, review: ReviewService) -> None:
     data = await state.get_data()
     try:

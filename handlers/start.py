@@ -17,11 +17,12 @@ from bot.services.cards import CardService
 from bot.services.errors import NotFound
 from bot.services.intake import IntakeService
 from handlers import form, texts
+from handlers.filters import PRIVATE
 from handlers.registry import Handlers
 from handlers.states import Form
 
 router = Handlers("start")
-router.filter("message", F.chat.type == "private")
+router.filter("message", PRIVATE)
 
 # Telegram allows 1–64 characters of [A-Za-z0-9_-] in a start parameter.
 PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

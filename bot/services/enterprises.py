@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # review imports this module
 ENTERPRISES_TOPIC = "enterprises"
 # Another process (the command-line import) may rename enterprises: rebuild at least this
 # often even when the cheap fingerprint did not change.
-MATCHER_MAX_AGE_S = 300.0
+MATCHER_MAX_AGE_S = 60.0
 NAME_KEY_MAX = 120
 
 
@@ -468,17 +468,13 @@ class EnterpriseService:
 _MATCHABLE = (ENTERPRISES.c.status == "active", ENTERPRISES.c.merged_into_id.is_(None))
 
 
-async def _fingerprint(session: AsyncSession) -> tuple[int, int]:
-    """Changes when a matchable enterprise appears or leaves (new provisional, merge,
-    status change), in this process or another."""
-    row = (
-        await session.execute(
-            select(
-                func.count(ENTERPRISES.c.id), func.coalesce(func.sum(ENTERPRISES.c.id), 0)
-            ).where(*_MATCHABLE)
-        )
-    ).one()
-    return int(row[0]), int(row[1])
+async def _fingerprint(session: AsyncSession) -> tuple[int]:
+    """Changes when enterprises are added by another process (an import from the command
+    line). One index look-up: it runs on every employer a worker types. Changes made in
+    this process bump `version`; other processes' status changes and merges are picked up
+    when the matcher is older than MATCHER_MAX_AGE_S."""
+    newest = await session.scalar(select(func.max(ENTERPRISES.c.id)))
+    return (int(newest or 0),)
 
 
 def _looks_like_ref(text: str) -> bool:

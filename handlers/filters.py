@@ -1,0 +1,53 @@
+"""Small async filters for the hot paths.
+
+aiogram runs a magic filter (`F.text`, `F.chat.type == ...`) through asyncio.to_thread on
+every check; these plain coroutines do the same checks without a thread hop per update.
+"""
+
+from __future__ import annotations
+
+from aiogram.filters import Filter
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, TelegramObject
+
+
+class ChatIs(Filter):
+    """The chat the event happened in is of one of these types."""
+
+    def __init__(self, *types: str) -> None:
+        self.types = frozenset(types)
+
+    async def __call__(self, event: TelegramObject) -> bool:
+        if isinstance(event, Message | ChatMemberUpdated):
+            return event.chat.type in self.types
+        if isinstance(event, CallbackQuery) and event.message is not None:
+            return event.message.chat.type in self.types
+        return False
+
+
+class HasText(Filter):
+    async def __call__(self, message: Message) -> bool:
+        return message.text is not None
+
+
+class HasContact(Filter):
+    async def __call__(self, message: Message) -> bool:
+        return message.contact is not None
+
+
+class TextStartsWith(Filter):
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    async def __call__(self, message: Message) -> bool:
+        return message.text is not None and message.text.startswith(self.prefix)
+
+
+class ChatMigrated(Filter):
+    async def __call__(self, message: Message) -> bool:
+        return message.migrate_to_chat_id is not None
+
+
+PRIVATE = ChatIs("private")
+GROUP = ChatIs("group", "supergroup")
+TEXT = HasText()
+CONTACT = HasContact()
