@@ -21,7 +21,10 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.all
+	$(BIN)/python -m bench.bench_card
+	$(BIN)/python -m bench.bench_approvals
+	$(BIN)/python -m bench.bench_matching
+	$(BIN)/python -m bench.bench_updates
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache
