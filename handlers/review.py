@@ -53,6 +53,17 @@ async def _refuse(query: CallbackQuery, error: Exception) -> None:
         await query.answer(_("找不到这份申请。"), show_alert=True)
 
 
+async def _may_review(query: CallbackQuery, review: ReviewService, application_id: int) -> bool:
+    """For presses that only open a step (reasons, employer search): checked on the server
+    now, and again by the decision itself."""
+    try:
+        await review.ensure_reviewer(application_id, actor_of(query.from_user))
+    except (NotAllowed, AlreadyDecided, NotFound) as error:
+        await _refuse(query, error)
+        return False
+    return True
+
+
 @router.callback_query(ReviewCb.filter(F.action == "approve"))
 async def approve(query: CallbackQuery, callback_data: ReviewCb, review: ReviewService) -> None:
     try:
@@ -71,10 +82,7 @@ async def approve(query: CallbackQuery, callback_data: ReviewCb, review: ReviewS
 async def show_reasons(
     query: CallbackQuery, callback_data: ReviewCb, review: ReviewService
 ) -> None:
-    try:
-        await review.ensure_reviewer(callback_data.app, actor_of(query.from_user))
-    except (NotAllowed, AlreadyDecided, NotFound) as error:
-        await _refuse(query, error)
+    if not await _may_review(query, review, callback_data.app):
         return
     await query.answer()
     markup = (
@@ -96,10 +104,7 @@ async def reason_picked(
         return
     actor = actor_of(query.from_user)
     if reason == "other":
-        try:
-            await review.ensure_reviewer(callback_data.app, actor)
-        except (NotAllowed, AlreadyDecided, NotFound) as error:
-            await _refuse(query, error)
+        if not await _may_review(query, review, callback_data.app):
             return
         card = _card(query)
         await state.set_state(RejectNote.typing)
@@ -132,10 +137,7 @@ async def reason_picked(
 async def ask_employer(
     query: CallbackQuery, callback_data: ReviewCb, review: ReviewService, state: FSMContext
 ) -> None:
-    try:
-        await review.ensure_reviewer(callback_data.app, actor_of(query.from_user))
-    except (NotAllowed, AlreadyDecided, NotFound) as error:
-        await _refuse(query, error)
+    if not await _may_review(query, review, callback_data.app):
         return
     card = _card(query)
     await state.set_state(ChangeEmployer.typing)
