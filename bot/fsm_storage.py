@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cache
 from typing import Any
 
 from aiogram.fsm.state import State
@@ -155,11 +156,15 @@ class DatabaseStorage(BaseStorage):
         return {"key": key, "state": state, "data_cipher": blob, "updated_at": utcnow()}
 
     def _upsert(self) -> Any:
-        insert = sqlite_insert if self.db.is_sqlite else pg_insert
-        statement = insert(FsmRecord.__table__)
-        return statement.on_conflict_do_update(
-            index_elements=["key"],
-            set_={
-                name: statement.excluded[name] for name in ("state", "data_cipher", "updated_at")
-            },
-        )
+        return _upsert_statement(self.db.is_sqlite)
+
+
+@cache
+def _upsert_statement(sqlite: bool) -> Any:
+    """Built once: it runs for nearly every update."""
+    insert = sqlite_insert if sqlite else pg_insert
+    statement = insert(FsmRecord.__table__)
+    return statement.on_conflict_do_update(
+        index_elements=["key"],
+        set_={name: statement.excluded[name] for name in ("state", "data_cipher", "updated_at")},
+    )

@@ -13,11 +13,12 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,13 +45,15 @@ class Inbox:
         self.cipher = cipher
         self.save_state = save_state
         self._finished: list[tuple[int, dict[str, Any], asyncio.Future[None]]] = []
+        self._stores: list[tuple[list[dict[str, Any]], asyncio.Future[set[int]]]] = []
         self._committer: asyncio.Task[None] | None = None
 
     async def store(self, updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Persist the updates not seen before and return them, in order.
+        """Persist the updates not seen before and return them, in order, once durable.
 
-        One statement: INSERT ... ON CONFLICT DO NOTHING RETURNING gives back exactly the
-        fresh ones, so a re-delivered update_id is recognised by the database itself.
+        INSERT ... ON CONFLICT DO NOTHING RETURNING gives back exactly the fresh ones, so
+        a re-delivered update_id is recognised by the database itself. The insert shares a
+        transaction with whatever else is waiting to be committed (see `_commit`).
         """
         if not updates:
             return []
@@ -65,17 +68,10 @@ class Inbox:
             }
             for u in updates
         ]
-        insert = sqlite_insert if self.db.is_sqlite else pg_insert
-        table = InboxUpdate.__table__
-        async with self.db.transaction(urgent=True) as session:
-            fresh = set(
-                await session.scalars(
-                    insert(table)
-                    .values(rows)
-                    .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
-                    .returning(table.c.update_id)
-                )
-            )
+        stored: asyncio.Future[set[int]] = asyncio.get_running_loop().create_future()
+        self._stores.append((rows, stored))
+        self._start_committer()
+        fresh = await stored
         return [u for u in updates if int(u["update_id"]) in fresh]
 
     async def pending(self) -> list[dict[str, Any]]:
@@ -98,40 +94,53 @@ class Inbox:
     async def mark_done(self, update_id: int, state: dict[str, Any] | None = None) -> None:
         """Mark the update handled, saving its FSM writes in the same transaction.
 
-        Group commit: updates finishing at about the same time share one transaction, so
-        a busy bot writes a few times per second instead of once per update. Returns once
-        the write is durable.
+        Returns once the write is durable.
         """
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._finished.append((update_id, state or {}, done))
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_finished())
+        self._start_committer()
         await done
 
-    async def _commit_finished(self) -> None:
-        while self._finished:
-            batch, self._finished = self._finished, []
+    def _start_committer(self) -> None:
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit())
+
+    async def _commit(self) -> None:
+        """Group commit: updates arriving and updates finishing at about the same time
+        share one transaction, so a busy bot writes a few times per second instead of
+        twice per update, and storing a new update never waits behind a done-mark."""
+        while self._stores or self._finished:
+            stores, self._stores = self._stores, []
+            finished, self._finished = self._finished, []
             try:
-                merged: dict[str, Any] = {}
-                for _, state, _ in batch:
-                    merged.update(state)  # in order: a later update's state wins
-                async with self.db.transaction() as session:
-                    if merged and self.save_state is not None:
-                        await self.save_state(session, merged)
-                    await session.execute(
-                        update(InboxUpdate)
-                        .where(
-                            InboxUpdate.bot_id == self.bot_id,
-                            InboxUpdate.update_id.in_([item[0] for item in batch]),
-                        )
-                        .values(done=True, body="")  # the body may hold personal data
-                    )
+                async with self.db.transaction(urgent=bool(stores)) as session:
+                    fresh = [await self._insert(session, rows) for rows, _ in stores]
+                    await self._finish(session, finished)
             except Exception as error:
-                for _, _, done in batch:
-                    done.set_exception(error)
+                for future in [f for _, f in stores] + [f for _, _, f in finished]:
+                    future.set_exception(error)
             else:
-                for _, _, done in batch:
-                    done.set_result(None)
+                for (_, future), ids in zip(stores, fresh, strict=True):
+                    future.set_result(ids)
+                for _, _, future in finished:
+                    future.set_result(None)
+
+    async def _insert(self, session: AsyncSession, rows: list[dict[str, Any]]) -> set[int]:
+        result = await session.execute(_insert_statement(self.db.is_sqlite), rows)
+        return set(result.scalars())
+
+    async def _finish(
+        self, session: AsyncSession, finished: list[tuple[int, dict[str, Any], Any]]
+    ) -> None:
+        if not finished:
+            return
+        merged: dict[str, Any] = {}
+        for _, state, _ in finished:
+            merged.update(state)  # in order: a later update's state wins
+        if merged and self.save_state is not None:
+            await self.save_state(session, merged)
+        ids = [item[0] for item in finished]
+        await session.execute(_done_statement(), {"bot": self.bot_id, "ids": ids})
 
     async def purge(self) -> int:
         async with self.db.transaction() as session:
@@ -141,6 +150,30 @@ class Inbox:
                 )
             )
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# Statements built once: they run for every update, and building one costs more than
+# running it.
+@cache
+def _insert_statement(sqlite: bool) -> Any:
+    table = InboxUpdate.__table__
+    insert = sqlite_insert if sqlite else pg_insert
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+        .returning(table.c.update_id)
+    )
+
+
+@cache
+def _done_statement() -> Any:
+    table = InboxUpdate.__table__
+    return (
+        update(table)
+        .where(table.c.bot_id == bindparam("bot"))
+        .where(table.c.update_id.in_(bindparam("ids", expanding=True)))
+        .values(done=True, body="")  # the body may hold personal data
+    )
 
 
 class UpdateProcessor:
