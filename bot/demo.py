@@ -1,6 +1,6 @@
 """`unionbot demo`: the whole job, played through the local Bot API emulator.
 
-Xicheng's streets and 德胜街道's 37 reception points are seeded with staff and their groups;
+Xicheng's streets and 德胜街道's reception points are seeded with staff and their groups;
 26 workers of one enterprise apply through different points (one mistypes the check digit
 of the id number, one cancels and starts again, one is rejected and applies again); staff
 approve, and the 25th approval sends the federation its alert.

@@ -1,6 +1,7 @@
-"""Demo organisation: Xicheng District's 15 streets and 德胜街道's 37 reception points
-(the street union service station, 13 office buildings, 24 residential communities), as in
-the 2016 review the project is based on. People and enterprises are invented."""
+"""Demo organisation: Xicheng District's 15 streets and 德胜街道's reception points (the
+street union service station, 13 office buildings, 24 residential communities), as in the
+2016 review the project is based on. Its headline says 37 points, but the breakdown it gives
+adds up to 38; the demo follows the breakdown. People and enterprises are invented."""
 
 from __future__ import annotations
 
