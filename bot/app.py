@@ -182,6 +182,7 @@ async def build_app(
             bot_username=me.username or "",
             threshold=threshold,
             staff_locale=settings.i18n.default_locale,
+            preferences=preferences,
         )
     )
     sender = OutboxSender(db, bot, views, settings.outbox)

@@ -15,6 +15,7 @@ from bot.pii import PiiCipher, mask_mobile, mask_resident_id
 from bot.render.card import CardData, render_card_async
 from bot.render.fonts import FontSpec
 from bot.services.cards import CardFacts, CardService, CardSigner
+from bot.services.preferences import PreferenceService
 from bot.timefmt import BEIJING
 from bot.views import alert as alert_view
 from bot.views import review as review_view
@@ -27,7 +28,6 @@ from models import (
     Street,
     ThresholdAlert,
     UnionOrg,
-    UserPreference,
 )
 from models.base import utcnow
 
@@ -55,6 +55,7 @@ class ViewContext:
     bot_username: str
     threshold: int
     staff_locale: str
+    preferences: PreferenceService
 
 
 class OutboxViews:
@@ -69,10 +70,10 @@ class OutboxViews:
     async def _locale(self, chat_id: int) -> str:
         if chat_id < 0:  # groups: staff read the default language
             return self.c.staff_locale
+        chosen = await self.c.preferences.locale_of(chat_id)  # cached per process
+        if chosen is not None:
+            return chosen
         async with self.c.db.read() as session:
-            chosen = await session.get(UserPreference, chat_id)
-            if chosen is not None:
-                return chosen.locale
             language = await session.scalar(
                 select(Application.language)
                 .where(Application.telegram_user_id == chat_id)

@@ -47,7 +47,6 @@ async def prepare(app: App) -> None:
     resumed = await app.processor.resume()
     if resumed:
         log.info("resumed %d stored updates", resumed)
-    await app.inbox.purge()
 
 
 async def poll(app: App, stop: asyncio.Event) -> None:
@@ -119,7 +118,8 @@ async def serve(
     await prepare(app)
     sender_task = asyncio.create_task(app.sender.run(), name="outbox-sender")
     retention_task = asyncio.create_task(
-        retention_loop(app.dispatcher["privacy"], app.settings.retention, stop), name="retention"
+        retention_loop(app.dispatcher["privacy"], app.settings.retention, stop, app.inbox),
+        name="retention",
     )
     try:
         if webhook:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from aiogram import F
 from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, ForceReply, Message, User
 
 from bot.callbacks import EmployerCb, ReviewCb
@@ -51,6 +53,33 @@ async def _refuse(query: CallbackQuery, error: Exception) -> None:
         )
     else:
         await query.answer(_("找不到这份申请。"), show_alert=True)
+
+
+async def _ask_in_reply(
+    query: CallbackQuery, state: FSMContext, step: State, application_id: int, prompt: str
+) -> None:
+    """Open a typed step (a reject reason, an employer search) for the presser: remember
+    the card to edit later, and ask with a ForceReply, because in groups the bot only
+    sees replies to its own messages."""
+    card = _card(query)
+    await state.set_state(step)
+    await state.set_data(
+        {
+            "app": application_id,
+            "chat": card.chat_id if card else None,
+            "message": card.message_id if card else None,
+        }
+    )
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.reply(
+            prompt.format(who=query.from_user.mention_html()),
+            reply_markup=ForceReply(selective=True),
+        )
+
+
+def _remembered_card(data: dict[str, Any]) -> CardRef | None:
+    return CardRef(data["chat"], data["message"]) if data.get("message") else None
 
 
 async def _may_review(query: CallbackQuery, review: ReviewService, application_id: int) -> bool:
@@ -106,24 +135,8 @@ async def reason_picked(
     if reason == "other":
         if not await _may_review(query, review, callback_data.app):
             return
-        card = _card(query)
-        await state.set_state(RejectNote.typing)
-        await state.set_data(
-            {
-                "app": callback_data.app,
-                "chat": card.chat_id if card else None,
-                "message": card.message_id if card else None,
-            }
-        )
-        await query.answer()
-        if isinstance(query.message, Message):
-            # ForceReply: in groups the bot only sees replies to its own messages.
-            await query.message.reply(
-                _("{who}，请回复本条消息，写明驳回原因（200 字以内）；发送 /cancel 放弃。").format(
-                    who=query.from_user.mention_html()
-                ),
-                reply_markup=ForceReply(selective=True),
-            )
+        prompt = _("{who}，请回复本条消息，写明驳回原因（200 字以内）；发送 /cancel 放弃。")
+        await _ask_in_reply(query, state, RejectNote.typing, callback_data.app, prompt)
         return
     try:
         await review.reject(callback_data.app, actor, reason, None, _card(query))
@@ -139,20 +152,8 @@ async def ask_employer(
 ) -> None:
     if not await _may_review(query, review, callback_data.app):
         return
-    card = _card(query)
-    await state.set_state(ChangeEmployer.typing)
-    await state.set_data(
-        {"app": callback_data.app, "chat": card.chat_id if card else None,
-         "message": card.message_id if card else None}
-    )  # fmt: skip
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.reply(
-            _(
-                "{who}，请回复本条消息，输入正确的单位名称或统一社会信用代码；发送 /cancel 放弃。"
-            ).format(who=query.from_user.mention_html()),
-            reply_markup=ForceReply(selective=True),
-        )
+    prompt = _("{who}，请回复本条消息，输入正确的单位名称或统一社会信用代码；发送 /cancel 放弃。")
+    await _ask_in_reply(query, state, ChangeEmployer.typing, callback_data.app, prompt)
 
 
 @router.message(ChangeEmployer.typing, TextStartsWith("/cancel"))
@@ -190,11 +191,7 @@ async def employer_chosen(
     state: FSMContext,
 ) -> None:
     data = await state.get_data()
-    card = (
-        CardRef(data["chat"], data["message"])
-        if data.get("app") == callback_data.app and data.get("message")
-        else None
-    )
+    card = _remembered_card(data) if data.get("app") == callback_data.app else None
     try:
         change = await enterprises.change_employer(
             callback_data.app, callback_data.enterprise, actor_of(query.from_user), card
@@ -234,7 +231,7 @@ async def note_typed(message: Message, state: FSMContext, review: ReviewService)
     await state.clear()
     if message.from_user is None:
         return
-    card = CardRef(data["chat"], data["message"]) if data.get("message") else None
+    card = _remembered_card(data)
     try:
         await review.reject(data["app"], actor_of(message.from_user), "other", note, card)
     except AlreadyDecided as error:

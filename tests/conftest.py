@@ -17,6 +17,7 @@ from bot.services.alerts import AlertService
 from bot.services.audit import Actor
 from bot.services.cards import CardService, CardSigner
 from bot.services.intake import Draft, IntakeService
+from bot.services.privacy import PrivacyService
 from bot.services.review import ReviewService
 from bot.validation import ric_check_char
 from models.base import utcnow
@@ -93,4 +94,15 @@ async def world(database: Database) -> World:
         cards=CardService(database, cipher, CardSigner(lookup)),
         street_id=street_id,
         point_code=point_code,
+    )
+
+
+@pytest.fixture
+def privacy(world: World) -> PrivacyService:
+    return PrivacyService(
+        world.db,
+        world.cipher,
+        world.intake.hasher,
+        threshold=THRESHOLD,
+        federation_chat_id=FEDERATION_CHAT,
     )

@@ -34,23 +34,12 @@ from models import (
     UserPreference,
 )
 from models.base import utcnow
-from tests.conftest import FEDERATION_CHAT, THRESHOLD, World, make_draft, make_resident_id
+from tests.conftest import World, make_draft, make_resident_id
 from tests.live import REVIEW_GROUP, Live, live_bot
 
 STAFF = Actor(501, "审核员501")
 ME, OTHER = 1001, 1002
 FAST_OUTBOX = {"private_per_second": 100.0, "group_per_minute": 6000.0, "poll_interval": 0.05}
-
-
-@pytest.fixture
-def privacy(world: World) -> PrivacyService:
-    return PrivacyService(
-        world.db,
-        world.cipher,
-        world.intake.hasher,
-        threshold=THRESHOLD,
-        federation_chat_id=FEDERATION_CHAT,
-    )
 
 
 def render(data: object, locale: str = "zh") -> str:

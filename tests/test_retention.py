@@ -22,17 +22,6 @@ from tests.conftest import FEDERATION_CHAT, THRESHOLD, World, make_draft
 STAFF = Actor(501, "审核员501")
 
 
-@pytest.fixture
-def privacy(world: World) -> PrivacyService:
-    return PrivacyService(
-        world.db,
-        world.cipher,
-        world.intake.hasher,
-        threshold=THRESHOLD,
-        federation_chat_id=FEDERATION_CHAT,
-    )
-
-
 async def add_form(world: World, user_id: int, age: timedelta) -> None:
     async with world.db.transaction() as session:
         session.add(FsmRecord(key=form_key(user_id), state="Form:name", updated_at=utcnow() - age))

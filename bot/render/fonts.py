@@ -395,10 +395,6 @@ class FontStack:
             return self.primary.load(size).getlength(single_line(text))
         return sum(font.load(size).getlength(run) for font, run in self.runs(text))
 
-    def metrics(self, size: int) -> tuple[int, int]:
-        """(ascent, descent) of the primary font at `size`."""
-        return self.primary.load(size).getmetrics()
-
     def draw(
         self,
         draw: ImageDraw.ImageDraw,

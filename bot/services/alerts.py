@@ -11,7 +11,8 @@ from bot.db import Database
 from bot.services import outbox
 from bot.services.audit import Actor, record
 from bot.services.errors import AlreadyFollowed, NotAllowed, NotFound
-from models import Staff, ThresholdAlert
+from bot.services.roles import has_role
+from models import ThresholdAlert
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class AlertService:
 
     async def follow_up(self, alert_id: int, actor: Actor, chat_id: int, message_id: int) -> None:
         async with self.db.transaction() as session:
-            if actor.user_id is None or not await _is_federation_staff(session, actor.user_id):
+            if not await has_role(session, actor.user_id, ("federation", "admin")):
                 raise NotAllowed()
             alert = await session.get(ThresholdAlert, alert_id)
             if alert is None:
@@ -77,14 +78,3 @@ class AlertService:
             await outbox.enqueue(
                 session, chat_id, "alert_followed_edit", alert_id=alert_id, message_id=message_id
             )
-
-
-async def _is_federation_staff(session: AsyncSession, user_id: int) -> bool:
-    found = await session.scalar(
-        select(Staff.id).where(
-            Staff.telegram_user_id == user_id,
-            Staff.active.is_(True),
-            Staff.role.in_(("federation", "admin")),
-        )
-    )
-    return found is not None

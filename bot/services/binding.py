@@ -21,6 +21,7 @@ from bot.pii import LookupHasher
 from bot.services.admin import AdminService, SetupError, _street
 from bot.services.audit import Actor, record
 from bot.services.errors import DomainError, NotAllowed
+from bot.services.roles import has_role
 from models import BindCode, Staff, Street, UnboundGroup
 from models.base import utcnow
 
@@ -197,7 +198,7 @@ class BindingService:
 
     async def is_admin(self, user_id: int) -> bool:
         async with self.db.read() as session:
-            return await _has_admin_role(session, user_id)
+            return await has_role(session, user_id, ("admin",))
 
     async def roles(self, user_id: int) -> list[RoleView]:
         async with self.db.read() as session:
@@ -245,20 +246,9 @@ class BindingService:
             return True
 
 
-async def _has_admin_role(session: AsyncSession, user_id: int | None) -> bool:
-    if user_id is None:
-        return False
-    found = await session.scalar(
-        select(Staff.id).where(
-            Staff.telegram_user_id == user_id, Staff.role == "admin", Staff.active.is_(True)
-        )
-    )
-    return found is not None
-
-
 async def _require_admin(session: AsyncSession, actor: Actor) -> None:
     """Checked inside the transaction that acts: a role withdrawn a moment ago counts."""
-    if not await _has_admin_role(session, actor.user_id):
+    if not await has_role(session, actor.user_id, ("admin",)):
         raise NotAllowed()
 
 

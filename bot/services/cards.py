@@ -60,7 +60,7 @@ class CardFacts:
     union_name: str
     joined_at: datetime
     active: bool
-    telegram_user_id: int
+    telegram_user_id: int | None  # None until a paper application is claimed
 
 
 class CardService:

@@ -19,8 +19,9 @@ from bot.services import outbox
 from bot.services.alerts import raise_threshold_alert
 from bot.services.audit import Actor, record
 from bot.services.errors import AlreadyDecided, DomainError, NotAllowed, NotFound
+from bot.services.roles import has_role
 from bot.validation import ValidationError, validate_uscc
-from models import Application, Enterprise, Member, Staff, Street, ThresholdAlert
+from models import Application, Enterprise, Member, Street, ThresholdAlert
 from models.base import utcnow
 from models.enterprise import ENTERPRISE_STATUSES
 
@@ -437,7 +438,7 @@ class EnterpriseService:
 
     async def is_federation_staff(self, user_id: int) -> bool:
         async with self.db.read() as session:
-            return await _has_role(session, user_id, ("federation", "admin"))
+            return await has_role(session, user_id, ("federation", "admin"))
 
     async def rekey(self) -> int:
         """Recompute every stored name key (after the normalisation rules changed)."""
@@ -531,38 +532,19 @@ async def _info(
     )
 
 
-async def _has_role(session: AsyncSession, user_id: int, roles: tuple[str, ...]) -> bool:
-    found = await session.scalar(
-        select(Staff.id)
-        .where(Staff.telegram_user_id == user_id, Staff.active.is_(True), Staff.role.in_(roles))
-        .limit(1)
-    )
-    return found is not None
-
-
 async def _require_federation(session: AsyncSession, actor: Actor) -> None:
     """The command line (no user id) is the administrator; chat users need the role,
     checked inside the transaction that acts on it."""
-    if actor.user_id is not None and not await _has_role(
+    if actor.user_id is not None and not await has_role(
         session, actor.user_id, ("federation", "admin")
     ):
         raise NotAllowed()
 
 
 async def _require_reviewer(session: AsyncSession, actor: Actor, street_id: int) -> None:
-    if actor.user_id is None or await _has_role(session, actor.user_id, ("admin",)):
+    if actor.user_id is None or await has_role(session, actor.user_id, ("admin",)):
         return
-    found = await session.scalar(
-        select(Staff.id)
-        .where(
-            Staff.telegram_user_id == actor.user_id,
-            Staff.active.is_(True),
-            Staff.role == "street",
-            Staff.street_id == street_id,
-        )
-        .limit(1)
-    )
-    if found is None:
+    if not await has_role(session, actor.user_id, ("street",), street_id=street_id):
         raise NotAllowed()
 
 
