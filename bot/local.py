@@ -19,17 +19,19 @@ DEMO_USERNAME = "unionbot_demo_bot"
 
 def local_settings(
     api_base: str,
-    database: Path,
+    database: Path | str,
     *,
     federation_chat_id: int | None = None,
     threshold: int = 25,
     token: str = DEMO_TOKEN,
     **sections: dict[str, Any],
 ) -> Settings:
-    """Settings for a bot talking to the emulator, with fresh keys."""
+    """Settings for a bot talking to the emulator, with fresh keys. `database` is a SQLite
+    file or a database URL."""
+    url = database if isinstance(database, str) else f"sqlite+aiosqlite:///{database}"
     data: dict[str, Any] = {
         "telegram": {"token": token, "api_base": api_base, "bot_username": DEMO_USERNAME},
-        "database": {"url": f"sqlite+aiosqlite:///{database}"},
+        "database": {"url": url},
         "federation": {"chat_id": federation_chat_id, "founding_threshold": threshold},
         "security": {"data_key": generate_key(), "lookup_key": generate_key()},
     }

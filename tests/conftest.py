@@ -1,8 +1,11 @@
-"""Shared fixtures: a real SQLite file, migrated with Alembic, and real services."""
+"""Shared fixtures: a real database (a SQLite file, or a PostgreSQL database when the suite
+runs on PostgreSQL; see tests/engines.py), migrated with Alembic, and real services."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+import os
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,6 +24,36 @@ from bot.services.privacy import PrivacyService
 from bot.services.review import ReviewService
 from bot.validation import ric_check_char
 from models.base import utcnow
+from tests import engines
+
+_session_resources = contextlib.ExitStack()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not engines.on_postgres():
+        return
+    if not os.environ.get("UNIONBOT_TEST_PG"):
+        from tests.pgcluster import throwaway_cluster
+
+        cluster = _session_resources.enter_context(throwaway_cluster())
+        os.environ["UNIONBOT_TEST_PG"] = cluster.url
+    engines.prepare_template()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _session_resources.close()
+
+
+def pytest_report_header() -> str:
+    return f"unionbot database engine: {engines.ENGINE}"
+
+
+@pytest.fixture(autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    yield
+    if engines.on_postgres():
+        engines.drop_created()
+
 
 THRESHOLD = 25
 FEDERATION_CHAT = -100900
@@ -63,10 +96,14 @@ def make_draft(world: World, seq: int, employer: str = "北京字节跳动科技
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'unionbot.db'}"
-    await upgrade_async(url)
-    db = Database(url)
+def store(tmp_path: Path) -> engines.Store:
+    return engines.new_store(tmp_path)
+
+
+@pytest.fixture
+async def database(store: engines.Store) -> AsyncIterator[Database]:
+    await upgrade_async(store.url)
+    db = Database(store.url)
     yield db
     await db.dispose()
 

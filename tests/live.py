@@ -22,6 +22,7 @@ from bot.people import Person, Worker
 from bot.services.admin import AdminService
 from bot.services.audit import Actor
 from models import InboxUpdate
+from tests.engines import Store, new_store
 
 REVIEW_GROUP = -100500
 FEDERATION_GROUP = -100900
@@ -36,7 +37,7 @@ class Live:
     settings: Settings
     app: App
     point_code: str
-    db_path: Path
+    store: Store
 
     def worker(self, user_id: int, name: str = "职工", language: str = "zh-hans") -> Worker:
         if user_id not in self.emu.world.users:
@@ -80,16 +81,21 @@ async def live_bot(
 ) -> AsyncIterator[Live]:
     async with Emulator() as emu:
         make_emulator_people(emu)
+        store = new_store(tmp_path)
+        if settings is not None:  # the caller's settings, on this test's database
+            settings = settings.model_copy(
+                update={"database": settings.database.model_copy(update={"url": store.url})}
+            )
         settings = settings or local_settings(
             emu.base_url,
-            tmp_path / "unionbot.db",
+            store.url,
             federation_chat_id=FEDERATION_GROUP,
             threshold=threshold,
             **sections,
         )
         code = await seed(settings)
         async with running_bot(settings) as app:
-            yield Live(emu, settings, app, code, tmp_path / "unionbot.db")
+            yield Live(emu, settings, app, code, store)
 
 
 async def settle(live: Live, within: float = 15.0) -> None:

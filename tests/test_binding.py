@@ -30,6 +30,7 @@ from bot.services.intake import Draft, IntakeService
 from models import AuditEntry, BindCode, OutboxMessage, Street, UnboundGroup
 from models.base import utcnow
 from tests.conftest import FEDERATION_CHAT, World, make_draft
+from tests.engines import new_store
 from tests.live import OUTSIDER_ID, REVIEW_GROUP, Live, live_bot, settle
 
 ADMIN = Actor(950, "管理员")
@@ -186,6 +187,7 @@ async def test_group_migration_moves_the_binding(world: World, binding: BindingS
 
 def test_cli_prints_a_code_that_binds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lookup = generate_key()
+    url = new_store(tmp_path, "cli").url
     config = tmp_path / "config.toml"
     config.write_text(
         "\n".join(
@@ -194,7 +196,7 @@ def test_cli_prints_a_code_that_binds(tmp_path: Path, capsys: pytest.CaptureFixt
                 'token = "123456:fake-token-for-tests"',
                 'api_base = "http://127.0.0.1:9"',
                 "[database]",
-                f'url = "sqlite+aiosqlite:///{tmp_path / "cli.db"}"',
+                f'url = "{url}"',
                 "[security]",
                 f'data_key = "{generate_key()}"',
                 f'lookup_key = "{lookup}"',
@@ -212,7 +214,7 @@ def test_cli_prints_a_code_that_binds(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["--config", str(config), "streets", "bind-code", "nowhere"]) == 2
 
     async def bind() -> str:
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+        db = Database(url)
         try:
             service = BindingService(db, LookupHasher(parse_key(lookup)))
             return await service.bind(code, NEW_GROUP, None, ADMIN)

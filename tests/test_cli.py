@@ -14,12 +14,14 @@ from PIL import Image
 
 from bot.cli import main
 from bot.pii import generate_key
+from tests.engines import new_store, on_postgres
 
 BOT_USERNAME = "unionbot_demo_bot"
 
 
 def write_config(tmp_path: Path, *, drop: str | None = None, token: str | None = None) -> Path:
-    """A complete config.toml (fake token, fresh keys, SQLite in tmp_path), minus `drop`."""
+    """A complete config.toml (fake token, fresh keys, the test's own database), minus
+    `drop`."""
     values = {
         "token": token or "123456:fake-token-for-tests",
         "bot_username": BOT_USERNAME,
@@ -33,7 +35,7 @@ def write_config(tmp_path: Path, *, drop: str | None = None, token: str | None =
         f'bot_username = "{values["bot_username"]}"',
         "",
         "[database]",
-        f'url = "sqlite+aiosqlite:///{tmp_path / "cli.db"}"',
+        f'url = "{new_store(tmp_path, "cli").url}"',
         "",
         "[security]",
         f'data_key = "{values["data_key"]}"',
@@ -78,7 +80,8 @@ def test_db_upgrade_then_streets_points_and_staff(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(capsys, config, "db", "upgrade")[:2] == (0, "database is up to date\n")
-    assert (config.parent / "cli.db").exists()
+    if not on_postgres():
+        assert (config.parent / "cli.db").exists()
     assert run(capsys, config, "db", "upgrade")[0] == 0  # idempotent
 
     code, out, _ = run(capsys, config, "streets", "add", "DS", "德胜街道")

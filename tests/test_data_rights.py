@@ -35,6 +35,7 @@ from models import (
 )
 from models.base import utcnow
 from tests.conftest import World, make_draft, make_resident_id
+from tests.engines import Store
 from tests.live import REVIEW_GROUP, Live, live_bot
 
 STAFF = Actor(501, "审核员501")
@@ -74,16 +75,6 @@ async def give_form_and_language(world: World, user_id: int) -> None:
     async with world.db.transaction() as session:
         session.add(FsmRecord(key=form_key(user_id), state="Form:mobile", data_cipher=blob))
         session.add(UserPreference(telegram_user_id=user_id, locale="en"))
-
-
-def stored_bytes(db_path: Path) -> bytes:
-    """The database file and its write-ahead log, as an attacker with the disk sees them."""
-    wal = db_path.with_name(db_path.name + "-wal")
-    return db_path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
-
-
-def db_path_of(world: World) -> Path:
-    return Path(world.db.url.database or "")
 
 
 # --- /mydata ------------------------------------------------------------------------------
@@ -171,7 +162,7 @@ async def test_delete_withdraws_a_pending_application_and_edits_its_card(
 
 # --- /delete of a member ------------------------------------------------------------------
 async def test_delete_ends_membership_recounts_and_leaves_nothing_on_disk(
-    world: World, privacy: PrivacyService
+    world: World, privacy: PrivacyService, store: Store
 ) -> None:
     draft = make_draft(world, 41)
     app_id, number = await submit(world, ME, 41)
@@ -207,7 +198,7 @@ async def test_delete_ends_membership_recounts_and_leaves_nothing_on_disk(
     assert world.cipher.decrypt(erased.mobile_cipher, context="mobile") == ""
 
     # Nothing of the person is left in the file: no plaintext, hash or old ciphertext.
-    content = stored_bytes(db_path_of(world))
+    content = store.stored_bytes()
     for secret in (draft.resident_id, draft.mobile, draft.mobile.removeprefix("+86")):
         assert secret.encode() not in content
     for leftover in (old_hash.encode(), bytes(old_ric), bytes(old_mobile)):
@@ -320,7 +311,7 @@ async def test_mydata_and_delete_of_a_member_end_to_end(tmp_path: Path) -> None:
         assert member.status == "ended" and count == 0
 
         await worker.say("/mydata", "没有保存")
-        content = stored_bytes(live.db_path)
+        content = live.store.stored_bytes()
         assert data.resident_id.encode() not in content and b"13812345678" not in content
         await worker.say("/start " + live.point_code, "个人信息处理说明")  # may apply again
         assert not live.emu.internal_errors

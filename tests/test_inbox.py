@@ -10,13 +10,14 @@ from bot.db import Database
 from bot.emulator import Emulator
 from bot.inbox import Inbox
 from bot.local import local_settings, running_bot
+from tests.engines import new_store
 from tests.live import make_emulator_people, seed
 
 
 async def test_stored_update_is_resumed_once_after_a_restart(tmp_path: Path) -> None:
     async with Emulator() as emu:
         make_emulator_people(emu)
-        settings = local_settings(emu.base_url, tmp_path / "unionbot.db")
+        settings = local_settings(emu.base_url, new_store(tmp_path).url)
         await seed(settings)
         emu.add_user(7001, "孙七")
         emu.send_text(7001, "/help")

@@ -20,6 +20,7 @@ from bot.services.intake import IntakeService
 from models import OutboxMessage
 from models.base import utcnow
 from tests.conftest import make_resident_id
+from tests.engines import Store
 from tests.live import REVIEW_GROUP, STAFF_IDS, live_bot
 from tests.test_reliability import (
     application_id,
@@ -35,9 +36,9 @@ from tests.test_reliability import (
 SENDS = ("sendMessage", "sendPhoto")
 
 
-def outbox_row(db_path: Path, chat_id: int, kind: str) -> tuple:
+def outbox_row(store: Store, chat_id: int, kind: str) -> tuple:
     rows = sql(
-        db_path,
+        store,
         "SELECT status, attempts, last_error FROM outbox WHERE chat_id = ? AND kind = ?",
         chat_id,
         kind,
@@ -46,13 +47,13 @@ def outbox_row(db_path: Path, chat_id: int, kind: str) -> tuple:
     return rows[0]
 
 
-def sent_row(db_path: Path, chat_id: int, kind: str) -> tuple | None:
-    row = outbox_row(db_path, chat_id, kind)
+def sent_row(store: Store, chat_id: int, kind: str) -> tuple | None:
+    row = outbox_row(store, chat_id, kind)
     return row if row[0] == "sent" else None
 
 
-def all_sent(db_path: Path) -> bool:
-    return scalar(db_path, "SELECT count(*) FROM outbox WHERE status != 'sent'") == 0
+def all_sent(store: Store) -> bool:
+    return scalar(store, "SELECT count(*) FROM outbox WHERE status != 'sent'") == 0
 
 
 def received_messages(emu, chat_id: int, number: str) -> list[dict]:
@@ -74,7 +75,7 @@ async def test_429_is_retried_after_retry_after(
         calls = [c for c in emu.sent_log[mark:] if c.method == "sendMessage" and c.chat_id == 1601]
         assert [c.status for c in calls] == [429, 200]
         assert calls[1].at - calls[0].at >= 1.0, "sent again before retry_after had passed"
-        row = await eventually(lambda: sent_row(live.db_path, 1601, "application_received"))
+        row = await eventually(lambda: sent_row(live.store, 1601, "application_received"))
         assert row == ("sent", 1, "429 retry_after")
         assert len(received_messages(emu, 1601, number)) == 1
         assert "to retry in 1.0s: 429 retry_after" in caplog.text
@@ -82,7 +83,7 @@ async def test_429_is_retried_after_retry_after(
 
 async def test_dropped_connections_are_retried(tmp_path: Path) -> None:
     async with live_bot(tmp_path) as live:
-        emu, db = live.emu, live.db_path
+        emu, db = live.emu, live.store
         await greet(live.app, emu, 1611, 1612)
         mark = len(emu.sent_log)
         # The next two sendMessage calls get no response at all (whichever chat they are for).
@@ -130,7 +131,7 @@ async def test_rows_left_pending_are_sent_after_a_restart(tmp_path: Path) -> Non
                 .values(attempts=1, next_attempt_at=lease_ends)
             )
         await db.dispose()
-        assert scalar(h.db_path, "SELECT count(*) FROM outbox WHERE status = 'pending'") == 4
+        assert scalar(h.store, "SELECT count(*) FROM outbox WHERE status = 'pending'") == 4
 
         async with running_bot(h.settings):
             first = await emu.wait_for(1621, committed, since=0)
@@ -142,9 +143,9 @@ async def test_rows_left_pending_are_sent_after_a_restart(tmp_path: Path) -> Non
                 c for c in emu.calls("sendMessage", 1622) if c.ok and leased in c.params["text"]
             ]
             assert sends[0].wall >= lease_ends.timestamp(), "sent while another lease held it"
-            await eventually(lambda: all_sent(h.db_path), what="every row to be sent")
+            await eventually(lambda: all_sent(h.store), what="every row to be sent")
         assert len(received_messages(emu, 1622, leased)) == 1
-        assert application_id(h.db_path, leased)
+        assert application_id(h.store, leased)
 
 
 async def test_blocked_user_fails_the_row_without_personal_data_in_logs(
@@ -159,8 +160,8 @@ async def test_blocked_user_fails_the_row_without_personal_data_in_logs(
         await emu.wait_for(REVIEW_GROUP, number, since=0)  # other chats are unaffected
         status = await eventually(
             lambda: (
-                outbox_row(live.db_path, 1631, "application_received")[0] == "failed"
-                and outbox_row(live.db_path, 1631, "application_received")
+                outbox_row(live.store, 1631, "application_received")[0] == "failed"
+                and outbox_row(live.store, 1631, "application_received")
             ),
             what="the row to fail",
         )

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot.people import WorkerData, review_card
 from models import InboxUpdate
 from tests.conftest import make_resident_id
+from tests.engines import Store
 from tests.live import FEDERATION_GROUP, REVIEW_GROUP, Live, live_bot, settle
 
 FAST_OUTBOX = {"private_per_second": 100.0, "group_per_minute": 6000.0, "poll_interval": 0.05}
@@ -76,7 +77,6 @@ async def test_no_plain_id_or_mobile_in_database_logs_or_staff_chats(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    db_path = tmp_path / "unionbot.db"
     leaks: list[str] = []  # every leak is listed, not only the first one found
     async with live_bot(tmp_path, threshold=2, outbox=FAST_OUTBOX) as live:
         await apply_and_approve(live, 1001, FIRST, contact=False)
@@ -110,9 +110,9 @@ async def test_no_plain_id_or_mobile_in_database_logs_or_staff_chats(
             assert not [text for text in staff_texts if secret in text], secret
 
         # On disk while the bot runs: the database and its write-ahead log.
-        leaks += _stored(db_path, "while running")
+        leaks += _stored(live.store, "while running")
         assert not live.emu.internal_errors
-    leaks += _stored(db_path, "after shutdown")
+    leaks += _stored(live.store, "after shutdown")
 
     assert caplog.records
     for secret in SECRETS:
@@ -122,12 +122,11 @@ async def test_no_plain_id_or_mobile_in_database_logs_or_staff_chats(
     assert not leaks, "\n".join(leaks)
 
 
-def _stored(db_path: Path, when: str) -> list[str]:
+def _stored(store: Store, when: str) -> list[str]:
     found = []
-    for path in (db_path, db_path.with_name(db_path.name + "-wal")):
-        if path.exists():
-            content = path.read_bytes()
-            found += [f"{s} in {path.name} {when}" for s in SECRETS if s.encode() in content]
+    for path in store.files():
+        content = path.read_bytes()
+        found += [f"{s} in {path.name} {when}" for s in SECRETS if s.encode() in content]
     return found
 
 

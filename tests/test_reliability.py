@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import secrets
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from bot.people import Worker, WorkerData, buttons, find_button, review_card
 from bot.services.intake import Draft, IntakeService
 from models.base import utcnow
 from tests.conftest import make_resident_id
+from tests.engines import Store, new_store
 from tests.live import (
     FEDERATION_GROUP,
     OUTSIDER_ID,
@@ -55,7 +55,7 @@ class Harness:
     emu: Emulator
     settings: Settings
     point_code: str
-    db_path: Path
+    store: Store
 
     def worker(self, user_id: int, name: str = "职工") -> Worker:
         if user_id not in self.emu.world.users:
@@ -67,26 +67,21 @@ class Harness:
 async def harness(tmp_path: Path, **sections: Any) -> AsyncIterator[Harness]:
     async with Emulator() as emu:
         make_emulator_people(emu)
-        db_path = tmp_path / "unionbot.db"
+        store = new_store(tmp_path)
         settings = local_settings(
-            emu.base_url, db_path, federation_chat_id=FEDERATION_GROUP, threshold=25, **sections
+            emu.base_url, store.url, federation_chat_id=FEDERATION_GROUP, threshold=25, **sections
         )
         code = await seed(settings)
-        yield Harness(emu, settings, code, db_path)
+        yield Harness(emu, settings, code, store)
 
 
-def sql(db_path: Path, query: str, *params: Any) -> list[tuple[Any, ...]]:
-    """Read the bot's SQLite file with a separate plain connection (WAL: never blocks)."""
-    connection = sqlite3.connect(db_path, timeout=30)
-    try:
-        return connection.execute(query, params).fetchall()
-    finally:
-        connection.close()
+def sql(store: Store, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Read the bot's database with a separate plain connection."""
+    return store.sql(query, *params)
 
 
-def scalar(db_path: Path, query: str, *params: Any) -> Any:
-    rows = sql(db_path, query, *params)
-    return rows[0][0] if rows else None
+def scalar(store: Store, query: str, *params: Any) -> Any:
+    return store.scalar(query, *params)
 
 
 async def eventually(check: Callable[[], T], timeout: float = 10.0, what: str = "it") -> T:  # noqa: ASYNC109
@@ -153,8 +148,8 @@ async def submit_live(live: Live, user_id: int, seq: int) -> str:
     return number
 
 
-def application_id(db_path: Path, number: str) -> int:
-    return int(scalar(db_path, "SELECT id FROM application WHERE number = ?", number))
+def application_id(store: Store, number: str) -> int:
+    return int(scalar(store, "SELECT id FROM application WHERE number = ?", number))
 
 
 async def answered(emu: Emulator, query_ids: list[str], timeout: float = 10.0) -> list[dict]:  # noqa: ASYNC109
@@ -173,48 +168,24 @@ def decided_card(emu: Emulator, number: str, verdict: str) -> dict | None:
     return None
 
 
-def staff_states(db_path: Path) -> list[tuple[str, str]]:
+def staff_states(store: Store) -> list[tuple[str, str]]:
     """Conversation states kept for people in the review group."""
-    return sql(db_path, "SELECT key, state FROM fsm_state WHERE key LIKE ?", f"%:{REVIEW_GROUP}:%")
+    return sql(store, "SELECT key, state FROM fsm_state WHERE key LIKE ?", f"%:{REVIEW_GROUP}:%")
 
 
-def plaintext_on_disk(db_path: Path, values: list[str]) -> list[tuple[str, str]]:
-    """(file, value) for each value found in plain text in the database as it sits on disk:
-    the main file and its write-ahead log."""
-    files = [db_path, db_path.with_name(db_path.name + "-wal")]
+def plaintext_on_disk(store: Store, values: list[str]) -> list[tuple[str, str]]:
+    """(file, value) for each value found in plain text in the database as it sits on disk
+    (SQLite: the file and its write-ahead log; PostgreSQL: the database's files and WAL)."""
     return [
         (path.name, value)
-        for path in files
-        if path.exists()
+        for path in store.files()
         for value in values
         if any(form in path.read_bytes() for form in plain_forms(value))
     ]
 
 
-def table_page_bytes(db_path: Path, table: str) -> bytes:
-    """The raw pages (free space included) of a table and its indexes, after a checkpoint
-    so that the main file holds every committed page."""
-    connection = sqlite3.connect(db_path, timeout=30)
-    try:
-        connection.execute("PRAGMA wal_checkpoint(FULL)")
-        page_size = connection.execute("PRAGMA page_size").fetchone()[0]
-        names = [table] + [
-            row[0]
-            for row in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (table,)
-            )
-        ]
-        pages = sorted(
-            {
-                row[0]
-                for name in names
-                for row in connection.execute("SELECT pageno FROM dbstat WHERE name = ?", (name,))
-            }
-        )
-    finally:
-        connection.close()
-    raw = db_path.read_bytes()
-    return b"".join(raw[(p - 1) * page_size : p * page_size] for p in pages)
+def table_page_bytes(store: Store, table: str) -> bytes:
+    return store.table_bytes(table)
 
 
 def plain_forms(value: str) -> list[bytes]:
@@ -234,18 +205,18 @@ async def test_half_filled_form_survives_a_restart(tmp_path: Path) -> None:
             await app.processor.drain()  # the update is done, its state saved
 
             # Half filled: the state and the (encrypted) answers are in the database.
-            rows = sql(h.db_path, "SELECT key, state, data_cipher FROM fsm_state")
+            rows = sql(h.store, "SELECT key, state, data_cipher FROM fsm_state")
             assert [(state) for _, state, _ in rows] == ["Form:mobile"]
             key, _, blob = rows[0]
             assert "1101" in key and blob
             for form in plain_forms(data.resident_id):
                 assert form not in blob and form not in key.encode()
-            pages = table_page_bytes(h.db_path, "fsm_state")
+            pages = table_page_bytes(h.store, "fsm_state")
             for form in plain_forms(data.resident_id) + plain_forms("13900001111"):
                 assert form not in pages, "plaintext in the fsm_state table's pages"
 
         # The bot is stopped; a new process on the same file and settings takes over.
-        assert sql(h.db_path, "SELECT state FROM fsm_state") == [("Form:mobile",)]
+        assert sql(h.store, "SELECT state FROM fsm_state") == [("Form:mobile",)]
         async with running_bot(h.settings):
             restarted = h.emu.mark()
             await worker.say("13900001111", "工作单位")
@@ -262,12 +233,12 @@ async def test_half_filled_form_survives_a_restart(tmp_path: Path) -> None:
             assert "李四" in card["text"] and data.resident_id not in card["text"]
 
         rows = sql(
-            h.db_path,
+            h.store,
             "SELECT status, telegram_user_id, name, job FROM application WHERE number = ?",
             number,
         )
         assert rows == [("submitted", 1101, "李四", "工程师")]
-        assert sql(h.db_path, "SELECT count(*) FROM fsm_state") == [(0,)]
+        assert sql(h.store, "SELECT count(*) FROM fsm_state") == [(0,)]
         assert not h.emu.internal_errors
 
 
@@ -284,9 +255,9 @@ async def test_no_plaintext_personal_data_on_disk_while_a_form_is_filled(tmp_pat
             await worker.say(resident_id, "手机号")
             await worker.say("13900001112", "工作单位")
             await app.processor.drain()
-            found = plaintext_on_disk(h.db_path, [resident_id, "13900001112"])
+            found = plaintext_on_disk(h.store, [resident_id, "13900001112"])
             assert found == [], "personal data stored in plain text while the form is filled"
-        found = plaintext_on_disk(h.db_path, [resident_id, "13900001112"])
+        found = plaintext_on_disk(h.store, [resident_id, "13900001112"])
         assert found == [], "personal data stored in plain text after the bot stopped"
 
 
@@ -304,7 +275,7 @@ async def test_redelivered_updates_have_no_second_effect(tmp_path: Path) -> None
             await emu.wait_for(lambda m: "photo" in m and m["chat"]["id"] == 1201, since=0)
             await eventually(
                 lambda: (
-                    scalar(h.db_path, "SELECT count(*) FROM outbox WHERE status = 'pending'") == 0
+                    scalar(h.store, "SELECT count(*) FROM outbox WHERE status = 'pending'") == 0
                 ),
                 what="the outbox to drain",
             )
@@ -351,7 +322,7 @@ async def test_redelivered_updates_have_no_second_effect(tmp_path: Path) -> None
         ]
         assert said == [], f"re-delivered updates made the bot act again: {said}"
         assert emu.bot_events[events_before:] == []
-        db = h.db_path
+        db = h.store
         assert scalar(db, "SELECT count(*) FROM application WHERE telegram_user_id = 1201") == 1
         assert scalar(db, "SELECT count(*) FROM member WHERE telegram_user_id = 1201") == 1
         assert scalar(db, "SELECT count(*) FROM outbox WHERE chat_id = 1201") == 3
@@ -366,7 +337,7 @@ async def test_redelivered_updates_have_no_second_effect(tmp_path: Path) -> None
 # --- 3. staff decisions: once, by staff only, forged data refused (invariants 1, 9) ----
 async def test_staff_decide_once_and_others_change_nothing(tmp_path: Path) -> None:
     async with live_bot(tmp_path) as live:
-        emu, db = live.emu, live.db_path
+        emu, db = live.emu, live.store
         await greet(live.app, emu, 1301, 1302)
         first = await submit_live(live, 1301, 131)
         second = await submit_live(live, 1302, 132)
@@ -459,7 +430,7 @@ async def test_staff_decide_once_and_others_change_nothing(tmp_path: Path) -> No
 # --- 4. reject with a reason, from the buttons or typed ---------------------------------
 async def test_reject_with_a_listed_reason_and_with_a_typed_one(tmp_path: Path) -> None:
     async with live_bot(tmp_path) as live:
-        emu, db = live.emu, live.db_path
+        emu, db = live.emu, live.store
         await greet(live.app, emu, 1401, 1402)
         first = await submit_live(live, 1401, 141)
         second = await submit_live(live, 1402, 142)
@@ -542,7 +513,7 @@ async def test_120_simultaneous_approvals(tmp_path: Path, caplog: pytest.LogCapt
     count = 40
     workers = list(range(150_001, 150_001 + count))
     async with live_bot(tmp_path, outbox=FAST_OUTBOX) as live:
-        emu, db = live.emu, live.db_path
+        emu, db = live.emu, live.store
         await greet(live.app, emu, *workers)
         intake = live.app.dispatcher.workflow_data["intake"]
         numbers = [

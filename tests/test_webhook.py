@@ -14,6 +14,7 @@ from bot.emulator import Emulator
 from bot.local import local_settings, running_bot
 from bot.people import Worker
 from bot.runner import SECRET_HEADER
+from tests.engines import new_store
 from tests.live import FEDERATION_GROUP, make_emulator_people, seed
 from tests.test_reliability import scalar
 
@@ -56,12 +57,12 @@ def help_update(user_id: int, name: str) -> dict:
 
 async def test_webhook_mode(tmp_path: Path) -> None:
     port = free_port()
-    db_path = tmp_path / "unionbot.db"
+    store = new_store(tmp_path)
     async with Emulator() as emu:
         make_emulator_people(emu)
         hook = {"url": f"http://127.0.0.1:{port}", "secret": SECRET, "listen_port": port}
         settings = local_settings(
-            emu.base_url, db_path, federation_chat_id=FEDERATION_GROUP, telegram={"webhook": hook}
+            emu.base_url, store.url, federation_chat_id=FEDERATION_GROUP, telegram={"webhook": hook}
         )
         code = await seed(settings)
         async with running_bot(settings, webhook=True) as app:
@@ -88,13 +89,13 @@ async def test_webhook_mode(tmp_path: Path) -> None:
                     async with http.post(url, json=body, headers=headers) as response:
                         assert response.status == 401, headers
                 await app.processor.drain()
-                assert scalar(db_path, stored, FRESH_UPDATE_ID) == 0
+                assert scalar(store, stored, FRESH_UPDATE_ID) == 0
                 assert help_answers() == 0
 
                 async with http.post(url, json=body, headers={SECRET_HEADER: SECRET}) as response:
                     assert response.status == 200
                     # Stored before the 200: the row is there the moment the answer is.
-                    assert scalar(db_path, stored, FRESH_UPDATE_ID) == 1
+                    assert scalar(store, stored, FRESH_UPDATE_ID) == 1
                 await app.processor.drain()
                 await emu.wait_for(1701, "/card", since=0)
 
@@ -106,7 +107,7 @@ async def test_webhook_mode(tmp_path: Path) -> None:
                 async with http.post(url, data=b"{not json", headers=bad) as response:
                     assert response.status == 400
 
-            assert scalar(db_path, stored, FRESH_UPDATE_ID) == 1
+            assert scalar(store, stored, FRESH_UPDATE_ID) == 1
             assert help_answers() == 1
-            assert scalar(db_path, "SELECT state FROM fsm_state") == "Form:resident_id"
+            assert scalar(store, "SELECT state FROM fsm_state") == "Form:resident_id"
             assert not emu.internal_errors
