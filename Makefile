@@ -16,9 +16,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/unionbot demo
 
+# The suite runs twice: on SQLite, then on a throwaway PostgreSQL cluster (when its server
+# is installed; otherwise it says so). Extra pytest arguments: make test ARGS="-k outbox".
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/python -m tests.run_engines $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_card

@@ -12,7 +12,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseEventIsolation
-from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.fsm.storage.memory import DisabledEventIsolation
 from aiogram.methods.base import Response
 from aiogram.types import ErrorEvent, TelegramObject, User
 from aiogram.utils.i18n import I18nMiddleware
@@ -142,7 +142,8 @@ async def build_app(
     storage = DatabaseStorage(db, keys.cipher)
     dispatcher = Dispatcher(
         storage=storage,
-        events_isolation=events_isolation or SimpleEventIsolation(),
+        # The update processor already handles one person's updates one at a time.
+        events_isolation=events_isolation or DisabledEventIsolation(),
     )
     dispatcher.workflow_data.update(
         intake=IntakeService(db, keys.cipher, keys.hasher),

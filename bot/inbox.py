@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from functools import cache
 from typing import Any
@@ -176,8 +177,59 @@ def _done_statement() -> Any:
     )
 
 
+Key = tuple[int, int]
+
+
+def actor_key(body: dict[str, Any]) -> Key | None:
+    """(chat, user) of an update: the key of the person's conversation state. Updates
+    with one key are handled one at a time and in order."""
+    for kind in ("message", "edited_message", "callback_query", "my_chat_member"):
+        event = body.get(kind)
+        if not isinstance(event, dict):
+            continue
+        user = (event.get("from") or {}).get("id")
+        chat = (event.get("chat") or (event.get("message") or {}).get("chat") or {}).get("id")
+        if isinstance(user, int) or isinstance(chat, int):
+            return (int(chat if chat is not None else user), int(user or 0))
+    return None
+
+
+class KeyedLocks:
+    """One FIFO lock per key, kept only while someone holds or waits for it (a bot with
+    100,000 users who never come back keeps nothing for them)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Key, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Key | None) -> AsyncIterator[None]:
+        if key is None:
+            yield
+            return
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 class UpdateProcessor:
-    """Feeds stored updates to the dispatcher, a bounded number at a time."""
+    """Feeds stored updates to the dispatcher, a bounded number at a time.
+
+    One person's updates (same chat and user) are handled strictly one after another, and
+    the next one starts only once the previous one's state is committed: a worker who
+    sends their name and their id number back to back gets the id checked as an id,
+    whether or not the state is cached in this process.
+    """
 
     def __init__(
         self,
@@ -192,6 +244,7 @@ class UpdateProcessor:
         self.bot = bot
         self.inbox = inbox
         self._slots = asyncio.Semaphore(concurrency)
+        self._order = KeyedLocks()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def accept(
@@ -216,7 +269,8 @@ class UpdateProcessor:
         task.add_done_callback(self._tasks.discard)
 
     async def _process(self, body: dict[str, Any], parsed: Update | None) -> None:
-        async with self._slots:
+        # The key lock first: tasks reach it in the order they were spawned (update order).
+        async with self._order.hold(actor_key(body)), self._slots:
             update_id = int(body["update_id"])
             with self.storage.deferred() as dirty:
                 try:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, ChatId, UTCDateTime, utcnow
+from models.base import Base, Bounded, ChatId, UTCDateTime, utcnow
 
 
 class ThresholdAlert(Base):
@@ -19,7 +19,7 @@ class ThresholdAlert(Base):
     member_count: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     followed_by_user_id: Mapped[int | None] = mapped_column(ChatId)
-    followed_by_name: Mapped[str | None] = mapped_column(String(60))
+    followed_by_name: Mapped[str | None] = mapped_column(Bounded(60))
     followed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # The database guarantees the "exactly once" of invariant 3.

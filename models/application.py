@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, LargeBinary, String, text
+from sqlalchemy import Date, ForeignKey, Index, LargeBinary, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, ChatId, UTCDateTime, utcnow
+from models.base import Base, Bounded, ChatId, UTCDateTime, utcnow
 
 STATUSES = ("submitted", "approved", "rejected", "withdrawn")
 CHANNELS = ("qr", "online", "assisted")
@@ -18,42 +18,42 @@ class Application(Base):
     __tablename__ = "application"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    number: Mapped[str] = mapped_column(String(24), unique=True)
-    status: Mapped[str] = mapped_column(String(12), default="submitted")
+    number: Mapped[str] = mapped_column(Bounded(24), unique=True)
+    status: Mapped[str] = mapped_column(Bounded(12), default="submitted")
     # None for a paper application entered by staff until the worker claims it.
     telegram_user_id: Mapped[int | None] = mapped_column(ChatId, index=True)
-    language: Mapped[str] = mapped_column(String(8), default="zh")
+    language: Mapped[str] = mapped_column(Bounded(8), default="zh")
 
-    name: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(Bounded(40))
     # Personal data: AES-GCM ciphertexts, plus a keyed hash to find the same person.
     ric_cipher: Mapped[bytes] = mapped_column(LargeBinary)
-    ric_hash: Mapped[str] = mapped_column(String(64), index=True)
+    ric_hash: Mapped[str] = mapped_column(Bounded(64), index=True)
     mobile_cipher: Mapped[bytes] = mapped_column(LargeBinary)
-    gender: Mapped[str] = mapped_column(String(8))
+    gender: Mapped[str] = mapped_column(Bounded(8))
     birth_date: Mapped[date] = mapped_column(Date)
-    employer_text: Mapped[str] = mapped_column(String(100))
+    employer_text: Mapped[str] = mapped_column(Bounded(100))
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
-    job: Mapped[str | None] = mapped_column(String(60))
+    job: Mapped[str | None] = mapped_column(Bounded(60))
 
     street_id: Mapped[int] = mapped_column(ForeignKey("street.id"))
     point_id: Mapped[int | None] = mapped_column(ForeignKey("reception_point.id"))
-    notice_version: Mapped[str] = mapped_column(String(16))
+    notice_version: Mapped[str] = mapped_column(Bounded(16))
     consent_at: Mapped[datetime] = mapped_column(UTCDateTime)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    channel: Mapped[str] = mapped_column(String(10), default="qr")
+    channel: Mapped[str] = mapped_column(Bounded(10), default="qr")
     assisted_by_user_id: Mapped[int | None] = mapped_column(ChatId)
-    assisted_by_name: Mapped[str | None] = mapped_column(String(60))
+    assisted_by_name: Mapped[str | None] = mapped_column(Bounded(60))
     # One-time code (keyed hash) that lets the worker claim an assisted application.
-    claim_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    claim_hash: Mapped[str | None] = mapped_column(Bounded(64), unique=True)
     # Set when the personal data was erased (on request, or by the retention job).
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decided_by_user_id: Mapped[int | None] = mapped_column(ChatId)
-    decided_by_name: Mapped[str | None] = mapped_column(String(60))
-    reject_reason: Mapped[str | None] = mapped_column(String(16))
-    reject_note: Mapped[str | None] = mapped_column(String(200))
+    decided_by_name: Mapped[str | None] = mapped_column(Bounded(60))
+    reject_reason: Mapped[str | None] = mapped_column(Bounded(16))
+    reject_note: Mapped[str | None] = mapped_column(Bounded(200))
 
     __table_args__ = (
         # One open application per person, enforced by the database itself.

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, ChatId, UTCDateTime, utcnow
+from models.base import Base, Bounded, ChatId, UTCDateTime, utcnow
 
 
 class AuditEntry(Base):
@@ -17,9 +17,9 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     actor_user_id: Mapped[int | None] = mapped_column(ChatId, index=True)
-    actor_name: Mapped[str] = mapped_column(String(60))
-    action: Mapped[str] = mapped_column(String(40), index=True)
-    subject_type: Mapped[str] = mapped_column(String(24))
-    subject_id: Mapped[str] = mapped_column(String(40))
+    actor_name: Mapped[str] = mapped_column(Bounded(60))
+    action: Mapped[str] = mapped_column(Bounded(40), index=True)
+    subject_type: Mapped[str] = mapped_column(Bounded(24))
+    subject_id: Mapped[str] = mapped_column(Bounded(40))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -45,6 +45,34 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class ValueTooLong(ValueError):
+    """A value longer than its column: a bug at the boundary that should have checked it."""
+
+
+class Bounded(TypeDecorator[str]):
+    """A VARCHAR(n) that refuses longer values on every engine.
+
+    PostgreSQL refuses them and SQLite silently stores them, so without this a value that
+    fits in tests on SQLite fails in production on PostgreSQL. Inputs are checked (or
+    display names truncated) where they enter; this is the backstop.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+
+    @property
+    def limit(self) -> int:
+        return int(self.impl.length)  # type: ignore[attr-defined]
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        if value is not None and len(value) > self.limit:
+            raise ValueTooLong(f"{len(value)} characters for a column of {self.limit}")
+        return value
 
 
 class ChatId(TypeDecorator[int]):

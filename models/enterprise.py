@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, UTCDateTime, utcnow
+from models.base import Base, Bounded, UTCDateTime, utcnow
 
 ENTERPRISE_STATUSES = ("active", "closed", "moved_out")
 
@@ -14,10 +14,10 @@ class Enterprise(Base):
     __tablename__ = "enterprise"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(120))
+    name: Mapped[str] = mapped_column(Bounded(120))
     # Normalised name used to reuse an enterprise that workers spell differently.
-    name_key: Mapped[str] = mapped_column(String(120), index=True)
-    uscc: Mapped[str | None] = mapped_column(String(18), unique=True)
+    name_key: Mapped[str] = mapped_column(Bounded(120), index=True)
+    uscc: Mapped[str | None] = mapped_column(Bounded(18), unique=True)
     street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"))
     # Created from a worker's free text rather than from the registry.
     provisional: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -26,11 +26,23 @@ class Enterprise(Base):
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     # From the district's registry of non-public enterprises (非公企业法人数据库).
-    address: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(Bounded(200))
     employees: Mapped[int | None] = mapped_column(Integer)
     has_union: Mapped[bool] = mapped_column(Boolean, default=False)
     # active | closed | moved_out (剔除): the last two drop out of coverage, keep history.
-    status: Mapped[str] = mapped_column(String(12), default="active")
+    status: Mapped[str] = mapped_column(Bounded(12), default="active")
     # A provisional enterprise merged into another one points at it.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id"))
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=True)
+
+    __table_args__ = (
+        # Workers of one unregistered employer share one provisional enterprise, however
+        # many of them submit at the same moment (they would split the count otherwise).
+        Index(
+            "uq_enterprise_provisional_name_key",
+            "name_key",
+            unique=True,
+            sqlite_where=text("provisional = 1 AND merged_into_id IS NULL"),
+            postgresql_where=text("provisional AND merged_into_id IS NULL"),
+        ),
+    )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, text
+from sqlalchemy import ForeignKey, Index, Integer, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, ChatId, UTCDateTime, utcnow
+from models.base import Base, Bounded, ChatId, UTCDateTime, utcnow
 
 MEMBER_STATUSES = ("active", "ended")
 
@@ -16,14 +16,14 @@ class Member(Base):
     __tablename__ = "member"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    number: Mapped[str] = mapped_column(String(24), unique=True)
+    number: Mapped[str] = mapped_column(Bounded(24), unique=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("application.id"), unique=True)
     telegram_user_id: Mapped[int | None] = mapped_column(ChatId, index=True)
-    ric_hash: Mapped[str] = mapped_column(String(64))
+    ric_hash: Mapped[str] = mapped_column(Bounded(64))
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
     union_org_id: Mapped[int] = mapped_column(ForeignKey("union_org.id"))
     street_id: Mapped[int] = mapped_column(ForeignKey("street.id"))
-    status: Mapped[str] = mapped_column(String(12), default="active")
+    status: Mapped[str] = mapped_column(Bounded(12), default="active")
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -50,5 +50,5 @@ class MemberSequence(Base):
 class ApplicationSequence(Base):
     __tablename__ = "application_sequence"
 
-    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    day: Mapped[str] = mapped_column(Bounded(8), primary_key=True)
     last: Mapped[int] = mapped_column(Integer, default=0)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, ChatId, UTCDateTime, utcnow
+from models.base import Base, Bounded, ChatId, UTCDateTime, utcnow
 
 POINT_KINDS = ("station", "building", "community", "online")
 STAFF_ROLES = ("street", "federation", "admin")
@@ -19,8 +19,8 @@ class Street(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Short code used in member numbers, e.g. "DS" → DS-2026-00001.
-    code: Mapped[str] = mapped_column(String(8), unique=True)
-    name: Mapped[str] = mapped_column(String(60), unique=True)
+    code: Mapped[str] = mapped_column(Bounded(8), unique=True)
+    name: Mapped[str] = mapped_column(Bounded(60), unique=True)
     review_chat_id: Mapped[int | None] = mapped_column(ChatId, unique=True)
 
 
@@ -28,11 +28,23 @@ class UnionOrg(Base):
     __tablename__ = "union_org"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(12))
-    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(Bounded(12))
+    name: Mapped[str] = mapped_column(Bounded(120))
     street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"))
     enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id"))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    __table_args__ = (
+        # One joint union per street: approvals look it up, and a second one would split
+        # the street's members.
+        Index(
+            "uq_union_org_joint_street",
+            "street_id",
+            unique=True,
+            sqlite_where=text("kind = 'joint'"),
+            postgresql_where=text("kind = 'joint'"),
+        ),
+    )
 
 
 class ReceptionPoint(Base):
@@ -41,9 +53,9 @@ class ReceptionPoint(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     street_id: Mapped[int] = mapped_column(ForeignKey("street.id"))
     # Opaque deep-link payload printed on the poster: t.me/<bot>?start=<code>.
-    code: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(120))
-    kind: Mapped[str] = mapped_column(String(12))
+    code: Mapped[str] = mapped_column(Bounded(64), unique=True)
+    name: Mapped[str] = mapped_column(Bounded(120))
+    kind: Mapped[str] = mapped_column(Bounded(12))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     __table_args__ = (UniqueConstraint("street_id", "name"),)
@@ -54,8 +66,8 @@ class Staff(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     telegram_user_id: Mapped[int] = mapped_column(ChatId, index=True)
-    name: Mapped[str] = mapped_column(String(60))
-    role: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(Bounded(60))
+    role: Mapped[str] = mapped_column(Bounded(12))
     street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
@@ -69,7 +81,7 @@ class BindCode(Base):
     __tablename__ = "bind_code"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hash: Mapped[str] = mapped_column(Bounded(64), unique=True)
     street_id: Mapped[int] = mapped_column(ForeignKey("street.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Integer, LargeBinary, String, Text
+from sqlalchemy import Boolean, Integer, LargeBinary, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, ChatId, UTCDateTime, utcnow
+from models.base import Base, Bounded, ChatId, UTCDateTime, utcnow
 
 
 class FsmRecord(Base):
@@ -15,8 +15,8 @@ class FsmRecord(Base):
 
     __tablename__ = "fsm_state"
 
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    state: Mapped[str | None] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(Bounded(200), primary_key=True)
+    state: Mapped[str | None] = mapped_column(Bounded(100))
     data_cipher: Mapped[bytes | None] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -39,4 +39,4 @@ class UserPreference(Base):
     __tablename__ = "user_preference"
 
     telegram_user_id: Mapped[int] = mapped_column(ChatId, primary_key=True, autoincrement=False)
-    locale: Mapped[str] = mapped_column(String(8))
+    locale: Mapped[str] = mapped_column(Bounded(8))

@@ -41,6 +41,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    if engines.on_postgres() and os.environ.get("UNIONBOT_TEST_PG"):
+        with contextlib.suppress(Exception):
+            engines.drop_created()
     _session_resources.close()
 
 
@@ -50,9 +53,11 @@ def pytest_report_header() -> str:
 
 @pytest.fixture(autouse=True)
 def _drop_test_databases() -> Iterator[None]:
+    # Fixtures of a wider scope (a module's running bot) were set up before this one.
+    before = engines.created_count()
     yield
     if engines.on_postgres():
-        engines.drop_created()
+        engines.drop_created(before)
 
 
 THRESHOLD = 25

@@ -63,28 +63,29 @@ class Store:
             finally:
                 connection.close()
         with _pg_connect(self.url) as connection:
-            cursor = connection.execute(query.replace("?", "%s"), params)
+            cursor = connection.execute(query.replace("%", "%%").replace("?", "%s"), params)
             return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
 
     def scalar(self, query: str, *params: Any) -> Any:
         rows = self.sql(query, *params)
         return rows[0][0] if rows else None
 
-    def files(self) -> list[Path]:
+    def files(self, *, with_log: bool = True) -> list[Path]:
         """The files that hold this database as an attacker with the disk sees them: the
         SQLite file and its write-ahead log; on PostgreSQL, after a checkpoint, the
-        database's folder and the cluster's write-ahead log."""
+        database's folder and (with_log) the cluster's write-ahead log, which PostgreSQL
+        recycles on its own schedule."""
         if self.path is not None:
             return [p for p in (self.path, self.path.with_name(self.path.name + "-wal"))
                     if p.exists()]  # fmt: skip
         self.sql("CHECKPOINT")
         data = Path(self.scalar("SHOW data_directory"))
         oid = self.scalar("SELECT oid FROM pg_database WHERE datname = current_database()")
-        folders = [data / "base" / str(oid), data / "pg_wal"]
+        folders = [data / "base" / str(oid)] + ([data / "pg_wal"] if with_log else [])
         return sorted(p for folder in folders for p in folder.iterdir() if p.is_file())
 
-    def stored_bytes(self) -> bytes:
-        return b"".join(path.read_bytes() for path in self.files())
+    def stored_bytes(self, *, with_log: bool = True) -> bytes:
+        return b"".join(path.read_bytes() for path in self.files(with_log=with_log))
 
     def table_bytes(self, table: str) -> bytes:
         """The raw pages (free space included) of a table, its indexes and (PostgreSQL)
@@ -144,9 +145,14 @@ def new_store(tmp_path: Path, name: str = "unionbot", *, migrated: bool = True) 
     return Store(url.render_as_string(hide_password=False), name=database)
 
 
-def drop_created() -> None:
-    """Drop the databases the current test made (the cluster outlives tests)."""
-    while _created:
+def created_count() -> int:
+    return len(_created)
+
+
+def drop_created(since: int = 0) -> None:
+    """Drop the databases made since `since` (a test's own, not those of fixtures shared
+    by a module, which were made before it started); the cluster outlives tests."""
+    while len(_created) > since:
         admin_sql(f'DROP DATABASE IF EXISTS "{_created.pop()}" WITH (FORCE)')
 
 

@@ -102,11 +102,14 @@ async def settle(live: Live, within: float = 15.0) -> None:
     """Wait until every update the emulator queued has been fetched and processed."""
     deadline = time.monotonic() + within
     while True:
+        # The emulator first: an update it no longer holds was confirmed, so it is stored;
+        # looking at the inbox first would miss one that is stored in between.
+        queued = bool(live.emu.pending_updates())
         async with live.app.db.read() as session:
             busy = await session.scalar(
                 select(InboxUpdate.update_id).where(InboxUpdate.done.is_(False)).limit(1)
             )
-        if busy is None and not live.emu.pending_updates():
+        if busy is None and not queued:
             return
         if time.monotonic() > deadline:
             raise TimeoutError("the bot did not finish processing its updates")

@@ -118,6 +118,7 @@ async def to_step(live: Live, step: str) -> tuple[Worker, dict[str, Any]]:
     data = data_for(worker.user_id)
     prompt = await worker.open_form(live.point_code)
     if step == "consent":
+        await settle(live)  # the state is committed with the update, just after the reply
         return worker, prompt
     mark = live.emu.mark()
     live.emu.press_button(worker.user_id, worker.user_id, prompt["message_id"], "f:consent:")

@@ -17,6 +17,7 @@ from bot.db import Database
 from bot.services import outbox
 from bot.services.audit import Actor, record
 from bot.services.errors import DomainError, NotFound
+from bot.services.unions import joint_union
 from models import Application, ReceptionPoint, Staff, Street
 from models.org import POINT_KINDS, STAFF_ROLES
 
@@ -68,6 +69,7 @@ class AdminService:
             street = Street(code=code, name=name, review_chat_id=chat_id)
             session.add(street)
             await session.flush()
+            await joint_union(session, street)
             await record(session, actor, "street.added", "street", code, after={"name": name})
         elif street.name != name:
             await record(

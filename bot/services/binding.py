@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import Database
 from bot.pii import LookupHasher
 from bot.services.admin import AdminService, SetupError, _street
-from bot.services.audit import Actor, record
+from bot.services.audit import Actor, display_name, record
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.roles import has_role
 from models import BindCode, Staff, Street, UnboundGroup
@@ -221,7 +221,7 @@ class BindingService:
         """Give a role (audited). Without a name, a known staff member keeps theirs."""
         async with self.db.transaction() as session:
             await _require_admin(session, actor)
-            name = (target_name or "").strip()[:60] or await _known_name(session, target_user_id)
+            name = display_name(target_name or "") or await _known_name(session, target_user_id)
             await self.admin._upsert_staff(session, target_user_id, name, role, street_ref, actor)
 
     async def revoke(self, target_user_id: int, role: str | None, actor: Actor) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import Database
+from bot.db import Database, dialect_insert
 from bot.matching import Candidate, EnterpriseMatcher, Match, find_uscc, normalise
 from bot.services import outbox
 from bot.services.alerts import raise_threshold_alert
@@ -46,27 +47,46 @@ async def find_or_create(
     session: AsyncSession, name: str, street_id: int | None, *, uscc: str | None = None
 ) -> Enterprise:
     """The enterprise a worker named: by USCC when given, else by normalised name
-    (registered before provisional, never a merged one), else a new provisional one."""
+    (registered before provisional, never a merged one), else a new provisional one.
+
+    The insert is ON CONFLICT DO NOTHING against the unique keys (USCC, and the name of a
+    provisional enterprise): when the first workers of a new employer submit at the same
+    moment, one insert wins and the others find its row, instead of each making its own.
+    """
+    found = await _find(session, name_key(name), uscc)
+    if found is not None:
+        return found
+    inserted = await session.scalar(
+        dialect_insert(session)(ENTERPRISES)
+        .values(
+            name=name, name_key=name_key(name), uscc=uscc, street_id=street_id,
+            provisional=True, member_count=0, status="active", has_union=False,
+            created_at=utcnow(), updated_at=utcnow(),
+        )
+        .on_conflict_do_nothing()
+        .returning(ENTERPRISES.c.id)
+    )  # fmt: skip
+    if inserted is not None:
+        Database.flag(session, ENTERPRISES_TOPIC)
+        return await session.get_one(Enterprise, inserted)
+    found = await _find(session, name_key(name), uscc)
+    if found is None:  # the conflicting row is invisible only if it was deleted meanwhile
+        raise RuntimeError("enterprise insert conflicted with a row that is gone")
+    return found
+
+
+async def _find(session: AsyncSession, key: str, uscc: str | None) -> Enterprise | None:
     if uscc is not None:
         found = await session.scalar(select(Enterprise).where(Enterprise.uscc == uscc))
         if found is not None:
             return await _resolve(session, found)
-    key = name_key(name)
     found = await session.scalar(
         select(Enterprise)
         .where(Enterprise.name_key == key)
         .order_by(Enterprise.merged_into_id.is_not(None), Enterprise.provisional, Enterprise.id)
         .limit(1)
     )
-    if found is not None:
-        return await _resolve(session, found)
-    enterprise = Enterprise(
-        name=name, name_key=key, uscc=uscc, street_id=street_id, provisional=True
-    )
-    session.add(enterprise)
-    await session.flush()
-    Database.flag(session, ENTERPRISES_TOPIC)
-    return enterprise
+    return await _resolve(session, found) if found is not None else None
 
 
 async def _resolve(session: AsyncSession, enterprise: Enterprise) -> Enterprise:
@@ -76,8 +96,33 @@ async def _resolve(session: AsyncSession, enterprise: Enterprise) -> Enterprise:
     return await session.get_one(Enterprise, enterprise.merged_into_id)
 
 
+async def lock(session: AsyncSession, enterprise_ids: Iterable[int]) -> None:
+    """The one lock order for everything that changes an enterprise's members (approvals,
+    merges, employer changes, deletions): the enterprise rows first, in id order, before
+    any application or member row. On PostgreSQL this also makes `recount` exact: under
+    READ COMMITTED its statement starts after the lock is granted, so it sees every
+    change committed by whoever held the lock before. SQLite needs none of this: a write
+    transaction holds the whole database (BEGIN IMMEDIATE)."""
+    ids = sorted(set(enterprise_ids))
+    if not ids or session.bind.dialect.name == "sqlite":
+        return
+    await session.execute(_lock_statement(), {"ids": ids})
+
+
+@cache
+def _lock_statement() -> Any:
+    table = Enterprise.__table__
+    return (
+        select(table.c.id)
+        .where(table.c.id.in_(bindparam("ids", expanding=True)))
+        .order_by(table.c.id)
+        .with_for_update()
+    )
+
+
 async def recount(session: AsyncSession, enterprise_id: int) -> int:
-    """Invariant 2: the count is the number of distinct active members, recomputed."""
+    """Invariant 2: the count is the number of distinct active members, recomputed. The
+    caller holds the enterprise's lock (see `lock`)."""
     result = await session.execute(_recount_statement(), {"enterprise_id": enterprise_id})
     return int(result.scalar_one())
 
@@ -409,7 +454,8 @@ class EnterpriseService:
                 raise EnterpriseNotActive(f"enterprise {target.id} is {target.status}")
             old = application.enterprise_id
             if old != target.id:
-                await _set_employer(session, application_id, target.id)
+                await lock(session, (old, target.id))
+                await _set_employer(session, application_id, old, target.id)
                 await record(
                     session,
                     actor,
@@ -551,15 +597,13 @@ async def _require_reviewer(session: AsyncSession, actor: Actor, street_id: int)
 async def _lock_pair(
     session: AsyncSession, source_id: int, target_id: int
 ) -> tuple[Enterprise, Enterprise]:
-    # FOR UPDATE (ignored by SQLite, whose write transaction already excludes others)
-    # makes a concurrent approval's recount on PostgreSQL wait for the merge.
+    await lock(session, (source_id, target_id))
     found = {
         e.id: e
         for e in await session.scalars(
             select(Enterprise)
             .where(Enterprise.id.in_((source_id, target_id)))
-            .order_by(Enterprise.id)
-            .with_for_update()
+            .execution_options(populate_existing=True)
         )
     }
     for wanted in (source_id, target_id):
@@ -599,10 +643,16 @@ async def _move_alerts(session: AsyncSession, source_id: int, target_id: int) ->
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def _set_employer(session: AsyncSession, application_id: int, enterprise_id: int) -> None:
+async def _set_employer(
+    session: AsyncSession, application_id: int, old_id: int, enterprise_id: int
+) -> None:
     result = await session.execute(
         update(APPLICATIONS)
-        .where(APPLICATIONS.c.id == application_id, APPLICATIONS.c.status == "submitted")
+        .where(
+            APPLICATIONS.c.id == application_id,
+            APPLICATIONS.c.status == "submitted",
+            APPLICATIONS.c.enterprise_id == old_id,  # not moved by a merge meanwhile
+        )
         .values(enterprise_id=enterprise_id)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]

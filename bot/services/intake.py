@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import Database
 from bot.pii import LookupHasher, PiiCipher
 from bot.services import enterprises, outbox, sequences
-from bot.services.audit import Actor, record
+from bot.services.audit import Actor, display_name, record
 from bot.services.errors import AlreadyMember, ConsentMissing, NotFound, OpenApplicationExists
 from models import Application, Enterprise, Member, ReceptionPoint, Staff, Street, UnionOrg
 from models.base import utcnow
@@ -194,7 +194,9 @@ class IntakeService:
                     language=draft.language,
                     channel=draft.channel,
                     assisted_by_user_id=draft.assisted_by[0] if draft.assisted_by else None,
-                    assisted_by_name=draft.assisted_by[1] if draft.assisted_by else None,
+                    assisted_by_name=display_name(draft.assisted_by[1])
+                    if draft.assisted_by
+                    else None,
                     claim_hash=self._claim_hash(claim_code) if claim_code else None,
                     name=draft.name,
                     ric_cipher=self.cipher.encrypt(draft.resident_id, context="ric"),

@@ -325,8 +325,7 @@ class PrivacyService:
         """
         now = now or utcnow()
         async with self.db.transaction() as session:
-            applications = await _open_applications(session, user_id, lock=True)
-            members = await _linked_members(session, user_id, applications, lock=True)
+            applications, members = await _lock_person(session, user_id)
             if confirm is not None and not self._token_valid(
                 user_id, _fingerprint(applications, members), confirm, now
             ):
@@ -348,7 +347,7 @@ class PrivacyService:
                 )
         self._forget_forms(form_keys)
         if not result.nothing:
-            await self._truncate_wal()
+            await self._scrub_files()
         return result
 
     async def _end_memberships(
@@ -461,8 +460,7 @@ class PrivacyService:
                 session, RETENTION_ACTOR, "retention.run", "system", "retention", after=counts
             )
         self._forget_forms(drafts)
-        if drafts or rejected:
-            await self._truncate_wal()
+        await self._scrub_files()  # also finishes a scrub that an erasure had to give up
         return RetentionResult(len(drafts), len(rejected))
 
     # --- after the commit ------------------------------------------------------------------
@@ -470,26 +468,61 @@ class PrivacyService:
         if self.form_cache is not None:
             self.form_cache.forget(dict.fromkeys(keys, (None, {})))
 
-    async def _truncate_wal(self) -> None:
-        """SQLite keeps earlier page images (with the erased values) in the write-ahead log
-        until a checkpoint: copy the current pages back and empty the log. Best effort."""
-        if not self.db.is_sqlite:
-            return
+    async def _scrub_files(self) -> None:
+        """Erased values must leave the files, not only the rows. Best effort, after the
+        commit. SQLite keeps earlier page images in its write-ahead log until a
+        checkpoint: copy the current pages back and empty the log (freed space is zeroed:
+        secure_delete). PostgreSQL keeps superseded row versions in the table files, and
+        VACUUM frees them without zeroing: the tables are rewritten (VACUUM FULL, a
+        moment's exclusive lock; given up after a few seconds and redone by the daily
+        retention run). Its write-ahead log keeps old versions until the segment is
+        recycled (see docs/operations.md)."""
         try:
             async with self.db.writer.connect() as connection:
-                # The raw connection: SQLAlchemy would open a transaction, and a checkpoint
-                # cannot run inside one.
+                # The raw connection: neither a checkpoint nor VACUUM runs in a transaction.
                 raw = await connection.get_raw_connection()
-                cursor = await raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                busy = (await cursor.fetchone() or (0,))[0]
-                await cursor.close()
-            if busy:
-                log.warning("WAL checkpoint after erasure was blocked; it will happen later")
+                driver = raw.driver_connection
+                if self.db.is_sqlite:
+                    cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    busy = (await cursor.fetchone() or (0,))[0]
+                    await cursor.close()
+                    if busy:
+                        log.warning("WAL checkpoint after erasure was blocked; it comes later")
+                else:
+                    await driver.execute(f"SET lock_timeout = '{SCRUB_LOCK_TIMEOUT}'")
+                    for table in ERASED_TABLES:
+                        await driver.execute(f"VACUUM FULL {table}")
         except Exception as error:
-            log.warning("WAL checkpoint after erasure failed: %s", type(error).__name__)
+            log.warning("scrubbing the files after erasure failed: %s", type(error).__name__)
+
+
+# Tables whose rows erasure rewrites or deletes.
+ERASED_TABLES = ("application", "member", "fsm_state", "user_preference")
+# A rewrite waits at most this long for its lock, so that it never holds up the bot.
+SCRUB_LOCK_TIMEOUT = "3s"
 
 
 # --- queries ------------------------------------------------------------------------------
+async def _lock_person(
+    session: AsyncSession, user_id: int
+) -> tuple[list[Application], list[Member]]:
+    """The person's applications and members, locked in the one lock order: their
+    enterprises first (see enterprises.lock), then the rows themselves. A merge may move
+    them to another enterprise between the look and the lock: then look again."""
+    for _attempt in range(5):
+        applications = await _open_applications(session, user_id)
+        members = await _linked_members(session, user_id, applications)
+        involved = {a.enterprise_id for a in applications} | {m.enterprise_id for m in members}
+        await enterprises.lock(session, involved)
+        applications = await _open_applications(session, user_id, lock=True)
+        members = await _linked_members(session, user_id, applications, lock=True)
+        now_involved = {a.enterprise_id for a in applications}
+        now_involved |= {m.enterprise_id for m in members}
+        if now_involved <= involved:
+            return applications, members
+    raise RuntimeError("the person's records kept moving between enterprises")
+
+
 async def _open_applications(
     session: AsyncSession, user_id: int, *, lock: bool = False
 ) -> list[Application]:
@@ -497,7 +530,7 @@ async def _open_applications(
         Application.telegram_user_id == user_id, Application.anonymised_at.is_(None)
     )
     if lock:  # PostgreSQL: a concurrent decision waits (SQLite: the write lock does it)
-        query = query.with_for_update()
+        query = query.with_for_update().execution_options(populate_existing=True)
     return list(await session.scalars(query.order_by(Application.id)))
 
 
@@ -514,7 +547,7 @@ async def _linked_members(
     )
     query = select(Member).where(linked)
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update().execution_options(populate_existing=True)
     return list(await session.scalars(query.order_by(Member.id)))
 
 

@@ -16,7 +16,8 @@ from bot.services import enterprises, outbox, sequences
 from bot.services.alerts import raise_threshold_alert
 from bot.services.audit import Actor, record
 from bot.services.errors import AlreadyDecided, NotAllowed, NotFound
-from models import Application, Member, Staff, Street, UnionOrg
+from bot.services.unions import joint_union
+from models import Application, Member, Staff, Street
 from models.application import REJECT_REASONS
 from models.base import utcnow
 
@@ -62,7 +63,7 @@ class ReviewService:
     async def approve(self, application_id: int, actor: Actor, card: CardRef | None) -> Approval:
         async with self.db.transaction() as session:
             now = utcnow()
-            application = await _decide(session, application_id, actor, "approved", now)
+            application = await _approve(session, application_id, actor, now)
             street_id = application.street_id
             street_code, union_id = await self._street_facts(session, street_id)
             member_number = await sequences.next_member_number(session, street_id, street_code)
@@ -110,12 +111,15 @@ class ReviewService:
 
     async def _street_facts(self, session: AsyncSession, street_id: int) -> tuple[str, int]:
         """The street's code and joint union. Neither changes once created, so a
-        process-wide memo is safe and saves two queries per approval."""
+        process-wide memo saves two queries per approval; it only ever holds rows that
+        were already committed (a union made by this transaction may yet roll back)."""
         facts = self._streets.get(street_id)
         if facts is None:
             street = await session.get_one(Street, street_id)
-            facts = (street.code, (await _joint_union(session, street)).id)
-            self._streets[street_id] = facts
+            union_id, created = await joint_union(session, street)
+            facts = (street.code, union_id)
+            if not created:
+                self._streets[street_id] = facts
         return facts
 
     async def reject(
@@ -129,9 +133,7 @@ class ReviewService:
         if reason not in REJECT_REASONS:
             raise ValueError(f"unknown reject reason {reason!r}")
         async with self.db.transaction() as session:
-            application = await _decide(
-                session, application_id, actor, "rejected", utcnow(), reason, note
-            )
+            application = await _reject(session, application_id, actor, utcnow(), reason, note)
             await record(
                 session,
                 actor,
@@ -202,6 +204,36 @@ def _is_reviewer(actor: Actor) -> Any:
     )
 
 
+async def _approve(session: AsyncSession, application_id: int, actor: Actor, now: datetime) -> Row:
+    """An approval adds a member to the enterprise, so it takes the enterprise's lock
+    first (the one lock order, see enterprises.lock) and then decides on the condition
+    that the application still belongs to that enterprise (a merge or an employer change
+    may have moved it meanwhile: then it tries again with the new one)."""
+    for _attempt in range(5):
+        enterprise_id = await session.scalar(
+            _enterprise_of_statement(), {"app_id": application_id}
+        )
+        if enterprise_id is None:
+            raise NotFound("application")
+        await enterprises.lock(session, [enterprise_id])
+        decided = await _decide(
+            session, application_id, actor, "approved", now, enterprise_id=enterprise_id
+        )
+        if decided is not None:
+            return decided
+    raise RuntimeError(f"application {application_id} kept moving between enterprises")
+
+
+async def _reject(
+    session: AsyncSession, application_id: int, actor: Actor, now: datetime,
+    reason: str, note: str | None,
+) -> Row:  # fmt: skip
+    decided = await _decide(session, application_id, actor, "rejected", now, reason, note)
+    if decided is None:
+        raise RuntimeError("a rejection is not conditional on the enterprise")
+    return decided
+
+
 async def _decide(
     session: AsyncSession,
     application_id: int,
@@ -210,27 +242,39 @@ async def _decide(
     now: datetime,
     reason: str | None = None,
     note: str | None = None,
-) -> Row:
+    *,
+    enterprise_id: int | None = None,
+) -> Row | None:
     """Invariant 1: one conditional UPDATE (still submitted, and the actor reviews this
-    street) decides; whoever comes second changes nothing and learns why."""
+    street) decides; whoever comes second changes nothing and learns why. None: the
+    application is still open but no longer belongs to `enterprise_id`."""
     params = {
         "app_id": application_id,
         "actor_id": actor.user_id if actor.user_id is not None else 0,
         "new_status": status,
         "now": now,
-        "actor_name": actor.name[:60],
+        "actor_name": actor.name,
         "reason": reason,
         "note": note,
+        "in_enterprise": enterprise_id,
     }
-    decided = (await session.execute(_decide_statement(), params)).first()
+    statement = _decide_statement(in_enterprise=enterprise_id is not None)
+    decided = (await session.execute(statement, params)).first()
     if decided is not None:
         return decided
     current = await _load_for_decision(session, application_id, actor)  # raises if not allowed
-    raise _already_decided(current)
+    if current.status != "submitted":
+        raise _already_decided(current)
+    return None
 
 
 @cache
-def _decide_statement() -> Any:
+def _enterprise_of_statement() -> Any:
+    return select(APPLICATIONS.c.enterprise_id).where(APPLICATIONS.c.id == bindparam("app_id"))
+
+
+@cache
+def _decide_statement(*, in_enterprise: bool) -> Any:
     """Built once: approvals are hot, and building the statement costs more than running it."""
     reviewer = exists().where(
         STAFF.c.telegram_user_id == bindparam("actor_id"),
@@ -238,13 +282,16 @@ def _decide_statement() -> Any:
         STAFF.c.role == "street",
         STAFF.c.street_id == APPLICATIONS.c.street_id,
     )
+    conditions = [
+        APPLICATIONS.c.id == bindparam("app_id"),
+        APPLICATIONS.c.status == "submitted",
+        reviewer,
+    ]
+    if in_enterprise:
+        conditions.append(APPLICATIONS.c.enterprise_id == bindparam("in_enterprise"))
     return (
         update(APPLICATIONS)
-        .where(
-            APPLICATIONS.c.id == bindparam("app_id"),
-            APPLICATIONS.c.status == "submitted",
-            reviewer,
-        )
+        .where(*conditions)
         .values(
             status=bindparam("new_status"),
             decided_at=bindparam("now", type_=APPLICATIONS.c.decided_at.type),
@@ -263,17 +310,6 @@ def _already_decided(application: Row) -> AlreadyDecided:
         application.decided_by_name or "?",
         application.decided_at or application.submitted_at,
     )
-
-
-async def _joint_union(session: AsyncSession, street: Street) -> UnionOrg:
-    union = await session.scalar(
-        select(UnionOrg).where(UnionOrg.kind == "joint", UnionOrg.street_id == street.id)
-    )
-    if union is None:
-        union = UnionOrg(kind="joint", name=f"{street.name}工会联合会", street_id=street.id)
-        session.add(union)
-        await session.flush()
-    return union
 
 
 def _card_edit(card: CardRef, application: Row) -> tuple[int, str, dict[str, Any]]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.timefmt import local
@@ -30,19 +32,19 @@ async def next_member_number(session: AsyncSession, street_id: int, street_code:
 
 
 async def _bump(session: AsyncSession, model: Any, key: dict[str, Any]) -> int:
-    params = {f"key_{column}": value for column, value in key.items()}
-    result = await session.execute(_bump_statement(model, tuple(key)), params)
-    last = result.scalar_one_or_none()
-    if last is None:
-        session.add(model(**key, last=1))
-        await session.flush()
-        last = 1
-    return int(last)
+    result = await session.execute(_bump_statement(model, session.bind.dialect.name), key)
+    return int(result.scalar_one())
 
 
 @cache
-def _bump_statement(model: Any, columns: tuple[str, ...]) -> Any:
-    """Built once per sequence table (Core, bound parameters): every approval runs it."""
+def _bump_statement(model: Any, dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE ... RETURNING: the first number of a day (or year)
+    and every later one in one statement, so simultaneous first submissions never race
+    (an UPDATE-then-INSERT lets two of them insert). Built once per table and dialect."""
     table = model.__table__
-    where = [table.c[column] == bindparam(f"key_{column}") for column in columns]
-    return update(table).where(*where).values(last=table.c.last + 1).returning(table.c.last)
+    insert = sqlite_insert if dialect == "sqlite" else pg_insert
+    keys = [column.name for column in table.primary_key.columns]
+    statement = insert(table).values({**{k: bindparam(k) for k in keys}, "last": 1})
+    return statement.on_conflict_do_update(
+        index_elements=keys, set_={"last": table.c.last + 1}
+    ).returning(table.c.last)
