@@ -44,6 +44,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if engines.on_postgres() and os.environ.get("UNIONBOT_TEST_PG"):
         with contextlib.suppress(Exception):
             engines.drop_created()
+            engines.drop_template()
     _session_resources.close()
 
 

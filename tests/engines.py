@@ -21,7 +21,8 @@ from sqlalchemy.engine import make_url
 ENGINE = os.environ.get("UNIONBOT_TEST_ENGINE", "sqlite")
 if ENGINE not in ("sqlite", "postgresql"):
     raise RuntimeError(f"UNIONBOT_TEST_ENGINE must be sqlite or postgresql, not {ENGINE!r}")
-TEMPLATE = "unionbot_template"
+# One template per test session: several sessions may share one server.
+TEMPLATE = f"unionbot_template_{os.getpid()}"
 
 _names = itertools.count(1)
 _created: list[str] = []
@@ -147,6 +148,10 @@ def new_store(tmp_path: Path, name: str = "unionbot", *, migrated: bool = True) 
 
 def created_count() -> int:
     return len(_created)
+
+
+def drop_template() -> None:
+    admin_sql(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
 
 
 def drop_created(since: int = 0) -> None:
