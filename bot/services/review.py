@@ -210,9 +210,7 @@ async def _approve(session: AsyncSession, application_id: int, actor: Actor, now
     that the application still belongs to that enterprise (a merge or an employer change
     may have moved it meanwhile: then it tries again with the new one)."""
     for _attempt in range(5):
-        enterprise_id = await session.scalar(
-            _enterprise_of_statement(), {"app_id": application_id}
-        )
+        enterprise_id = await session.scalar(_enterprise_of_statement(), {"app_id": application_id})
         if enterprise_id is None:
             raise NotFound("application")
         await enterprises.lock(session, [enterprise_id])
