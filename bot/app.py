@@ -30,7 +30,7 @@ from bot.migrate import upgrade_async
 from bot.outbox_views import OutboxViews, ViewContext
 from bot.pacing import make_pacer
 from bot.pii import KeyFormatError, LookupHasher, PiiCipher, parse_key
-from bot.render.fonts import FontSpec, find_cjk_font
+from bot.render.fonts import FontStack, find_font_stack
 from bot.sender import OutboxSender
 from bot.services.alerts import AlertService
 from bot.services.binding import BindingService
@@ -135,13 +135,15 @@ def make_bot(settings: Settings) -> Bot:
 async def build_app(
     settings: Settings,
     *,
-    font: FontSpec | None = None,
+    fonts: FontStack | None = None,
     events_isolation: BaseEventIsolation | None = None,
     migrate: bool = True,
     webhook: bool = False,
 ) -> App:
     keys = load_keys(settings)
-    font = font or find_cjk_font(settings.render.cjk_font, settings.render.cjk_font_index)
+    fonts = fonts or find_font_stack(
+        settings.render.cjk_font, settings.render.cjk_font_index, settings.render.fallback_fonts
+    )
     if migrate:
         await upgrade_async(settings.database.url)
     db = Database(settings.database.url, echo=settings.database.echo)
@@ -185,6 +187,8 @@ async def build_app(
         ),
         binding=BindingService(db, keys.hasher),
         settings=settings,
+        # The name check asks the fonts the cards are drawn with.
+        fonts=fonts,
     )
     LocaleMiddleware(i18n, preferences).setup(dispatcher)
     dispatcher.include_router(build_router())
@@ -197,7 +201,7 @@ async def build_app(
             cards=cards,
             signer=keys.signer,
             i18n=i18n,
-            font=font,
+            fonts=fonts,
             bot_username=me.username or "",
             threshold=threshold,
             staff_locale=settings.i18n.default_locale,

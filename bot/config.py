@@ -75,6 +75,10 @@ class SecuritySettings(BaseModel):
 class RenderSettings(BaseModel):
     cjk_font: Path | None = None
     cjk_font_index: int | None = None
+    # Fonts for the rare characters the main font lacks, tried in this order before the
+    # well-known ones (fonts-hanazono, fonts-babelstone-han). A name with a character no
+    # font has is refused at the form: its member card could not be drawn.
+    fallback_fonts: list[Path] = []
 
 
 class I18nSettings(BaseModel):

@@ -15,7 +15,7 @@ from bot.handoff import unseal
 from bot.i18n import CatalogI18n
 from bot.pii import PiiCipher, mask_mobile, mask_resident_id
 from bot.render.card import CardData, render_card_async
-from bot.render.fonts import FontSpec
+from bot.render.fonts import FontStack
 from bot.services.cards import CardFacts, CardService, CardSigner
 from bot.services.preferences import PreferenceService
 from bot.timefmt import BEIJING
@@ -56,7 +56,7 @@ class ViewContext:
     cards: CardService
     signer: CardSigner
     i18n: CatalogI18n
-    font: FontSpec
+    fonts: FontStack
     bot_username: str
     threshold: int
     staff_locale: str
@@ -278,7 +278,7 @@ async def render_member_card(facts: CardFacts, context: ViewContext) -> bytes:
         masked_id=facts.masked_id,
         verify_url=verify_url,
     )
-    return await render_card_async(data, context.font)
+    return await render_card_async(data, context.fonts)
 
 
 def _today() -> date:

@@ -161,7 +161,21 @@ def street_keyboard(streets: list[tuple[int, str]]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+def no_glyph_message(error: ValidationError, *, assisted: bool = False) -> str:
+    """The name has characters the member card cannot show (``name.no_glyph``)."""
+    chars = "".join(f"“{escape(c)}”" for c in error.chars)
+    if assisted:  # the staff member entering a paper application is the service station
+        return _(
+            "姓名中的{chars}暂时无法在会员卡上显示，请与职工商量改用常用写法后重新输入。"
+        ).format(chars=chars)
+    return _(
+        "姓名中的{chars}暂时无法在会员卡上显示，请改用常用写法，或到街道工会服务站办理。"
+    ).format(chars=chars)
+
+
 def validation_message(error: ValidationError) -> str:
+    if error.code == "name.no_glyph":
+        return no_glyph_message(error)
     messages = {
         "text.empty": _("内容不能为空，请重新输入。"),
         "text.too_long": _("输入内容太长了，请简短一些。"),
