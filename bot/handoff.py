@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from aiogram import methods
+from aiogram.client.default import Default
 from aiogram.methods.base import TelegramMethod
 from aiogram.types import InputFile
 
@@ -31,7 +32,9 @@ class OutboxHandoff:
         self.cipher = cipher
 
     async def __call__(self, method: TelegramMethod[Any]) -> None:
-        params = method.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+        # The bot's defaults (parse_mode, ...) stay markers: they apply again when sent.
+        defaults = {name for name, value in vars(method).items() if isinstance(value, Default)}
+        params = method.model_dump(mode="json", exclude=defaults, exclude_none=True)
         if any(isinstance(value, InputFile) for value in vars(method).values()):
             # An upload is not kept in the database; the person asks again (/card).
             log.error("a %s reply with a file could not be sent and is dropped",

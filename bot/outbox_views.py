@@ -194,20 +194,20 @@ class OutboxViews:
     # --- staff: what could not be delivered ------------------------------------------
     async def _delivery_failed(
         self,
-        kind: str,
+        failed_kind: str,
         reason: str,
         application_id: int | None = None,
         chat: int | None = None,
     ) -> Outgoing:
         if chat is not None:
-            return Outgoing(delivery_view.to_federation_text(kind, reason, chat))
+            return Outgoing(delivery_view.to_federation_text(failed_kind, reason, chat))
         number = None
         if application_id is not None:
             async with self.c.db.read() as session:
                 number = await session.scalar(
                     select(Application.number).where(Application.id == application_id)
                 )
-        return Outgoing(delivery_view.to_street_text(kind, reason, number))
+        return Outgoing(delivery_view.to_street_text(failed_kind, reason, number))
 
     # --- federation ------------------------------------------------------------------
     async def _threshold_alert(self, alert_id: int) -> Outgoing:

@@ -46,7 +46,7 @@ from sqlalchemy import bindparam, select, update
 from bot.config import OutboxSettings
 from bot.db import Database
 from bot.outbox_views import Gone, OutboxViews, Outgoing
-from bot.pacing import LocalPacer, SharedPacer
+from bot.pacing import LocalPacer, SharedPacer, take_slot
 from bot.render.fonts import MissingGlyphsError
 from bot.services import outbox
 from bot.transport import from_outbox
@@ -282,12 +282,15 @@ class OutboxSender:
             return {"status": "failed", "last_error": "gone", "_report": False}
         except MissingGlyphsError as error:
             return self._fail_values(row, f"cannot draw {len(error.chars)} characters")
-        delay = await self.pacer.reserve(row.chat_id)
-        if delay > 0:
-            await asyncio.sleep(delay)
         if not self._may_send():
             return None
+        # The intent first: between the slot and the request nothing may take time (a
+        # send late for its slot could overfill a window). A crash while waiting for
+        # the slot counts the row among those that may have been sent: harmless.
         await self._intents.submit([(row.id, {"sending_since": utcnow()})])
+        await take_slot(self.pacer, row.chat_id)
+        if not self._may_send():
+            return None
         token = from_outbox.set(True)
         try:
             message_id = await self._send(row, outgoing)

@@ -2,8 +2,9 @@
 bot-wide flood limits (bot.pacing), and a refusal is waited out or handed to the outbox,
 never lost in silence.
 
-- The outbox sender marks its calls (`from_outbox`): a 429 goes back to it, and it puts
-  the row back in the queue for retry_after.
+- The outbox sender takes its slots itself (it chooses what to send by them) and marks its
+  calls (`from_outbox`): a 429 goes back to it, and it puts the row back in the queue for
+  retry_after.
 - A handler's direct reply that Telegram refuses with 429 is sent again after retry_after
   (up to MAX_REPLY_WAIT); one that still cannot go (the network is down, the wait is too
   long) is handed to the outbox, which delivers it once it can, and the handler is told
@@ -34,7 +35,7 @@ from aiogram.exceptions import (
 )
 from aiogram.methods.base import TelegramMethod, TelegramType
 
-from bot.pacing import LocalPacer, SharedPacer
+from bot.pacing import LocalPacer, SharedPacer, take_slot
 
 log = logging.getLogger(__name__)
 
@@ -75,15 +76,9 @@ class PacedRequests(BaseRequestMiddleware):
         chat_id = getattr(method, "chat_id", None)
         if not isinstance(method, PACED) or not isinstance(chat_id, int):
             return await make_request(bot, method)
-        if from_outbox.get():
-            await self._wait_for_slot(chat_id)
+        if from_outbox.get():  # the sender took its slot itself
             return await make_request(bot, method)
         return await self._reply(make_request, bot, method, chat_id)
-
-    async def _wait_for_slot(self, chat_id: int) -> None:
-        delay = await self.pacer.reserve(chat_id)
-        if delay > 0:
-            await asyncio.sleep(delay)
 
     async def _reply(
         self,
@@ -96,7 +91,7 @@ class PacedRequests(BaseRequestMiddleware):
         deadline = loop.time() + MAX_REPLY_WAIT
         network_failures = 0
         while True:
-            await self._wait_for_slot(chat_id)
+            await take_slot(self.pacer, chat_id)
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as error:

@@ -21,15 +21,35 @@ _OPT_IN = frozenset({"chat_member", "message_reaction", "message_reaction_count"
 DEFAULT_UPDATE_TYPES = tuple(t for t in ALL_UPDATE_TYPES if t not in _OPT_IN)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Pending:
     update: dict[str, Any]
     redelivered: bool = False
     delivered: bool = False
+    in_flight: bool = False  # a webhook request carries it now
+    not_before: float = 0.0  # a failed webhook delivery is retried after this
 
     @property
     def id(self) -> int:
         return int(self.update["update_id"])
+
+    @property
+    def chat(self) -> int | None:
+        return update_chat(self.update)
+
+
+def update_chat(update: dict[str, Any]) -> int | None:
+    """The chat an update belongs to (Telegram sends one chat's updates one at a time)."""
+    for kind, event in update.items():
+        if kind == "update_id" or not isinstance(event, dict):
+            continue
+        chat = event.get("chat") or (event.get("message") or {}).get("chat")
+        if isinstance(chat, dict) and "id" in chat:
+            return int(chat["id"])
+        sender = event.get("from")
+        if isinstance(sender, dict) and "id" in sender:
+            return int(sender["id"])
+    return None
 
 
 class UpdateQueue:
@@ -86,13 +106,29 @@ class UpdateQueue:
             pending.delivered = True
         return [copy.deepcopy(p.update) for p in batch]
 
-    def first(self) -> dict[str, Any] | None:
-        return copy.deepcopy(self._pending[0].update) if self._pending else None
+    def next_for_webhook(self, now: float) -> _Pending | None:
+        """The oldest update whose chat has nothing earlier still on its way (delivery is
+        sequential per chat, concurrent across chats); None if nothing may go now."""
+        blocked: set[int | None] = set()
+        for pending in self._pending:
+            chat = pending.chat
+            if chat in blocked:
+                continue
+            if pending.in_flight or pending.not_before > now:
+                blocked.add(chat)  # later updates of this chat wait for this one
+                continue
+            return pending
+        return None
 
-    def ack_first(self) -> None:
-        """A webhook accepted the first update."""
-        if self._pending:
-            self._pending.pop(0)
+    def next_retry(self, now: float) -> float | None:
+        waits = [p.not_before - now for p in self._pending
+                 if not p.in_flight and p.not_before > now]  # fmt: skip
+        return min(waits) if waits else None
+
+    def ack(self, pending: _Pending) -> None:
+        """A webhook accepted this update."""
+        if pending in self._pending:
+            self._pending.remove(pending)
 
     def clear(self) -> None:
         self._pending.clear()

@@ -53,37 +53,59 @@ class WebhookSender:
             self._session = None
 
     async def _run(self, bot: BotRecord) -> None:
-        delay = self.retry_delay
-        while True:
-            hook, update = bot.webhook, bot.updates.first()
-            if hook is None or update is None:
-                await bot.updates.changed.wait(1.0)
-                continue
-            error = await self._deliver(bot, hook.url, hook.secret_token, update)
-            if error is None:
-                delay = self.retry_delay
-                continue
+        """Like Telegram: up to max_connections requests at once, one chat's updates one
+        after another (the next only once the previous was answered 2xx), a failed one
+        retried with a growing delay while the other chats go on."""
+        in_flight: set[asyncio.Task[None]] = set()
+        delays: dict[int | None, float] = {}
+        try:
+            while True:
+                hook = bot.webhook
+                now = time.monotonic()
+                pending = bot.updates.next_for_webhook(now) if hook is not None else None
+                if hook is None or pending is None or len(in_flight) >= hook.max_connections:
+                    retry = bot.updates.next_retry(now)
+                    await bot.updates.changed.wait(min(1.0, retry) if retry else 1.0)
+                    continue
+                pending.in_flight = True
+                task = asyncio.create_task(self._one(bot, hook, pending, delays))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+        finally:
+            for task in in_flight:
+                task.cancel()
+
+    async def _one(
+        self, bot: BotRecord, hook: Any, pending: Any, delays: dict[int | None, float]
+    ) -> None:
+        try:
+            error = await self._deliver(bot, hook.url, hook.secret_token, pending)
+        finally:
+            pending.in_flight = False
+        if error is None:
+            delays.pop(pending.chat, None)
+        else:
+            delay = delays.get(pending.chat, self.retry_delay)
+            delays[pending.chat] = min(delay * 2, self.max_retry_delay)
+            pending.not_before = time.monotonic() + delay
             hook.last_error_date = int(time.time())
             hook.last_error_message = error
-            await bot.updates.changed.wait(delay)  # retry sooner if the webhook changes
-            delay = min(delay * 2, self.max_retry_delay)
+        bot.updates.changed.fire()
 
     async def _deliver(
-        self, bot: BotRecord, url: str, secret: str | None, update: dict[str, Any]
+        self, bot: BotRecord, url: str, secret: str | None, pending: Any
     ) -> str | None:
         """None on success, otherwise Telegram's last_error_message wording."""
         headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
         session = self._client()
         try:
-            async with session.post(url, json=update, headers=headers) as resp:
+            async with session.post(url, json=pending.update, headers=headers) as resp:
                 if not 200 <= resp.status < 300:
                     return f"Wrong response from the webhook: {resp.status} {resp.reason}"
                 reply = await _reply_params(resp)
         except (aiohttp.ClientError, TimeoutError) as exc:
             return _connection_error(exc)
-        if bot.updates.first() == update:
-            bot.updates.ack_first()
-        bot.updates.changed.fire()
+        bot.updates.ack(pending)
         if reply is not None and reply.text("method"):
             await self.execute(bot, reply.text("method") or "", reply)
         return None

@@ -87,7 +87,7 @@ async def report_failure(
     group for a message to a worker (they can phone the person), the federation group
     for a message to a group (the bot may have been removed from it). False when nobody
     can be told (it is logged then)."""
-    report: dict[str, Any] = {"kind": kind, "reason": _reason_code(reason)}
+    report: dict[str, Any] = {"failed_kind": kind, "reason": _reason_code(reason)}
     target: int | None = None
     if chat_id > 0:
         application_id = await _application_of(session, chat_id, payload)

@@ -1,0 +1,112 @@
+"""The bot-wide flood limits: the slots a pacer hands out keep every rule, in memory and in
+the database (several processes reserving at once), on both engines."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.config import OutboxSettings
+from bot.db import Database
+from bot.pacing import GLOBAL, Limits, LocalPacer, Rule, SharedPacer
+from tests.engines import Store
+
+TELEGRAM = Limits(global_per_second=30, private_per_second=1, group_per_minute=20)
+GROUP = -100500
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def broken_rules(slots: list[float], rules: tuple[Rule, ...]) -> list[str]:
+    """Every window of each rule's period holds at most `limit` of the slots."""
+    ordered = sorted(slots)
+    problems = []
+    for rule in rules:
+        for i in range(len(ordered) - rule.limit):
+            if ordered[i + rule.limit] - ordered[i] < rule.period:
+                problems.append(f"{rule.limit + 1} sends within {rule.period}s at {ordered[i]}")
+                break
+    return problems
+
+
+async def test_a_group_gets_one_a_second_and_twenty_a_minute() -> None:
+    clock = Clock()
+    pacer = LocalPacer(TELEGRAM, clock)
+    slots = [(await pacer.reserve(GROUP)).latest for _ in range(45)]
+    own = TELEGRAM.windows(GROUP)[0]
+    assert broken_rules(slots, own.rules) == []
+    assert slots[0] == clock.now  # a quiet group sends at once
+    assert 1.0 <= slots[1] - slots[0] < 1.1  # then about one a second
+    assert 60.0 <= slots[20] - slots[0] < 62.0  # the 21st waits for the first to leave
+    assert slots == sorted(slots)
+
+
+async def test_all_chats_together_get_thirty_a_second_in_bursts() -> None:
+    clock = Clock()
+    pacer = LocalPacer(TELEGRAM, clock)
+    slots = [(await pacer.reserve(10_000 + i)).latest for i in range(120)]
+    assert broken_rules(slots, TELEGRAM.windows(1)[1].rules) == []
+    assert slots[29] == clock.now  # thirty at once ...
+    rate = 90 / (slots[119] - slots[29])
+    assert 0.95 * 30 <= rate <= 30, rate  # ... then close to the configured rate
+
+
+async def test_a_private_chat_gets_one_a_second_and_waits_are_reported() -> None:
+    clock = Clock()
+    pacer = LocalPacer(TELEGRAM, clock)
+    assert (await pacer.reserve(42)).latest == clock.now
+    waits = await pacer.wait_times([42, 43])
+    assert 1.0 <= waits[42] < 1.1 and waits[43] == 0.0
+    clock.now += 2.0
+    assert (await pacer.wait_times([42]))[42] == 0.0
+
+
+async def test_quiet_chats_are_forgotten() -> None:
+    clock = Clock()
+    pacer = LocalPacer(TELEGRAM, clock)
+    for i in range(5000):
+        await pacer.reserve(20_000 + i)
+        clock.now += 0.05
+    # Forgotten in rounds (every 1,024 reservations): at most those since the last round
+    # and those of the last second, and the overall window.
+    assert len(pacer) <= 1024 + 25
+
+
+async def test_processes_reserving_at_once_share_one_schedule(store: Store) -> None:
+    from bot.migrate import upgrade_async
+
+    await upgrade_async(store.url)
+    # Faster rules than Telegram's, so that the test is short; the same code.
+    limits = Limits.of(
+        OutboxSettings(global_per_second=20, private_per_second=5, group_per_minute=600)
+    )
+    databases = [Database(store.url) for _ in range(4)]
+    pacers = [SharedPacer(db, limits) for db in databases]
+    slots: dict[int, list[float]] = {GROUP: [], 7: []}
+
+    async def reserve(i: int) -> None:
+        chat = GROUP if i % 2 else 7
+        slot = await pacers[i % 4].reserve(chat)
+        assert slot.latest - slot.earliest < 0.5  # the reservation's clock reading
+        slots[chat].append(slot.latest)
+
+    try:
+        await asyncio.gather(*(reserve(i) for i in range(40)))
+    finally:
+        for db in databases:
+            await db.dispose()
+    # A slot is known to within how long its reservation took (that is why a send that
+    # goes later than LATE after `earliest` takes a new slot): allow that much here.
+    jitter = 0.015
+    for chat, taken in slots.items():
+        rules = tuple(Rule(r.limit, r.period - jitter) for r in limits.windows(chat)[0].rules)
+        assert broken_rules(taken, rules) == [], chat
+    overall = tuple(Rule(r.limit, r.period - jitter) for r in limits.windows(7)[1].rules)
+    assert broken_rules(slots[GROUP] + slots[7], overall) == []
+    assert store.scalar("SELECT count(*) FROM send_window") == 3
+    assert store.scalar("SELECT count(*) FROM send_window WHERE chat_id = ?", GLOBAL) == 1
