@@ -41,10 +41,16 @@ async def write_posters(
     username = username or await bot_username(settings)
     font = font or find_cjk_font(settings.render.cjk_font, settings.render.cjk_font_index)
     for number, point in enumerate(points, start=1):
-        data = PosterData(point.street, point.name, deep_link(username, point.code))
+        data = poster_data(point, username)
         stem = f"{number:02d}-{_safe(point.street)}-{_safe(point.name)}"
         await asyncio.to_thread(_write_poster, data, font, out, stem)
     return len(points)
+
+
+def poster_data(point: PointRow, username: str) -> PosterData:
+    """A point's poster: issued by its street union (the footer), which reviews what is
+    submitted there; the subtitle names the joint union the worker's membership joins."""
+    return PosterData(point.street, point.name, deep_link(username, point.code))
 
 
 def _write_poster(data: PosterData, font: FontSpec, out: Path, stem: str) -> None:

@@ -29,6 +29,7 @@ from bot.services.binding import (
     UnknownBindCode,
 )
 from bot.services.errors import DomainError, NotAllowed, NotFound
+from bot.union_names import street_union_name
 from handlers import texts
 from handlers.filters import GROUP, ChatMigrated
 from handlers.registry import Handlers
@@ -85,7 +86,8 @@ async def _tell_once(bot: Bot, chat_id: int, binding: BindingService) -> None:
 
 def role_label(role: RoleView) -> str:
     if role.role == "street":
-        return _("街道审核人员（{street}）").format(street=escape(role.street or "?"))
+        union = street_union_name(role.street) if role.street else "?"
+        return _("{union}审核人员").format(union=escape(union))
     if role.role == "federation":
         return _("区总工会工作人员")
     return _("管理员")
