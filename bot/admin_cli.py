@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.menus_cli import refresh
 from bot.services.admin import AdminService
 from bot.services.audit import Actor
 
@@ -96,7 +97,8 @@ async def streets_list(args: argparse.Namespace) -> int:
 async def streets_set_chat(args: argparse.Namespace) -> int:
     async with _admin(args) as admin:
         waiting = await admin.set_review_chat(args.street, args.chat_id, ACTOR)
-    print(f"review group set; {waiting} waiting application(s) will be posted there")
+        print(f"review group set; {waiting} waiting application(s) will be posted there")
+        await refresh(args, admin.db)  # the group's menu gets the review commands
     return 0
 
 
@@ -153,14 +155,16 @@ async def points_posters(args: argparse.Namespace) -> int:
 async def staff_add(args: argparse.Namespace) -> int:
     async with _admin(args) as admin:
         await admin.add_staff(args.telegram_user_id, args.name, args.role, args.street, ACTOR)
-    print(f"{args.name} ({args.telegram_user_id}) is now {args.role} staff")
+        print(f"{args.name} ({args.telegram_user_id}) is now {args.role} staff")
+        await refresh(args, admin.db)  # their private chat gets their commands
     return 0
 
 
 async def staff_remove(args: argparse.Namespace) -> int:
     async with _admin(args) as admin:
         count = await admin.remove_staff(args.telegram_user_id, ACTOR)
-    print(f"{count} role(s) withdrawn")
+        print(f"{count} role(s) withdrawn")
+        await refresh(args, admin.db)  # back to the worker menu
     return 0
 
 
@@ -175,5 +179,6 @@ async def staff_list(args: argparse.Namespace) -> int:
 async def seed_file(args: argparse.Namespace) -> int:
     async with _admin(args) as admin:
         summary = await admin.seed(args.file, ACTOR)
-    print(f"seeded {summary.streets} streets, {summary.points} points, {summary.staff} staff")
+        print(f"seeded {summary.streets} streets, {summary.points} points, {summary.staff} staff")
+        await refresh(args, admin.db)
     return 0

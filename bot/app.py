@@ -17,6 +17,7 @@ from aiogram.methods.base import Response
 from aiogram.types import ErrorEvent, TelegramObject, User
 from aiogram.utils.i18n import I18nMiddleware
 
+from bot.commands import CommandMenus
 from bot.config import ConfigError, Settings
 from bot.db import Database
 from bot.fsm_storage import DatabaseStorage
@@ -37,6 +38,7 @@ from bot.services.binding import BindingService
 from bot.services.cards import CardService, CardSigner
 from bot.services.enterprises import EnterpriseService
 from bot.services.intake import IntakeService
+from bot.services.menus import MenuService
 from bot.services.preferences import PreferenceService
 from bot.services.privacy import PrivacyService
 from bot.services.review import ReviewService
@@ -186,6 +188,7 @@ async def build_app(
             form_cache=storage,
         ),
         binding=BindingService(db, keys.hasher),
+        menus=CommandMenus(bot, MenuService(db), federation_chat_id=settings.federation.chat_id),
         settings=settings,
         # The name check asks the fonts the cards are drawn with.
         fonts=fonts,

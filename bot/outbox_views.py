@@ -140,6 +140,7 @@ class OutboxViews:
             reject_reason=application.reject_reason,
             reject_note=application.reject_note,
             assisted_by=application.assisted_by_name,
+            channel=application.channel,
         )
 
     # --- worker ----------------------------------------------------------------------
@@ -225,24 +226,24 @@ class OutboxViews:
                 raise Gone()
             enterprise = await session.get_one(Enterprise, alert.enterprise_id)
             active = (Member.enterprise_id == enterprise.id, Member.status == "active")
-            streets = list(
+            unions = list(
                 await session.scalars(
-                    select(Street.name)
-                    .join(Member, Member.street_id == Street.id)
+                    select(UnionOrg.name)
+                    .join(Member, Member.union_org_id == UnionOrg.id)
                     .where(*active)
-                    .group_by(Street.name)
-                    .order_by(Street.name)
+                    .group_by(UnionOrg.name)
+                    .order_by(UnionOrg.name)
                 )
             )
             points = [
-                (name or "线上申请", int(count))
-                for name, count in await session.execute(
-                    select(ReceptionPoint.name, func.count(Member.id))
+                (name, channel, int(count))
+                for name, channel, count in await session.execute(
+                    select(ReceptionPoint.name, Application.channel, func.count(Member.id))
                     .select_from(Member)
                     .join(Application, Application.id == Member.application_id)
                     .outerjoin(ReceptionPoint, ReceptionPoint.id == Application.point_id)
                     .where(*active)
-                    .group_by(ReceptionPoint.name)
+                    .group_by(ReceptionPoint.name, Application.channel)
                     .order_by(func.count(Member.id).desc(), ReceptionPoint.name)
                 )
             ]
@@ -257,7 +258,7 @@ class OutboxViews:
             uscc=enterprise.uscc,
             member_count=enterprise.member_count,
             threshold=alert.threshold,
-            streets=streets,
+            unions=unions,
             points=points,
             first_joined=_aware(first) or alert.created_at,
             last_joined=_aware(last) or alert.created_at,

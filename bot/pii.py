@@ -56,8 +56,10 @@ class KeyFormatError(PiiError, ValueError):
 
 
 def generate_key() -> str:
-    """A new random key, urlsafe base64 (what the CLI prints for the configuration)."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode("ascii")
+    """A new random key, urlsafe base64 without padding (what the CLI prints for the
+    configuration). Without the "=" it is also a valid webhook secret token, which
+    Telegram limits to A-Z a-z 0-9 _ -; parse_key accepts it either way."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode("ascii").rstrip("=")
 
 
 def _decode_hex(text: str) -> bytes | None:

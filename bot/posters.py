@@ -42,10 +42,16 @@ async def write_posters(
     render = settings.render
     font = font or find_font_stack(render.cjk_font, render.cjk_font_index, render.fallback_fonts)
     for number, point in enumerate(points, start=1):
-        data = PosterData(point.street, point.name, deep_link(username, point.code))
+        data = poster_data(point, username)
         stem = f"{number:02d}-{_safe(point.street)}-{_safe(point.name)}"
         await asyncio.to_thread(_write_poster, data, font, out, stem)
     return len(points)
+
+
+def poster_data(point: PointRow, username: str) -> PosterData:
+    """A point's poster: issued by its street union (the footer), which reviews what is
+    submitted there; the subtitle names the joint union the worker's membership joins."""
+    return PosterData(point.street, point.name, deep_link(username, point.code))
 
 
 def _write_poster(data: PosterData, font: FontSpec | FontStack, out: Path, stem: str) -> None:

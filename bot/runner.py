@@ -10,14 +10,10 @@ from collections.abc import Awaitable, Callable
 
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import GetUpdates
-from aiogram.types import (
-    BotCommand,
-    BotCommandScopeAllGroupChats,
-    BotCommandScopeAllPrivateChats,
-)
 from aiohttp import web
 
 from bot.app import App
+from bot.commands import set_menus
 from bot.retention import retention_loop
 
 log = logging.getLogger(__name__)
@@ -31,22 +27,7 @@ MAX_UPDATE_ID = 2**31 - 1  # the inbox's update_id column
 
 async def prepare(app: App) -> None:
     """Commands menu, then resume updates whose processing was cut short last time."""
-    commands = [
-        BotCommand(command="start", description="申请入会 / Apply"),
-        BotCommand(command="status", description="申请进度 / Status"),
-        BotCommand(command="card", description="电子会员卡 / Member card"),
-        BotCommand(command="cancel", description="放弃填写 / Cancel"),
-        BotCommand(command="lang", description="语言 / Language"),
-        BotCommand(command="mydata", description="我的信息 / My data"),
-        BotCommand(command="delete", description="删除我的信息 / Delete my data"),
-        BotCommand(command="help", description="帮助 / Help"),
-    ]
-    await app.bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats())
-    group_commands = [
-        BotCommand(command="bind", description="绑定审核群 / Bind this group"),
-        BotCommand(command="whoami", description="我的角色 / My roles"),
-    ]
-    await app.bot.set_my_commands(group_commands, scope=BotCommandScopeAllGroupChats())
+    await set_menus(app)  # bot/commands.py: a menu per chat, by role
     resumed = await app.processor.resume()
     if resumed:
         log.info("resumed %d stored updates", resumed)

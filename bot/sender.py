@@ -185,6 +185,10 @@ class OutboxSender:
         if room <= 0:
             return Round()
         now = utcnow()
+        # Taken before reading: a delivery that ends while we read may have recorded its
+        # outcome after our snapshot, so what we read of its chat is stale.
+        busy = set(self._in_flight)
+        sending = set(self._in_flight.values())
         async with self.db.read() as session:
             rows = list(
                 await session.execute(
@@ -200,7 +204,6 @@ class OutboxSender:
         found = Round()
         heads: dict[int, Any] = {}
         newest_edit: dict[tuple[int, int], Any] = {}
-        sending = set(self._in_flight.values())
         for row in rows:
             if row.target_message_id is not None:
                 key = (row.chat_id, row.target_message_id)
@@ -210,7 +213,7 @@ class OutboxSender:
                 newest_edit[key] = row
         superseded = set(found.superseded)
         for row in rows:
-            if row.id in superseded or row.chat_id in self._in_flight:
+            if row.id in superseded or row.chat_id in busy or row.chat_id in self._in_flight:
                 continue
             head = heads.get(row.chat_id)
             if head is None or (
@@ -391,7 +394,9 @@ async def _update_rows(session: Any, items: list[tuple[int, dict[str, Any]]]) ->
         statement = (
             update(TABLE)
             .where(TABLE.c.id == bindparam("_id"))
-            .values({c: bindparam(c) for c in columns})
+            # Typed: a bare bindparam would skip the column type (SQLite keeps datetimes
+            # as text, and compares them as text).
+            .values({c: bindparam(c, type_=TABLE.c[c].type) for c in columns})
         )
         await session.execute(statement, params)
 

@@ -15,6 +15,7 @@ from aiogram import Bot
 from aiogram.filters import JOIN_TRANSITION, ChatMemberUpdatedFilter, Command, CommandObject, Filter
 from aiogram.types import CallbackQuery, Chat, ChatMemberUpdated, Message, TelegramObject
 
+from bot.commands import CommandMenus
 from bot.config import Settings
 from bot.i18n import translate as _
 from bot.services.admin import SetupError
@@ -29,6 +30,7 @@ from bot.services.binding import (
     UnknownBindCode,
 )
 from bot.services.errors import DomainError, NotAllowed, NotFound
+from bot.union_names import street_union_name
 from handlers import texts
 from handlers.filters import GROUP, ChatMigrated
 from handlers.registry import Handlers
@@ -85,7 +87,8 @@ async def _tell_once(bot: Bot, chat_id: int, binding: BindingService) -> None:
 
 def role_label(role: RoleView) -> str:
     if role.role == "street":
-        return _("街道审核人员（{street}）").format(street=escape(role.street or "?"))
+        union = street_union_name(role.street) if role.street else "?"
+        return _("{union}审核人员").format(union=escape(union))
     if role.role == "federation":
         return _("区总工会工作人员")
     return _("管理员")
@@ -105,6 +108,7 @@ async def bind_group(
     binding: BindingService,
     settings: Settings,
     bot: Bot,
+    menus: CommandMenus,
 ) -> None:
     user, federation = message.from_user, settings.federation.chat_id
     if user is None:
@@ -134,6 +138,7 @@ async def bind_group(
             street=escape(street)
         )
     )
+    await menus.try_sync()  # the group's menu now has the review commands
 
 
 def bind_usage() -> str:
@@ -169,10 +174,11 @@ async def bind_outside_group(message: Message) -> None:
 
 
 @router.message(ChatMigrated())
-async def group_migrated(message: Message, binding: BindingService) -> None:
-    """A group upgraded to a supergroup gets a new id: its binding moves along."""
-    if message.migrate_to_chat_id is not None:
-        await binding.follow_migration(message.chat.id, message.migrate_to_chat_id, TELEGRAM)
+async def group_migrated(message: Message, binding: BindingService, menus: CommandMenus) -> None:
+    """A group upgraded to a supergroup gets a new id: its binding (and menu) moves along."""
+    new_id = message.migrate_to_chat_id
+    if new_id is not None and await binding.follow_migration(message.chat.id, new_id, TELEGRAM):
+        await menus.try_sync()
 
 
 # --- the gate: silence where the bot does not serve -----------------------------------
@@ -265,7 +271,9 @@ def _who(target: Target) -> str:
 
 
 @router.message(Command("grant"))
-async def grant(message: Message, command: CommandObject, binding: BindingService) -> None:
+async def grant(
+    message: Message, command: CommandObject, binding: BindingService, menus: CommandMenus
+) -> None:
     if message.from_user is None:
         return
     if not await binding.is_admin(message.from_user.id):  # grant() checks again
@@ -294,10 +302,13 @@ async def grant(message: Message, command: CommandObject, binding: BindingServic
     await message.reply(
         _("✅ 已授予 {who} 角色。现有角色：{roles}").format(who=_who(request.target), roles=label)
     )
+    await menus.try_sync()  # their private chat (and groups, for admins) get the commands
 
 
 @router.message(Command("revoke"))
-async def revoke(message: Message, command: CommandObject, binding: BindingService) -> None:
+async def revoke(
+    message: Message, command: CommandObject, binding: BindingService, menus: CommandMenus
+) -> None:
     if message.from_user is None:
         return
     if not await binding.is_admin(message.from_user.id):  # revoke() checks again
@@ -322,6 +333,7 @@ async def revoke(message: Message, command: CommandObject, binding: BindingServi
         await message.reply(
             _("已撤销 {who} 的 {count} 个角色，立即生效。").format(who=_who(target), count=count)
         )
+        await menus.try_sync()  # back to the worker menu, or fewer staff commands
 
 
 @router.message(Command("whoami"))

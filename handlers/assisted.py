@@ -23,7 +23,7 @@ async def assist(message: Message, state: FSMContext, intake: IntakeService) -> 
         return
     street = await intake.staff_street(user.id)  # checked on the server, every time
     if street is None:
-        await message.answer(_("只有街道工会工作人员可以代录纸质申请。"))
+        await message.answer(_("只有街道总工会工作人员可以代录纸质申请。"))
         return
     await form.begin(
         message, state, street.id, street.name, None, assisted_by=(user.id, user.full_name)

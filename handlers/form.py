@@ -1,4 +1,6 @@
-"""The worker's application form in a private chat: consent, fields, review, submit."""
+"""The application form in a private chat: consent, fields, review, submit. A worker fills
+it in for themselves; street staff fill it in from a worker's paper form (/assist), and then
+every text speaks to the staff member about the worker (handlers/texts.py)."""
 
 from __future__ import annotations
 
@@ -70,7 +72,9 @@ async def begin(
     )
     await state.set_state(Form.consent)
     if assisted_by:
-        await message.answer(texts.paper_consent(street), reply_markup=texts.consent_keyboard())
+        await message.answer(
+            texts.paper_consent(street), reply_markup=texts.consent_keyboard(assisted=True)
+        )
         return
     await message.answer(
         texts.privacy_notice(street, point[1] if point else None),
@@ -112,31 +116,39 @@ async def _store(
     await _ask_next(message, state, data, drop_keyboard=drop_keyboard)
 
 
+async def _assisted(state: FSMContext) -> bool:
+    """Is this a paper form staff are typing for a worker (the texts speak to staff)?"""
+    return bool((await state.get_data()).get("assisted_by"))
+
+
 # --- consent --------------------------------------------------------------------------
 @router.callback_query(Form.consent, FormCb.filter(F.action == "consent"))
 async def consent(query: CallbackQuery, state: FSMContext) -> None:
-    await state.update_data(consent_at=utcnow().isoformat(), notice_version=texts.NOTICE_VERSION)
-    await query.answer(_("已记录您的同意"))
+    data = await state.update_data(
+        consent_at=utcnow().isoformat(), notice_version=texts.NOTICE_VERSION
+    )
+    await query.answer(texts.consent_recorded(assisted=bool(data.get("assisted_by"))))
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(reply_markup=None)
-        await _ask_next(query.message, state, await state.get_data())
+        await _ask_next(query.message, state, data)
 
 
 @router.callback_query(Form.consent, FormCb.filter(F.action == "decline"))
 async def decline(query: CallbackQuery, state: FSMContext) -> None:
+    assisted = await _assisted(state)
     await state.clear()
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(reply_markup=None)
-        await query.message.answer(
-            _("好的，您未同意，我们没有保存任何信息。如改变主意，可随时发送 /start 重新开始。")
-        )
+        await query.message.answer(texts.declined_text(assisted=assisted))
 
 
 @router.message(Form.consent)
-async def consent_expected(message: Message) -> None:
+async def consent_expected(message: Message, state: FSMContext) -> None:
+    assisted = await _assisted(state)
     await message.answer(
-        _("请先阅读上面的说明，点击“同意”按钮后再填写。"), reply_markup=texts.consent_keyboard()
+        texts.consent_expected(assisted=assisted),
+        reply_markup=texts.consent_keyboard(assisted=assisted),
     )
 
 
@@ -212,7 +224,7 @@ async def employer_entered(
     try:
         typed = normalise_free_text(message.text or "", max_len=100)
     except ValidationError as error:
-        await message.answer(_field_error(error, Form.employer.state))
+        await message.answer(await _field_error(error, state))
         return
     if len(typed) < 2:
         await message.answer(_("单位名称太短了，请输入完整的单位名称。"))
@@ -239,7 +251,7 @@ async def employer_entered(
     offered = [[c.id, c.name] for c in match.candidates]
     await state.update_data(employer_typed=typed, employer_offered=offered)
     await message.answer(
-        _("请选择您的工作单位（如果都不是，请点“以上都不是”）："),
+        texts.employer_question(assisted=bool(data.get("assisted_by"))),
         reply_markup=texts.employer_keyboard([(c.id, c.name) for c in match.candidates]),
     )
 
@@ -269,7 +281,7 @@ async def job_entered(message: Message, state: FSMContext) -> None:
     try:
         job = normalise_free_text(message.text or "", max_len=60)
     except ValidationError as error:
-        await message.answer(_field_error(error, Form.job.state))
+        await message.answer(await _field_error(error, state))
         return
     await _store(message, state, job=job)
 
@@ -337,11 +349,12 @@ async def submit(query: CallbackQuery, state: FSMContext, intake: IntakeService)
 
 @router.callback_query(Form.review, FormCb.filter(F.action == "cancel"))
 async def cancel_from_summary(query: CallbackQuery, state: FSMContext) -> None:
+    assisted = await _assisted(state)
     await state.clear()
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(reply_markup=None)
-        await query.message.answer(cancelled_text())
+        await query.message.answer(texts.cancelled_text(assisted=assisted))
 
 
 @router.message(Form.review)
@@ -352,21 +365,10 @@ async def review_expected(message: Message, state: FSMContext) -> None:
 
 
 # --- anything else during the form ---------------------------------------------------
-EXPECTS = {
-    Form.name.state: lambda: _("这一步需要您输入姓名（文字）。"),
-    Form.resident_id.state: lambda: _("这一步需要您输入 18 位身份证号（文字）。"),
-    Form.mobile.state: lambda: _("这一步需要您分享手机号，或输入 11 位手机号。"),
-    Form.employer.state: lambda: _("这一步需要您输入工作单位名称（文字）。"),
-    Form.job.state: lambda: _("这一步需要您输入岗位（文字），也可以点击“跳过”。"),
-    Form.street.state: lambda: _("请点击上面的按钮选择您所在的街道。"),
-}
-
-
 @router.message(StateFilter(*(state for state in Form.__all_states__)))
 async def unexpected_input(message: Message, state: FSMContext) -> None:
-    current = await state.get_state()
-    hint = EXPECTS.get(current or "")
-    await message.answer(hint() if hint else _("请按提示操作，或发送 /cancel 放弃填写。"))
+    hint = texts.expects(await state.get_state() or "", assisted=await _assisted(state))
+    await message.answer(hint or _("请按提示操作，或发送 /cancel 放弃填写。"))
 
 
 @router.callback_query(FormCb.filter())
@@ -374,10 +376,12 @@ async def stale_button(query: CallbackQuery) -> None:
     await query.answer(_("这个按钮已失效，请发送 /start 重新开始。"), show_alert=True)
 
 
-def _field_error(error: ValidationError, state: str) -> str:
+async def _field_error(error: ValidationError, state: FSMContext) -> str:
     """Emoji or symbols alone: say what this step expects, rather than a generic rule."""
-    if error.code == "text.no_words" and state in EXPECTS:
-        return EXPECTS[state]()
+    if error.code == "text.no_words":
+        hint = texts.expects(await state.get_state() or "", assisted=await _assisted(state))
+        if hint:
+            return hint
     return texts.validation_message(error)
 
 
@@ -399,10 +403,6 @@ def standing_message(error: OpenApplicationExists | AlreadyMember, assisted: boo
         "您已有一份正在审核的申请（编号 {number}，{time} 提交），请耐心等待审核结果。"
         "发送 /status 可查看进度。"
     ).format(number=error.number, time=texts.when(error.submitted_at))
-
-
-def cancelled_text() -> str:
-    return _("已取消，您填写的信息没有保存。需要时发送 /start 重新开始。")
 
 
 def _current_locale() -> str:

@@ -82,11 +82,11 @@ async def card(message: Message, cards: CardService) -> None:
 @router.message(Command("cancel"))
 async def cancel(message: Message, state: FSMContext) -> None:
     had_form = await state.get_state() is not None
+    assisted = bool((await state.get_data()).get("assisted_by"))  # staff typing a paper form
     await state.clear()
     if had_form:
         await message.answer(
-            _("已取消，您填写的信息没有保存。需要时发送 /start 重新开始。"),
-            reply_markup=ReplyKeyboardRemove(),
+            texts.cancelled_text(assisted=assisted), reply_markup=ReplyKeyboardRemove()
         )
     else:
         await message.answer(_("当前没有正在填写的内容。"))

@@ -40,7 +40,7 @@ def _card(query: CallbackQuery) -> CardRef | None:
 async def _refuse(query: CallbackQuery, error: Exception) -> None:
     """Toasts for presses that change nothing."""
     if isinstance(error, NotAllowed):
-        await query.answer(_("只有本街道工会的审核人员可以处理这份申请。"), show_alert=True)
+        await query.answer(_("只有本街道总工会的审核人员可以处理这份申请。"), show_alert=True)
     elif isinstance(error, AlreadyDecided) and error.status == "withdrawn":
         await query.answer(_("申请人已撤回这份申请。"), show_alert=True)
     elif isinstance(error, AlreadyDecided):
@@ -241,7 +241,7 @@ async def note_typed(message: Message, state: FSMContext, review: ReviewService)
             )
         )
     except (NotAllowed, NotFound):
-        await message.reply(_("只有本街道工会的审核人员可以处理这份申请。"))
+        await message.reply(_("只有本街道总工会的审核人员可以处理这份申请。"))
 
 
 @router.message(RejectNote.typing)

@@ -55,7 +55,7 @@ async def claim(message: Message, command: CommandObject, intake: IntakeService)
     try:
         claimed = await intake.claim((command.args or "")[2:], message.from_user.id)
     except NotFound:
-        await message.answer(_("这个关联码无效或已被使用。如有疑问，请联系街道工会工作人员。"))
+        await message.answer(_("这个关联码无效或已被使用。如有疑问，请联系街道总工会工作人员。"))
         return
     if claimed.member_number:
         text = _(

@@ -1,4 +1,6 @@
-"""Worker-facing texts shared by several handlers."""
+"""Texts of the application form, shared by several handlers. The same form serves a
+worker applying for themselves and street staff typing a worker's paper form (assisted):
+the second speaks to the staff member about the worker."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from aiogram.types import (
 from bot import timefmt
 from bot.callbacks import FormCb
 from bot.i18n import translate as _
+from bot.union_names import joint_union_name, street_union_name
 from bot.validation import ValidationError
 
 NOTICE_VERSION = "2026-11"
@@ -27,35 +30,92 @@ def privacy_notice(street: str, point: str | None) -> str:
         "<b>个人信息处理说明</b>\n"
         "• 收集内容：姓名、身份证号、手机号、工作单位、岗位（可不填）。\n"
         "• 用途：核实身份、办理入会、统计所在企业会员人数，以便帮助企业建立工会。\n"
-        "• 谁能看到：所在街道工会审核人员，只能看到打码后的身份证号和手机号；"
+        "• 谁能看到：{street_union}的审核人员，只能看到打码后的身份证号和手机号；"
         "区总工会只看到企业的汇总人数。\n"
+        "• 会籍：审核通过后，您的会籍登记在{joint_union}；所在企业建立工会后，"
+        "会籍转入企业工会。\n"
         "• 保护措施：身份证号和手机号加密保存，不会明文显示或记录在日志中。\n"
         "• 保存期限：会籍存续期间；申请未通过的，180 天后匿名化；未提交的草稿 30 天后删除。\n"
         "• 您可随时发送 /cancel 放弃填写。\n\n"
         "身份证号属于敏感个人信息，需要您单独同意后才能处理（《个人信息保护法》第二十九条）。"
-    ).format(where=where)
+    ).format(
+        where=where,
+        street_union=escape(street_union_name(street)),
+        joint_union=escape(joint_union_name(street)),
+    )
 
 
 def paper_consent(street: str) -> str:
     return _(
-        "📝 <b>代录纸质申请</b>（{street}）\n"
+        "📝 <b>代录纸质申请</b>（{street_union}）\n"
         "请确认职工已阅读个人信息处理说明，并已在纸质申请表上签字，单独同意处理其身份证号"
         "（《个人信息保护法》第二十九条）。随后请按提示输入职工的信息。"
-    ).format(street=escape(street))
+    ).format(street_union=escape(street_union_name(street)))
 
 
-def consent_keyboard() -> InlineKeyboardMarkup:
+def consent_keyboard(*, assisted: bool = False) -> InlineKeyboardMarkup:
+    if assisted:  # staff confirm what the worker signed on paper
+        agree, refuse = _("✅ 职工已同意并在申请表上签字"), _("职工未同意")
+    else:
+        agree, refuse = _("✅ 同意处理我的身份证号等信息"), _("不同意")
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text=_("✅ 同意处理我的身份证号等信息"),
-                    callback_data=FormCb(action="consent").pack(),
-                )
-            ],
-            [InlineKeyboardButton(text=_("不同意"), callback_data=FormCb(action="decline").pack())],
+            [InlineKeyboardButton(text=agree, callback_data=FormCb(action="consent").pack())],
+            [InlineKeyboardButton(text=refuse, callback_data=FormCb(action="decline").pack())],
         ]
     )
+
+
+def consent_recorded(*, assisted: bool) -> str:
+    return _("已记录职工的同意") if assisted else _("已记录您的同意")
+
+
+def declined_text(*, assisted: bool) -> str:
+    if assisted:
+        return _("职工未同意，没有保存任何信息。需要时发送 /assist 重新代录。")
+    return _("好的，您未同意，我们没有保存任何信息。如改变主意，可随时发送 /start 重新开始。")
+
+
+def consent_expected(*, assisted: bool) -> str:
+    if assisted:
+        return _("请先确认职工已签字同意（点击上面的按钮），再录入职工的信息。")
+    return _("请先阅读上面的说明，点击“同意”按钮后再填写。")
+
+
+def cancelled_text(*, assisted: bool) -> str:
+    if assisted:
+        return _("已取消，录入的职工信息没有保存。需要时发送 /assist 重新代录。")
+    return _("已取消，您填写的信息没有保存。需要时发送 /start 重新开始。")
+
+
+def employer_question(*, assisted: bool) -> str:
+    if assisted:
+        return _("请选择职工的工作单位（如果都不是，请点“以上都不是”）：")
+    return _("请选择您的工作单位（如果都不是，请点“以上都不是”）：")
+
+
+# What each step expects, said when it gets something it cannot use.
+EXPECTS = {
+    "Form:name": lambda: _("这一步需要您输入姓名（文字）。"),
+    "Form:resident_id": lambda: _("这一步需要您输入 18 位身份证号（文字）。"),
+    "Form:mobile": lambda: _("这一步需要您分享手机号，或输入 11 位手机号。"),
+    "Form:employer": lambda: _("这一步需要您输入工作单位名称（文字）。"),
+    "Form:job": lambda: _("这一步需要您输入岗位（文字），也可以点击“跳过”。"),
+    "Form:street": lambda: _("请点击上面的按钮选择您所在的街道。"),
+}
+
+EXPECTS_ASSISTED = {
+    "Form:name": lambda: _("这一步需要输入职工的姓名（文字）。"),
+    "Form:resident_id": lambda: _("这一步需要输入职工的 18 位身份证号（文字）。"),
+    "Form:mobile": lambda: _("这一步需要输入职工本人的 11 位手机号。"),
+    "Form:employer": lambda: _("这一步需要输入职工工作单位的名称（文字）。"),
+    "Form:job": lambda: _("这一步需要输入职工的岗位（文字），也可以点击“跳过”。"),
+}
+
+
+def expects(state: str, *, assisted: bool) -> str | None:
+    hint = (EXPECTS_ASSISTED if assisted else EXPECTS).get(state)
+    return hint() if hint else None
 
 
 ASK_ASSISTED = {
@@ -97,9 +157,18 @@ def skip_keyboard() -> InlineKeyboardMarkup:
 
 def summary_text(data: dict[str, Any]) -> str:
     gender = _("男") if data["gender"] == "male" else _("女")
+    assisted = data.get("assisted_by")
+    union = street_union_name(data["street_name"])
+    if assisted:
+        where = _("{union} · 纸质申请，{who} 代录").format(union=union, who=assisted[1])
+        title = _("<b>请核对职工的申请信息</b>")
+    else:
+        point = data.get("point_name")
+        where = f"{union} · {point}" if point else _("{union} · 线上申请").format(union=union)
+        title = _("<b>请核对您的申请信息</b>")
     return "\n".join(
         [
-            _("<b>请核对您的申请信息</b>"),
+            title,
             _("姓名：{v}").format(v=escape(data["name"])),
             _("身份证号：{v}（{gender}，{birth} 出生）").format(
                 v=escape(data["resident_id"]), gender=gender, birth=data["birth_date"]
@@ -107,7 +176,7 @@ def summary_text(data: dict[str, Any]) -> str:
             _("手机号：{v}").format(v=escape(data["mobile"].removeprefix("+86"))),
             _("工作单位：{v}").format(v=escape(data["employer"])),
             _("岗位：{v}").format(v=escape(data.get("job") or _("（未填写）"))),
-            _("受理点：{v}").format(v=escape(data.get("point_name") or data["street_name"])),
+            _("受理：{v}").format(v=escape(where)),
             "",
             _("确认无误请点击“提交申请”，需要修改请点击对应项目。"),
         ]

@@ -6,6 +6,7 @@ from models.audit import AuditEntry
 from models.base import Base
 from models.enterprise import Enterprise
 from models.member import ApplicationSequence, Member, MemberSequence
+from models.menu import CommandMenu
 from models.org import BindCode, ReceptionPoint, Staff, Street, UnboundGroup, UnionOrg
 from models.outbox import OutboxMessage
 from models.runtime import BotInstance, FsmRecord, InboxUpdate, SendWindow, UserPreference
@@ -17,6 +18,7 @@ __all__ = [
     "Base",
     "BindCode",
     "BotInstance",
+    "CommandMenu",
     "Enterprise",
     "FsmRecord",
     "InboxUpdate",

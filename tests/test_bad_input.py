@@ -273,7 +273,7 @@ async def test_staff_entering_an_undrawable_name_are_told_to_agree_on_another(
     clerk = Worker(live.emu, STAFF_IDS[2], "审核员503")
     await clerk.say("/assist", "代录纸质申请")
     notice = live.emu.last_message(clerk.user_id)
-    await clerk.press(notice, "同意处理", "职工的姓名")
+    await clerk.press(notice, "职工已同意", "职工的姓名")
     await settle(live)
     reply = await assert_refused(live, clerk, text(f"李{lacking}"), NO_GLYPH, "assisted")
     assert f"“{lacking}”" in reply["text"] and "请与职工商量改用常用写法" in reply["text"]

@@ -7,11 +7,19 @@ from pathlib import Path
 
 import zxingcpp
 from PIL import Image
+from sqlalchemy import select
 
 from bot.people import WorkerData, review_card
+from bot.services.cards import CardService
+from models import Member
 from tests.conftest import make_resident_id
 from tests.glyphs import EXT_B, ext_b_face
 from tests.live import FEDERATION_GROUP, REVIEW_GROUP, live_bot
+
+# The street union (街道总工会) receives and reviews; the membership is registered with the
+# street's joint union (工会联合会). See docs/domain.md.
+STREET_UNION = "德胜街道总工会"
+JOINT_UNION = "德胜街道工会联合会"
 
 
 async def test_apply_approve_card_and_verify(tmp_path: Path) -> None:
@@ -22,11 +30,15 @@ async def test_apply_approve_card_and_verify(tmp_path: Path) -> None:
         )
         received = await worker.apply(live.point_code, data)
         number = received["text"].split("申请编号 ")[1].split("。")[0]
+        told = await live.emu.wait_for(1001, "将尽快审核", since=0)
+        assert f"{STREET_UNION}工作人员将尽快审核" in told["text"]
 
         card = await live.emu.wait_for(REVIEW_GROUP, number)
         assert "110102********" in card["text"] and "138****5678" in card["text"]
         assert data.resident_id not in card["text"] and "13812345678" not in card["text"]
         assert "新街口社区" in card["text"] and "0/25" in card["text"]
+        assert f"受理：{STREET_UNION} · 新街口社区（扫码）" in card["text"]
+        assert f"会籍：{JOINT_UNION}" in card["text"]
 
         staff = live.staff()
         await staff.press(card, "通过", "已通过")
@@ -35,7 +47,7 @@ async def test_apply_approve_card_and_verify(tmp_path: Path) -> None:
         assert not decided.get("reply_markup")
 
         approved = await live.emu.wait_for(1001, "恭喜")
-        assert "DS-" in approved["text"]
+        assert "DS-" in approved["text"] and f"所属工会：{JOINT_UNION}" in approved["text"]
         photo = await live.emu.wait_for(lambda m: "photo" in m and m["chat"]["id"] == 1001)
         biggest = photo["photo"][-1]
         image = Image.open(io.BytesIO(live.emu.file_bytes(biggest["file_id"])))
@@ -48,12 +60,22 @@ async def test_apply_approve_card_and_verify(tmp_path: Path) -> None:
         verifier = live.worker(2002, "保安")
         reply = await verifier.say("/start " + link.split("start=")[1], "有效会员卡")
         assert "DS-" in reply["text"] and data.resident_id not in reply["text"]
+        assert f"所属工会：{JOINT_UNION}" in reply["text"]
         token = link.split("start=")[1]
         forged = token[:-1] + ("x" if token[-1] != "x" else "y")
         await verifier.say("/start " + forged, "无法验证")
 
         status = await worker.say("/status", "会员编号")
-        assert "一张会员卡" in status["text"]
+        assert "一张会员卡" in status["text"] and f"所属工会：{JOINT_UNION}" in status["text"]
+        mydata = await worker.say("/mydata", "我们保存的")
+        assert f"受理：{STREET_UNION} · 新街口社区（扫码申请）" in mydata["text"]
+        assert f"所属工会：{JOINT_UNION}" in mydata["text"]
+        # The card itself names the joint union, in the text block drawn on it.
+        cards: CardService = live.app.dispatcher["cards"]
+        async with live.app.db.read() as session:
+            member_id = await session.scalar(select(Member.id))
+        facts = await cards.facts(int(member_id))
+        assert facts is not None and facts.union_name == JOINT_UNION
         assert not live.emu.internal_errors
         assert FEDERATION_GROUP not in {m["chat"]["id"] for m in live.emu.messages(REVIEW_GROUP)}
 

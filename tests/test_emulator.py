@@ -24,6 +24,14 @@ from aiogram.exceptions import (
 from aiogram.filters import Command
 from aiogram.methods import SendMessage
 from aiogram.types import (
+    BotCommand,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    BotCommandScopeChatAdministrators,
+    BotCommandScopeChatMember,
+    BotCommandScopeDefault,
     BufferedInputFile,
     CallbackQuery,
     InlineKeyboardButton,
@@ -570,3 +578,156 @@ async def test_control_http_api(emu: Emulator) -> None:
             assert "王五 (private)] 王五: /start" in await resp.text()
         async with http.post(f"{control}/wait_for", json={"match": 2001, "timeout": 0.1}) as r:
             assert r.status == 408
+
+
+# --- command menus per scope -------------------------------------------------------------------
+
+
+def _names(commands: list[Any]) -> list[str]:
+    return [c.command if isinstance(c, BotCommand) else c["command"] for c in commands]
+
+
+def _cmds(*names: str) -> list[BotCommand]:
+    return [BotCommand(command=n, description=f"{n} / {n}") for n in names]
+
+
+@pytest.fixture
+async def group(emu: Emulator) -> int:
+    """A supergroup with ALICE as a member and BOB as an administrator; the bot is in it."""
+    emu.add_group(STAFF_GROUP, "德胜街道工会审核群", [ALICE], admin_ids=[BOB])
+    emu.add_bot_to_group(TOKEN, STAFF_GROUP, BOB)
+    return STAFF_GROUP
+
+
+async def test_commands_per_scope_round_trip_exactly(emu: Emulator, bot: Bot, group: int) -> None:
+    scopes = {
+        "default": BotCommandScopeDefault(),
+        "private": BotCommandScopeAllPrivateChats(),
+        "groups": BotCommandScopeAllGroupChats(),
+        "admins": BotCommandScopeAllChatAdministrators(),
+        "chat": BotCommandScopeChat(chat_id=group),
+        "chat_admins": BotCommandScopeChatAdministrators(chat_id=group),
+        "member": BotCommandScopeChatMember(chat_id=group, user_id=ALICE),
+        "alice": BotCommandScopeChat(chat_id=ALICE),
+    }
+    for name, scope in scopes.items():
+        assert await bot.set_my_commands(_cmds(name), scope=scope)
+    assert await bot.set_my_commands(_cmds("en_default"), language_code="en")
+    for name, scope in scopes.items():
+        assert _names(await bot.get_my_commands(scope=scope)) == [name]  # no fallback
+    assert _names(await bot.get_my_commands(language_code="en")) == ["en_default"]
+    assert _names(await bot.get_my_commands(scope=BotCommandScopeChat(chat_id=BOB))) == []
+    assert emu.commands({"type": "chat_member", "chat_id": group, "user_id": ALICE}) == [
+        {"command": "member", "description": "member / member"}
+    ]
+
+    assert await bot.delete_my_commands(scope=scopes["member"])
+    assert await bot.get_my_commands(scope=scopes["member"]) == []
+    assert await bot.set_my_commands([], scope=scopes["chat"])  # an empty list deletes it
+    assert await bot.get_my_commands(scope=scopes["chat"]) == []
+
+
+async def test_menu_follows_telegrams_scope_precedence(emu: Emulator, bot: Bot, group: int) -> None:
+    emu.add_user(1003, "Tom", language_code="en")
+    emu.set_member_status(group, 1003, "member", by_user_id=BOB)
+    menu = emu.command_menu
+    assert menu(ALICE) == [] and menu(ALICE, group) == []
+    await bot.set_my_commands(_cmds("default"))
+    assert _names(menu(ALICE)) == _names(menu(ALICE, group)) == ["default"]
+
+    # Private chats: chat > all_private_chats > default, each with the language first.
+    await bot.set_my_commands(_cmds("private"), scope=BotCommandScopeAllPrivateChats())
+    await bot.set_my_commands(_cmds("mine"), scope=BotCommandScopeChat(chat_id=ALICE))
+    await bot.set_my_commands(
+        _cmds("private_en"), scope=BotCommandScopeAllPrivateChats(), language_code="en"
+    )
+    assert _names(menu(ALICE)) == ["mine"]
+    assert _names(menu(BOB)) == ["private"]  # zh-hans: no English list for him
+    assert _names(menu(1003)) == ["private_en"]
+    assert _names(menu(ALICE, group)) == ["default"]  # private scopes stay private
+
+    # Groups: chat_member > chat_administrators > chat > all_chat_administrators >
+    # all_group_chats > default; the two admin scopes only for administrators.
+    await bot.set_my_commands(_cmds("groups"), scope=BotCommandScopeAllGroupChats())
+    await bot.set_my_commands(_cmds("all_admins"), scope=BotCommandScopeAllChatAdministrators())
+    assert _names(menu(ALICE, group)) == ["groups"]
+    assert _names(menu(BOB, group)) == ["all_admins"]
+    await bot.set_my_commands(_cmds("chat"), scope=BotCommandScopeChat(chat_id=group))
+    assert _names(menu(ALICE, group)) == _names(menu(BOB, group)) == ["chat"]
+    await bot.set_my_commands(
+        _cmds("chat_admins"), scope=BotCommandScopeChatAdministrators(chat_id=group)
+    )
+    assert _names(menu(ALICE, group)) == ["chat"]
+    assert _names(menu(BOB, group)) == ["chat_admins"]
+    await bot.set_my_commands(
+        _cmds("alice_here"), scope=BotCommandScopeChatMember(chat_id=group, user_id=ALICE)
+    )
+    await bot.set_my_commands(
+        _cmds("bob_here"), scope=BotCommandScopeChatMember(chat_id=group, user_id=BOB)
+    )
+    assert _names(menu(ALICE, group)) == ["alice_here"]
+    assert _names(menu(BOB, group)) == ["bob_here"]
+    assert _names(menu(1003, group)) == ["chat"]
+
+    # Someone who left the group sees no menu there; deleting a list falls back again.
+    emu.set_member_status(group, ALICE, "left")
+    assert menu(ALICE, group) == []
+    await bot.delete_my_commands(scope=BotCommandScopeChatMember(chat_id=group, user_id=BOB))
+    assert _names(menu(BOB, group)) == ["chat_admins"]
+
+
+async def test_bad_scopes_get_telegrams_errors(emu: Emulator, bot: Bot, group: int) -> None:
+    async def refused(scope: Any, **kwargs: Any) -> str:
+        with pytest.raises(TelegramBadRequest) as caught:
+            await bot.set_my_commands(_cmds("x"), scope=scope, **kwargs)
+        return caught.value.message
+
+    private = "Bad Request: can't use specified scope in private chats"
+    assert await refused(BotCommandScopeChatMember(chat_id=ALICE, user_id=ALICE)) == private
+    assert await refused(BotCommandScopeChatAdministrators(chat_id=ALICE)) == private
+    with pytest.raises(TelegramBadRequest, match="can't use specified scope in private chats"):
+        await bot.get_my_commands(scope=BotCommandScopeChatAdministrators(chat_id=BOB))
+    assert await refused(BotCommandScopeChat(chat_id=4040)) == "Bad Request: chat not found"
+    assert await refused(BotCommandScopeChat(chat_id="@nobody")) == "Bad Request: chat not found"
+    emu.add_group(-100777, "机器人不在的群", [ALICE])
+    assert await refused(BotCommandScopeChat(chat_id=-100777)) == "Bad Request: chat not found"
+    assert await refused(BotCommandScopeChatMember(chat_id=group, user_id=4040)) == (
+        "Bad Request: user not found"
+    )
+    assert await refused(BotCommandScopeDefault(), language_code="EN") == (
+        "Bad Request: invalid language code specified"
+    )
+    with pytest.raises(TelegramBadRequest, match="BOT_COMMAND_INVALID"):
+        await bot.set_my_commands([BotCommand(command="Start", description="x")])
+    with pytest.raises(TelegramBadRequest, match="BOT_COMMANDS_TOO_MUCH"):
+        await bot.set_my_commands(_cmds(*(f"c{n}" for n in range(101))))
+    with pytest.raises(TelegramBadRequest, match="description must be non-empty"):
+        await bot.set_my_commands([BotCommand(command="start", description="  ")])
+    assert await bot.get_my_commands() == []  # nothing refused was stored
+
+    base = f"{emu.base_url}/bot{TOKEN}/setMyCommands"
+    commands = [{"command": "start", "description": "开始"}]
+    parse = "Bad Request: can't parse BotCommandScope"
+    member = {"type": "chat_member", "chat_id": group}
+    cases = [
+        ("{not json", f"{parse} JSON object"),
+        ([1], f"{parse}: BotCommandScope must be an Object"),
+        ({}, f'{parse}: Can\'t find field "type"'),
+        ({"type": "everyone"}, f"{parse}: Unsupported type specified"),
+        ({"type": "chat"}, f'{parse}: Can\'t find field "chat_id"'),
+        ({"type": "chat", "chat_id": ""}, f"{parse}: Empty chat_id specified"),
+        (member, f'{parse}: Can\'t find field "user_id"'),
+        ({**member, "user_id": "x"}, f'{parse}: Field "user_id" must be a valid Number'),
+        ({**member, "user_id": 0}, f"{parse}: Invalid user_id specified"),
+    ]
+    async with aiohttp.ClientSession() as http:
+        for scope, description in cases:
+            body = {"commands": commands, "scope": scope}
+            async with http.post(base, json=body) as resp:
+                assert (resp.status, (await resp.json())["description"]) == (400, description)
+        # A chat id written as a string is the same chat, as in Telegram.
+        body = {"commands": commands, "scope": {"type": "chat", "chat_id": str(group)}}
+        async with http.post(base, json=body) as resp:
+            assert (await resp.json())["ok"] is True
+    assert _names(await bot.get_my_commands(scope=BotCommandScopeChat(chat_id=group))) == ["start"]
+    assert emu.internal_errors == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -137,6 +138,13 @@ def test_generate_and_parse_key() -> None:
     assert generate_key() != text
     assert parse_key(f"  {text}\n") == key
     assert parse_key(text.rstrip("=")) == key
+
+
+def test_generated_key_is_also_a_valid_webhook_secret() -> None:
+    # config.example.toml tells operators to make telegram.webhook.secret with
+    # `unionbot keys generate`; Telegram allows only A-Z a-z 0-9 _ - in a secret token.
+    for _ in range(20):
+        assert re.fullmatch(r"[A-Za-z0-9_-]{1,256}", generate_key())
 
 
 def test_parse_key_forms() -> None:

@@ -374,7 +374,7 @@ async def test_staff_decide_once_and_others_change_nothing(tmp_path: Path) -> No
         other_id = application_id(db, second)
         before = emu.message(REVIEW_GROUP, other["message_id"])
         events_before = emu.mark()
-        refusal = "只有本街道工会的审核人员可以处理这份申请。"
+        refusal = "只有本街道总工会的审核人员可以处理这份申请。"
         attempts: list[tuple[int, str, bool, str]] = [
             (OUTSIDER_ID, find_button(other, "通过"), False, refusal),
             (OUTSIDER_ID, find_button(other, "驳回"), False, refusal),

@@ -369,9 +369,33 @@ def test_poster_with_long_names_fits(font, poster):
     assert decode_qr(render_poster_png(data, font)) == [DEEP_LINK]
 
 
-def test_poster_footer_names_the_street_union(poster):
-    assert poster.footer_text() == "德胜街道总工会"
-    assert dataclasses.replace(poster, street_name="德胜街道工会").footer_text() == "德胜街道工会"
+def test_poster_names_the_street_union_and_the_joint_union(font, poster):
+    # The street union runs the reception point and reviews; the joint union registers the
+    # membership (docs/domain.md). Checked on what is laid out, i.e. drawn on the page.
+    lay = layout_poster(poster, FontStack(font))
+    assert "".join(lay.footer.lines) == "德胜街道总工会"
+    assert "德胜街道总工会" in "".join(lay.steps[-1].lines)
+    assert "德胜街道工会联合会" in poster.subtitle_text()
+    assert poster.subtitle_text() in poster.texts()
+    named = dataclasses.replace(poster, street_name="德胜街道工会")
+    assert named.footer_text() == "德胜街道工会"
+    assert "德胜街道工会联合会" in named.subtitle_text()
+
+
+def test_card_names_the_joint_union(font, card):
+    lay = layout_card(card, FontStack(font))
+    assert "".join(lay.union_name.lines) == "北京市西城区德胜街道工会联合会"
+
+
+def test_posters_written_for_points_name_their_street_union(tmp_path, font):
+    from bot.posters import poster_data
+    from bot.services.admin import PointRow
+
+    point = PointRow("pAbc", "新街口社区", "community", "德胜街道", True)
+    data = poster_data(point, "unionbot_demo_bot")
+    assert data.footer_text() == "德胜街道总工会"
+    assert "德胜街道工会联合会" in data.subtitle_text()
+    assert decode_qr(render_poster_png(data, font)) == ["https://t.me/unionbot_demo_bot?start=pAbc"]
 
 
 # ---------------------------------------------------------------- layout helpers

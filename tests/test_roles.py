@@ -34,7 +34,7 @@ from tests.live import FEDERATION_ID, OUTSIDER_ID, REVIEW_GROUP, STAFF_IDS, Live
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 ADMIN_ID, OTHER_STREET_ID, REMOVED_ID = 950, 601, STAFF_IDS[2]
-NOT_THIS_STREET = "只有本街道工会的审核人员可以处理这份申请。"
+NOT_THIS_STREET = "只有本街道总工会的审核人员可以处理这份申请。"
 CLI = Actor.cli("test")
 TIMEOUT = 10.0
 FAST_OUTBOX = {"private_per_second": 100.0, "group_per_minute": 6000.0, "poll_interval": 0.05}

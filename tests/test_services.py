@@ -177,3 +177,14 @@ async def test_card_tokens_verify_and_forgeries_fail(world: World) -> None:
     ident, mac = token.split("_", 1)
     assert ident == "1"
     assert await world.cards.verify("2_" + mac) is None  # another member, same signature
+
+
+async def test_renaming_a_street_renames_its_joint_union(world: World) -> None:
+    """Every text derives the union names from the street's name (bot/union_names.py); the
+    stored joint union, which the member card shows, must follow a rename."""
+    submitted = await world.intake.submit(42, make_draft(world, 1))
+    await world.review.approve(await _application_id(world, submitted.number), STAFF, None)
+    await world.admin.add_street("DS", "德胜街道办事处", Actor.cli("test"))
+    member_id = await _count(world, select(Member.id))
+    facts = await world.cards.facts(member_id)
+    assert facts is not None and facts.union_name == "德胜街道办事处工会联合会"

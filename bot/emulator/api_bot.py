@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from typing import Any
 
+from . import commands as menus
 from .api_common import Call, Handler
 from .errors import bad_request
 
-_COMMAND = re.compile(r"[a-z0-9_]{1,32}")
 _TEXT_LIMITS = {"name": 64, "description": 512, "short_description": 120}
 ANSWER_TEXT_LIMIT = 200
 
@@ -24,40 +22,28 @@ async def trivial(call: Call) -> bool:
     return True
 
 
-def _commands_key(call: Call) -> str:
-    scope = call.params.obj("scope") or {"type": "default"}
-    if not isinstance(scope, dict) or "type" not in scope:
-        raise bad_request("can't parse BotCommandScope JSON object")
-    language = call.params.text("language_code") or ""
-    return json.dumps([scope, language], sort_keys=True)
-
-
 async def set_my_commands(call: Call) -> bool:
-    commands = call.params.obj("commands")
-    if not isinstance(commands, list) or len(commands) > 100:
-        raise bad_request("can't parse commands JSON object")
-    clean = []
-    for item in commands:
-        if not isinstance(item, dict) or not _COMMAND.fullmatch(str(item.get("command", ""))):
-            raise bad_request("BOT_COMMAND_INVALID")
-        description = str(item.get("description", "")).strip()
-        if not 1 <= len(description) <= 256:
-            raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
-        clean.append({"command": item["command"], "description": description})
-    key = _commands_key(call)
+    # The order of Telegram's checks: the list's shape, the scope, the language, each command.
+    commands = menus.read_commands(call.params)
+    scope = menus.scope_of(call.world, call.bot, call.params)
+    language = menus.language_of(call.params)
+    clean = menus.clean_commands(commands)
     if clean:
-        call.bot.commands[key] = clean
-    else:
-        call.bot.commands.pop(key, None)
+        call.bot.commands[(scope, language)] = clean
+    else:  # an empty list is no list: the next scope in precedence applies again
+        call.bot.commands.pop((scope, language), None)
     return True
 
 
 async def get_my_commands(call: Call) -> list[dict[str, Any]]:
-    return list(call.bot.commands.get(_commands_key(call), []))
+    """Exactly the list of this scope and language; no fallback to other scopes."""
+    key = (menus.scope_of(call.world, call.bot, call.params), menus.language_of(call.params))
+    return [dict(c) for c in call.bot.commands.get(key, [])]
 
 
 async def delete_my_commands(call: Call) -> bool:
-    call.bot.commands.pop(_commands_key(call), None)
+    key = (menus.scope_of(call.world, call.bot, call.params), menus.language_of(call.params))
+    call.bot.commands.pop(key, None)
     return True
 
 

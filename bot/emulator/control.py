@@ -27,7 +27,8 @@ ACTIONS = frozenset(
         "send_text", "send_command", "send_contact", "send_sticker", "send_photo",
         "send_voice", "send_document", "press_button", "block_bot", "unblock_bot",
         "redeliver", "messages", "last_message", "message", "reply_keyboard",
-        "callback_answers", "updates", "pending_updates", "commands", "mark", "wait_for",
+        "callback_answers", "updates", "pending_updates", "commands", "command_menu", "mark",
+        "wait_for",
         "inject_error", "inject_network_failure", "transcript_text",
     }
 )  # fmt: skip

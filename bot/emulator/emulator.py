@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -12,8 +11,9 @@ from typing import Any, Literal
 from aiohttp import web
 
 from . import actions
+from . import commands as menus
 from .control import control_routes
-from .errors import EmulatorError
+from .errors import ApiError, EmulatorError
 from .faults import Faults, FloodLimits, InjectedError, NetworkFailure
 from .files import analyse_image, sample_photo
 from .records import ApiCall, BotEvent
@@ -353,8 +353,26 @@ class Emulator:
         *,
         bot: str | None = None,
     ) -> list[dict[str, Any]]:
-        key = json.dumps([scope or {"type": "default"}, language_code], sort_keys=True)
-        return copy.deepcopy(self.world.bot(bot).commands.get(key, []))
+        """The list set for exactly this scope and language (what getMyCommands returns)."""
+        try:
+            kind, chat_id, user_id = menus.parse_scope(scope)
+        except ApiError as error:
+            raise EmulatorError(error.description) from None
+        key = menus.ScopeKey(kind, int(chat_id) if chat_id else None, user_id)
+        return copy.deepcopy(self.world.bot(bot).commands.get((key, language_code), []))
+
+    def command_menu(
+        self, user_id: int, chat_id: int | None = None, *, bot: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The command menu `user_id` sees in a chat (their private chat with the bot by
+        default), resolved along Telegram's scope precedence with their language."""
+        record = self.world.bot(bot)
+        user = self.world.user(user_id)
+        if chat_id is None or chat_id == user_id:
+            chat = self.world.private_chat(record, user)
+        else:
+            chat = self._group(chat_id)
+        return menus.menu_for(record, chat, user)
 
     @property
     def sent_log(self) -> list[ApiCall]:

@@ -69,7 +69,8 @@ class BotRecord:
     webhook: WebhookConfig | None = None
     started: set[int] = field(default_factory=set)  # users who opened the private chat
     blocked: set[int] = field(default_factory=set)
-    commands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # (ScopeKey, language code or "") -> commands; see commands.py
+    commands: dict[tuple[Any, str], list[dict[str, Any]]] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)  # name/description per language
     poll_generation: int = 0
 

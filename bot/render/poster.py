@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw
 
 from bot.render.card import GOLD, HEADER_SUBTLE, INK, MUTED, PAPER, RED, RULE, WHITE, render_qr
 from bot.render.fonts import FittedText, FontSpec, FontStack, fit_text
+from bot.union_names import joint_union_name, street_union_name
 
 DPI = 150
 PAGE_SIZE = (1240, 1754)  # A4 (210 × 297 mm) at 150 dpi
@@ -22,12 +23,14 @@ STEPS_TOP = QR_TOP + QR_BOX + 100
 STEPS_BOTTOM = PAGE_SIZE[1] - FOOTER_HEIGHT - 50
 EM_BASELINE = 0.88
 
-DEFAULT_INSTRUCTIONS = (
-    "用手机 Telegram 扫描上方二维码",
-    "阅读隐私说明并同意",
-    "填写姓名、身份证号、手机号、工作单位",
-    "提交后等待街道工会审核，审核通过即可领取电子会员卡",
-)
+
+def default_instructions(street_union: str) -> tuple[str, ...]:
+    return (
+        "用手机 Telegram 扫描上方二维码",
+        "阅读隐私说明并同意",
+        "填写姓名、身份证号、手机号、工作单位",
+        f"提交后由{street_union}审核，审核通过即可领取电子会员卡",
+    )
 
 
 @dataclass(frozen=True)
@@ -36,17 +39,23 @@ class PosterData:
     point_name: str
     deep_link: str
     title: str = "职工入会 扫码申请"
-    subtitle: str = "所在单位尚未建立工会的职工，也可以申请加入工会"
+    subtitle: str = ""  # empty: who may apply, and the joint union they join
     point_label: str = "受理点"
     steps_heading: str = "申请步骤"
-    instructions: tuple[str, ...] = DEFAULT_INSTRUCTIONS
-    footer: str = ""  # empty: "<street_name>总工会"
+    instructions: tuple[str, ...] = ()  # empty: the default steps, naming the street union
+    footer: str = ""  # empty: the street union, which runs the point (bot/union_names.py)
 
     def footer_text(self) -> str:
-        if self.footer:
-            return self.footer
-        name = self.street_name
-        return name if name.endswith("工会") else f"{name}总工会"
+        return self.footer or street_union_name(self.street_name)
+
+    def subtitle_text(self) -> str:
+        if self.subtitle:
+            return self.subtitle
+        joint = joint_union_name(self.street_name)
+        return f"所在单位尚未建立工会的职工，可申请加入{joint}"
+
+    def steps(self) -> tuple[str, ...]:
+        return self.instructions or default_instructions(self.footer_text())
 
     def point_text(self) -> str:
         return f"{self.point_label}：{self.point_name}"
@@ -56,15 +65,15 @@ class PosterData:
 
     def texts(self) -> list[str]:
         """Every string drawn on the poster (for the glyph check)."""
-        numbers = [str(i) for i in range(1, len(self.instructions) + 1)]
+        numbers = [str(i) for i in range(1, len(self.steps()) + 1)]
         return [
             self.title,
-            self.subtitle,
+            self.subtitle_text(),
             self.point_text(),
             self.steps_heading,
             self.link_text(),
             self.footer_text(),
-            *self.instructions,
+            *self.steps(),
             *numbers,
         ]
 
@@ -86,7 +95,7 @@ def layout_poster(data: PosterData, stack: FontStack) -> PosterLayout:
     """Fit every text block into its box (shrinking, then wrapping)."""
     width = PAGE_SIZE[0] - 2 * MARGIN
     step_width = width - STEP_INDENT
-    per_step = _step_pitch(len(data.instructions))
+    per_step = _step_pitch(len(data.steps()))
     return PosterLayout(
         title=fit_text(
             stack, data.title, max_width=width, max_height=120, max_size=100, min_size=48
@@ -112,7 +121,7 @@ def layout_poster(data: PosterData, stack: FontStack) -> PosterLayout:
                 max_lines=2,
                 leading=1.35,
             )
-            for step in data.instructions
+            for step in data.steps()
         ),
         footer=fit_text(
             stack, data.footer_text(), max_width=width, max_height=48, max_size=36, min_size=20
@@ -159,7 +168,12 @@ def _draw_header(img: Image.Image, data: PosterData, stack: FontStack, lay: Post
     draw.rectangle((0, HEADER_HEIGHT, w, HEADER_HEIGHT + 8), fill=GOLD)
     top = _centered(draw, stack, 70, lay.title, WHITE, bold=True)
     sub = fit_text(
-        stack, data.subtitle, max_width=lay.text_width, max_height=40, max_size=30, min_size=18
+        stack,
+        data.subtitle_text(),
+        max_width=lay.text_width,
+        max_height=40,
+        max_size=30,
+        min_size=18,
     )
     top = _centered(draw, stack, top + 6, sub, HEADER_SUBTLE)
     _centered(draw, stack, top + 34, lay.point, WHITE)

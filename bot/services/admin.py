@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database
@@ -18,7 +18,8 @@ from bot.services import outbox
 from bot.services.audit import Actor, record
 from bot.services.errors import DomainError, NotFound
 from bot.services.unions import joint_union
-from models import Application, ReceptionPoint, Staff, Street
+from bot.union_names import joint_union_name
+from models import Application, ReceptionPoint, Staff, Street, UnionOrg
 from models.org import POINT_KINDS, STAFF_ROLES
 
 STREET_CODE = re.compile(r"^[A-Z][A-Z0-9]{1,7}$")
@@ -82,6 +83,12 @@ class AdminService:
                 after={"name": name},
             )
             street.name = name
+            # The joint union is named after its street everywhere (bot/union_names.py).
+            await session.execute(
+                update(UnionOrg)
+                .where(UnionOrg.street_id == street.id, UnionOrg.kind == "joint")
+                .values(name=joint_union_name(name))
+            )
         if chat_id is not None and street.review_chat_id != chat_id:
             await self._bind(session, street, chat_id, actor)
         return street

@@ -1,5 +1,5 @@
 """Union organisations: each street's joint union (工会联合会), where individual members are
-registered until their enterprise has a union of its own."""
+registered until their enterprise has a union of its own (names: bot/union_names.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import dialect_insert
+from bot.union_names import joint_union_name
 from models import Street, UnionOrg
 from models.base import utcnow
 
@@ -27,10 +28,6 @@ async def joint_union(session: AsyncSession, street: Street) -> tuple[int, bool]
     if inserted is not None:
         return inserted, True
     return await session.scalar(_JOINT.where(UnionOrg.street_id == street.id)), False
-
-
-def joint_union_name(street_name: str) -> str:
-    return f"{street_name}工会联合会"
 
 
 _JOINT = select(UnionOrg.id).where(UnionOrg.kind == "joint")

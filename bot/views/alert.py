@@ -20,8 +20,9 @@ class AlertData:
     uscc: str | None
     member_count: int
     threshold: int
-    streets: list[str]
-    points: list[tuple[str, int]]  # (reception point, members who came through it)
+    unions: list[str]  # the joint unions where the members are registered
+    # (reception point or None, channel, members who came in that way)
+    points: list[tuple[str | None, str, int]]
     first_joined: datetime
     last_joined: datetime
     followed_by: str | None
@@ -31,8 +32,8 @@ class AlertData:
 def alert_text(alert: AlertData) -> str:
     separator = _("、")
     points = separator.join(
-        _("{name}（{count}）").format(name=escape(name), count=count)
-        for name, count in alert.points
+        _("{name}（{count}）").format(name=intake_label(point, channel), count=count)
+        for point, channel, count in alert.points
     )
     lines = [
         _("🔔 <b>建会提示：单体入会会员已达 {threshold} 人</b>").format(threshold=alert.threshold),
@@ -42,7 +43,7 @@ def alert_text(alert: AlertData) -> str:
         lines.append(_("统一社会信用代码：{uscc}").format(uscc=alert.uscc))
     lines += [
         _("当前会员人数：{count}").format(count=alert.member_count),
-        _("所属街道：{streets}").format(streets=separator.join(escape(s) for s in alert.streets)),
+        _("会籍所在：{unions}").format(unions=separator.join(escape(u) for u in alert.unions)),
         _("受理点：{points}").format(points=points),
         _("首位会员入会：{first}；最近入会：{last}").format(
             first=timefmt.day(alert.first_joined), last=timefmt.day(alert.last_joined)
@@ -56,6 +57,15 @@ def alert_text(alert: AlertData) -> str:
             )
         )
     return "\n".join(lines)
+
+
+def intake_label(point: str | None, channel: str) -> str:
+    """Where members came in: a reception point, the online channel, or paper forms."""
+    if channel == "assisted":
+        return _("纸质申请")
+    if point:
+        return escape(point)
+    return _("线上申请")
 
 
 def alert_keyboard(alert: AlertData) -> InlineKeyboardMarkup | None:

@@ -17,6 +17,7 @@ from bot.services.privacy import (
     MembershipData,
     MyData,
 )
+from bot.union_names import street_union_name
 from bot.views.review import gender_label, reason_label, reason_with_note
 
 # Telegram refuses longer messages (4096); leave room for the entities.
@@ -91,7 +92,7 @@ def application_block(a: ApplicationData) -> str:
         _("手机号：{v}").format(v=escape(a.mobile.removeprefix("+86"))),
         _("工作单位：{v}").format(v=escape(a.employer)),
         _("岗位：{v}").format(v=escape(a.job or _("（未填写）"))),
-        _("受理点：{v}").format(v=escape(_point(a))),
+        _("受理：{v}").format(v=escape(_point(a))),
         _("提交时间：{time}").format(time=timefmt.minute(a.submitted_at)),
         _("同意时间：{time}（告知书版本 {version}）").format(
             time=timefmt.minute(a.consent_at), version=escape(a.notice_version)
@@ -112,7 +113,8 @@ def application_block(a: ApplicationData) -> str:
 
 
 def _point(a: ApplicationData) -> str:
-    where = f"{a.street} · {a.point}" if a.point else a.street
+    union = street_union_name(a.street)
+    where = f"{union} · {a.point}" if a.point else union
     return _("{where}（{channel}）").format(where=where, channel=channel_label(a.channel))
 
 

@@ -11,6 +11,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bot import timefmt
 from bot.callbacks import EmployerCb, ReviewCb
 from bot.i18n import translate as _
+from bot.union_names import joint_union_name, street_union_name
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class ReviewCardData:
     reject_reason: str | None
     reject_note: str | None
     assisted_by: str | None = None
+    channel: str = "qr"  # qr | online | assisted (Application.channel)
 
 
 def gender_label(gender: str) -> str:
@@ -56,6 +58,16 @@ def reason_with_note(reason: str, note: str) -> str:
     return _("{reason}：{note}").format(reason=reason, note=escape(note))
 
 
+def channel_text(channel: str, point_name: str | None, assisted_by: str | None) -> str:
+    """How the application came in: a reception point's QR code, the online channel, or a
+    paper form that staff typed in (user text escaped)."""
+    if channel == "assisted":
+        return _("纸质申请，{who} 代录").format(who=escape(assisted_by or "?"))
+    if channel == "qr" and point_name:
+        return _("{point}（扫码）").format(point=escape(point_name))
+    return _("线上申请")
+
+
 def review_card_text(card: ReviewCardData, today: date) -> str:
     if card.status == "withdrawn":  # the applicant withdrew and their data is erased
         return (
@@ -65,7 +77,6 @@ def review_card_text(card: ReviewCardData, today: date) -> str:
                 time=timefmt.minute(card.decided_at or card.submitted_at)
             )
         )
-    point = card.point_name or _("线上申请")
     lines = [
         _("📝 <b>入会申请 {number}</b>").format(number=escape(card.number)),
         _("姓名：{name}").format(name=escape(card.name)),
@@ -77,15 +88,15 @@ def review_card_text(card: ReviewCardData, today: date) -> str:
         _("工作单位：{employer}（本企业已入会 {count}/{threshold}）").format(
             employer=escape(card.employer), count=card.enterprise_count, threshold=card.threshold
         ),
-        _("受理点：{street} · {point}").format(
-            street=escape(card.street_name), point=escape(point)
+        _("受理：{union} · {channel}").format(
+            union=escape(street_union_name(card.street_name)),
+            channel=channel_text(card.channel, card.point_name, card.assisted_by),
         ),
+        _("会籍：{union}").format(union=escape(joint_union_name(card.street_name))),
         _("提交时间：{time}").format(time=timefmt.minute(card.submitted_at)),
     ]
     if card.provisional:
         lines.insert(6, _("（该单位尚未在企业库中登记）"))
-    if card.assisted_by:
-        lines.append(_("代录：{who}（纸质申请）").format(who=escape(card.assisted_by)))
     if card.status == "approved" and card.decided_at:
         lines.append(
             _("\n✅ <b>已通过</b> — {who}，{time}").format(

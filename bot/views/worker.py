@@ -7,14 +7,15 @@ from html import escape
 from bot import timefmt
 from bot.i18n import translate as _
 from bot.services.cards import CardFacts
+from bot.union_names import street_union_name
 from bot.views.review import reason_label, reason_with_note
 
 
 def received_text(number: str, street: str) -> str:
     return _(
         "📮 您的入会申请已提交，申请编号 <b>{number}</b>。\n"
-        "{street}工会工作人员将尽快审核，结果会在这里通知您。发送 /status 可随时查看进度。"
-    ).format(number=escape(number), street=escape(street))
+        "{union}工作人员将尽快审核，结果会在这里通知您。发送 /status 可随时查看进度。"
+    ).format(number=escape(number), union=escape(street_union_name(street)))
 
 
 def approved_text(number: str, member_number: str, union_name: str) -> str:
@@ -47,8 +48,8 @@ def four_ones_text(has_card: bool) -> str:
         [
             _("“四个一”会员服务："),
             _("{mark} 一张会员卡").format(mark=done if has_card else todo),
-            _("{mark} 一张会员服务卡（由街道工会发放）").format(mark=todo),
-            _("{mark} 一项普惠制服务（街道工会将通知您）").format(mark=todo),
-            _("{mark} 一次工会活动（街道工会将通知您）").format(mark=todo),
+            _("{mark} 一张会员服务卡（由街道总工会发放）").format(mark=todo),
+            _("{mark} 一项普惠制服务（街道总工会将通知您）").format(mark=todo),
+            _("{mark} 一次工会活动（街道总工会将通知您）").format(mark=todo),
         ]
     )
