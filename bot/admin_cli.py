@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -145,9 +146,13 @@ async def points_posters(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     async with _admin(args) as admin:
         points = [p for p in await admin.points(args.street) if p.active]
-    written = await write_posters(settings, points, args.out)
+    written = await write_posters(settings, points, args.out, warn=_note)
     print(f"{written} posters written to {args.out}/")
     return 0
+
+
+def _note(text: str) -> None:
+    print(f"unionbot: {text}", file=sys.stderr)
 
 
 async def staff_add(args: argparse.Namespace) -> int:

@@ -36,6 +36,7 @@ from bot.services.intake import IntakeService
 from bot.services.preferences import PreferenceService
 from bot.services.privacy import PrivacyService
 from bot.services.review import ReviewService
+from bot.startup import identify
 from handlers import build_router
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ async def build_app(
         await upgrade_async(settings.database.url)
     db = Database(settings.database.url, echo=settings.database.echo)
     bot = make_bot(settings)
-    me = await bot.get_me()
+    me = await identify(bot, settings)  # one clear line, never the token, when it fails
     i18n = build_i18n(settings.i18n.default_locale)
     threshold = settings.federation.founding_threshold
 

@@ -72,7 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config)
+    from bot.startup import keep_out_of_logs
+
+    settings = load_settings(args.config)
+    telegram = settings.telegram
+    keep_out_of_logs(telegram.token.get_secret_value(), telegram.webhook.secret.get_secret_value())
+    return settings
 
 
 @asynccontextmanager
