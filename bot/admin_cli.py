@@ -104,12 +104,15 @@ async def streets_set_chat(args: argparse.Namespace) -> int:
 async def streets_bind_code(args: argparse.Namespace) -> int:
     from bot.app import load_keys
     from bot.cli import settings_of
+    from bot.keycheck import check_keys
     from bot.services.binding import BindingService
     from bot.timefmt import minute
 
-    hasher = load_keys(settings_of(args)).hasher  # a bad key fails before the database opens
+    settings = settings_of(args)
+    keys = load_keys(settings)  # a malformed key fails before the database opens
     async with _admin(args) as admin:
-        binding = BindingService(admin.db, hasher)
+        await check_keys(settings, keys.cipher, keys.hasher)  # a code the bot could not check
+        binding = BindingService(admin.db, keys.hasher)
         code, expires = await binding.create_code(args.street, ACTOR, timedelta(hours=args.hours))
     print(f"bind code for {args.street}: {code}")
     print(f"valid once, until {minute(expires)} Beijing time")

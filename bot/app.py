@@ -23,6 +23,7 @@ from bot.fsm_storage import DatabaseStorage
 from bot.i18n import CatalogI18n, build_i18n, pick_locale
 from bot.i18n import translate as _
 from bot.inbox import Inbox, UpdateProcessor
+from bot.keycheck import check_keys
 from bot.migrate import upgrade_async
 from bot.outbox_views import OutboxViews, ViewContext
 from bot.pii import KeyFormatError, LookupHasher, PiiCipher, parse_key
@@ -132,6 +133,7 @@ async def build_app(
     font = font or find_cjk_font(settings.render.cjk_font, settings.render.cjk_font_index)
     if migrate:
         await upgrade_async(settings.database.url)
+    await check_keys(settings, keys.cipher, keys.hasher)  # a wrong key stops here, named
     db = Database(settings.database.url, echo=settings.database.echo)
     bot = make_bot(settings)
     me = await identify(bot, settings)  # one clear line, never the token, when it fails
