@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.services.admin import AdminService
+from bot.services.admin import AdminService, Renamed
 from bot.services.audit import Actor
 
 
@@ -21,6 +21,10 @@ def add_commands(commands: Any) -> None:
     add.add_argument("code", help="short code used in member numbers, e.g. DS")
     add.add_argument("name", help="e.g. 德胜街道")
     add.set_defaults(handler=streets_add)
+    rename = sub.add_parser("rename", help="rename a street and its joint union (<name>工会联合会)")
+    rename.add_argument("code", help="the street's code, e.g. DS")
+    rename.add_argument("new_name", help="e.g. 德胜街道办事处")
+    rename.set_defaults(handler=streets_rename)
     sub.add_parser("list", help="list streets").set_defaults(handler=streets_list)
     chat = sub.add_parser("set-chat", help="make a group chat the street's review group")
     chat.add_argument("street", help="code or name")
@@ -81,9 +85,24 @@ ACTOR = Actor.cli()
 
 async def streets_add(args: argparse.Namespace) -> int:
     async with _admin(args) as admin:
-        await admin.add_street(args.code, args.name, ACTOR)
-    print(f"street {args.code.upper()} {args.name} added")
+        added = await admin.add_street(args.code, args.name, ACTOR)
+    state = "added" if added else "already exists; nothing changed"
+    print(f"street {args.code.upper()} {args.name} {state}")
     return 0
+
+
+async def streets_rename(args: argparse.Namespace) -> int:
+    async with _admin(args) as admin:
+        renamed = await admin.rename_street(args.code, args.new_name, ACTOR)
+    print(_renamed_text(renamed))
+    return 0
+
+
+def _renamed_text(renamed: Renamed) -> str:
+    return (
+        f"street {renamed.code} renamed: {renamed.old_name} → {renamed.new_name} "
+        f"(joint union: {renamed.joint_union})"
+    )
 
 
 async def streets_list(args: argparse.Namespace) -> int:
@@ -184,4 +203,6 @@ async def seed_file(args: argparse.Namespace) -> int:
     async with _admin(args) as admin:
         summary = await admin.seed(args.file, ACTOR)
     print(f"seeded {summary.streets} streets, {summary.points} points, {summary.staff} staff")
+    for renamed in summary.renamed:  # a seed file may rename: say so, never silently
+        print(_renamed_text(renamed))
     return 0

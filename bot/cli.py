@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.confirm import NotConfirmed
 from bot.db import Database
 from bot.pii import generate_key
 from bot.render.fonts import FontNotFoundError
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FontNotFoundError, DomainError, ValueError) as error:
         print(f"unionbot: {error}", file=sys.stderr)
         return 2
+    except NotConfirmed as refused:
+        print(f"unionbot: {refused}", file=sys.stderr)
+        return refused.status
     except KeyboardInterrupt:
         return 130
 

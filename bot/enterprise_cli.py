@@ -54,9 +54,13 @@ def add_commands(commands: Any) -> None:
         command.add_argument("ref", help="id or USCC")
         command.set_defaults(handler=enterprises_status, status=status)
 
-    merge = sub.add_parser("merge", help="merge SOURCE (e.g. provisional) into TARGET")
+    merge = sub.add_parser(
+        "merge",
+        help="merge SOURCE (e.g. provisional) into TARGET (asks first; cannot be undone)",
+    )
     merge.add_argument("source", help="id or USCC")
     merge.add_argument("target", help="id or USCC")
+    merge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     merge.set_defaults(handler=enterprises_merge)
 
     rekey = sub.add_parser("rekey", help="recompute stored name keys after a rules change")
@@ -198,10 +202,13 @@ async def enterprises_status(args: argparse.Namespace) -> int:
 
 
 async def enterprises_merge(args: argparse.Namespace) -> int:
+    from bot.confirm import confirm
+
     service = await _service(args)
     try:
-        source = await service.get(args.source)
-        target = await service.get(args.target)
+        # Checked as the merge will check it, so a refused merge is never asked about.
+        source, target = await service.merge_preview(args.source, args.target)
+        confirm(_merge_preview(source, target), yes=args.yes)
         result = await service.merge(source.id, target.id, ACTOR)
     finally:
         await service.db.dispose()
@@ -213,6 +220,21 @@ async def enterprises_merge(args: argparse.Namespace) -> int:
     if result.alert_raised:
         print("the founding-threshold alert was sent to the federation group")
     return 0
+
+
+def _merge_preview(source: Any, target: Any) -> list[str]:
+    def line(label: str, info: Any) -> str:
+        kind = "provisional" if info.provisional else "registered"
+        facts = ", ".join([kind, info.uscc or "no USCC", info.street_name or "no street"])
+        return f"  {label} #{info.id} {info.name} ({facts}): {info.member_count} members"
+
+    return [
+        "merge:",
+        line("from", source),
+        line("into", target),
+        f"  #{source.id}'s members and applications move to #{target.id}, which is then "
+        f"recounted; #{source.id} stays on record as merged into #{target.id}",
+    ]
 
 
 async def enterprises_rekey(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ def write_config(
     api_base: str = "http://127.0.0.1:9",  # nothing listens: the CLI must not need it
     bot_username: str = BOT_USERNAME,
     extra: str = "",
+    database_url: str | None = None,
 ) -> Path:
     """A complete config.toml (fake token, fresh keys, the test's own database), minus
     `drop`, plus `extra` lines."""
@@ -43,7 +44,7 @@ def write_config(
         f'bot_username = "{values["bot_username"]}"',
         "",
         "[database]",
-        f'url = "{new_store(tmp_path, "cli").url}"',
+        f'url = "{database_url or new_store(tmp_path, "cli").url}"',
         "",
         "[security]",
         f'data_key = "{values["data_key"]}"',
