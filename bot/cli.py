@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bot import admin_cli, audit_cli, enterprise_cli
+    from bot import admin_cli, audit_cli, emulator_cli, enterprise_cli
 
     parser = argparse.ArgumentParser(
         prog="unionbot", description="工会单体入会助手 — individual trade-union membership bot"
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_parser("generate", help="print a new random 32-byte key").set_defaults(
         handler=cmd_keys_generate
     )
-    for module in (admin_cli, enterprise_cli, audit_cli):
+    for module in (admin_cli, enterprise_cli, audit_cli, emulator_cli):
         module.add_commands(commands)
     return parser
 
