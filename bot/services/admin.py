@@ -77,7 +77,6 @@ class AdminService:
                     f"street {code} already exists, named {street.name}; to rename it: "
                     f"unionbot streets rename {code} {name}"
                 )
-            await _check_name_free(session, name, code)
             await self._upsert_street(session, code, name, None, actor)
             return True
 
