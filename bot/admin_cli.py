@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.menus_cli import refresh
-from bot.services.admin import AdminService
+from bot.services.admin import AdminService, Renamed
 from bot.services.audit import Actor
 
 
@@ -21,6 +22,10 @@ def add_commands(commands: Any) -> None:
     add.add_argument("code", help="short code used in member numbers, e.g. DS")
     add.add_argument("name", help="e.g. 德胜街道")
     add.set_defaults(handler=streets_add)
+    rename = sub.add_parser("rename", help="rename a street and its joint union (<name>工会联合会)")
+    rename.add_argument("code", help="the street's code, e.g. DS")
+    rename.add_argument("new_name", help="e.g. 德胜街道办事处")
+    rename.set_defaults(handler=streets_rename)
     sub.add_parser("list", help="list streets").set_defaults(handler=streets_list)
     chat = sub.add_parser("set-chat", help="make a group chat the street's review group")
     chat.add_argument("street", help="code or name")
@@ -81,9 +86,24 @@ ACTOR = Actor.cli()
 
 async def streets_add(args: argparse.Namespace) -> int:
     async with _admin(args) as admin:
-        await admin.add_street(args.code, args.name, ACTOR)
-    print(f"street {args.code.upper()} {args.name} added")
+        added = await admin.add_street(args.code, args.name, ACTOR)
+    state = "added" if added else "already exists; nothing changed"
+    print(f"street {args.code.upper()} {args.name} {state}")
     return 0
+
+
+async def streets_rename(args: argparse.Namespace) -> int:
+    async with _admin(args) as admin:
+        renamed = await admin.rename_street(args.code, args.new_name, ACTOR)
+    print(_renamed_text(renamed))
+    return 0
+
+
+def _renamed_text(renamed: Renamed) -> str:
+    return (
+        f"street {renamed.code} renamed: {renamed.old_name} → {renamed.new_name} "
+        f"(joint union: {renamed.joint_union})"
+    )
 
 
 async def streets_list(args: argparse.Namespace) -> int:
@@ -105,12 +125,15 @@ async def streets_set_chat(args: argparse.Namespace) -> int:
 async def streets_bind_code(args: argparse.Namespace) -> int:
     from bot.app import load_keys
     from bot.cli import settings_of
+    from bot.keycheck import check_keys
     from bot.services.binding import BindingService
     from bot.timefmt import minute
 
-    hasher = load_keys(settings_of(args)).hasher  # a bad key fails before the database opens
+    settings = settings_of(args)
+    keys = load_keys(settings)  # a malformed key fails before the database opens
     async with _admin(args) as admin:
-        binding = BindingService(admin.db, hasher)
+        await check_keys(settings, keys.cipher, keys.hasher)  # a code the bot could not check
+        binding = BindingService(admin.db, keys.hasher)
         code, expires = await binding.create_code(args.street, ACTOR, timedelta(hours=args.hours))
     print(f"bind code for {args.street}: {code}")
     print(f"valid once, until {minute(expires)} Beijing time")
@@ -147,9 +170,13 @@ async def points_posters(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     async with _admin(args) as admin:
         points = [p for p in await admin.points(args.street) if p.active]
-    written = await write_posters(settings, points, args.out)
+    written = await write_posters(settings, points, args.out, warn=_note)
     print(f"{written} posters written to {args.out}/")
     return 0
+
+
+def _note(text: str) -> None:
+    print(f"unionbot: {text}", file=sys.stderr)
 
 
 async def staff_add(args: argparse.Namespace) -> int:
@@ -180,5 +207,7 @@ async def seed_file(args: argparse.Namespace) -> int:
     async with _admin(args) as admin:
         summary = await admin.seed(args.file, ACTOR)
         print(f"seeded {summary.streets} streets, {summary.points} points, {summary.staff} staff")
+        for renamed in summary.renamed:  # a seed file may rename: say so, never silently
+            print(_renamed_text(renamed))
         await refresh(args, admin.db)
     return 0

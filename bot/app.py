@@ -26,6 +26,7 @@ from bot.i18n import CatalogI18n, build_i18n, pick_locale
 from bot.i18n import translate as _
 from bot.inbox import Inbox, UpdateProcessor
 from bot.instances import Instance
+from bot.keycheck import check_keys
 from bot.locks import Locks, open_locks
 from bot.migrate import upgrade_async
 from bot.outbox_views import OutboxViews, ViewContext
@@ -42,6 +43,7 @@ from bot.services.menus import MenuService
 from bot.services.preferences import PreferenceService
 from bot.services.privacy import PrivacyService
 from bot.services.review import ReviewService
+from bot.startup import identify
 from bot.transport import PacedRequests, ReplyDeferred
 from handlers import build_router
 
@@ -148,9 +150,10 @@ async def build_app(
     )
     if migrate:
         await upgrade_async(settings.database.url)
+    await check_keys(settings, keys.cipher, keys.hasher)  # a wrong key stops here, named
     db = Database(settings.database.url, echo=settings.database.echo)
     bot = make_bot(settings)
-    me = await bot.get_me()
+    me = await identify(bot, settings)  # one clear line, never the token, when it fails
     locks = open_locks(db)
     instance = Instance(db, locks, me.id, "webhook" if webhook else "polling")
     # Every call that sends into a chat waits for the bot-wide flood limits.

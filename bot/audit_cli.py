@@ -276,6 +276,9 @@ def add_commands(commands: Any) -> None:
     audit.add_argument("--until", type=parse_moment, help="to YYYY-MM-DD [HH:MM], inclusive")
     audit.add_argument("--limit", type=_positive, help=f"at most N entries (list: {DEFAULT_LIMIT})")
     audit.add_argument("--csv", type=Path, metavar="FILE", help="export to a CSV file for Excel")
+    audit.add_argument(
+        "--yes", action="store_true", help="overwrite an existing --csv file without asking"
+    )
     audit.set_defaults(handler=audit_command)
 
 
@@ -296,7 +299,11 @@ async def _database(args: argparse.Namespace) -> Database:
 
 
 async def audit_command(args: argparse.Namespace) -> int:
+    from bot.confirm import confirm
+
     filters = filter_of(args)
+    if args.csv is not None and args.csv.exists():
+        confirm([f"{args.csv} exists and will be overwritten"], yes=args.yes)
     db = await _database(args)
     try:
         if args.csv is not None:

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.confirm import NotConfirmed
 from bot.db import Database
 from bot.pii import generate_key
 from bot.render.fonts import FontNotFoundError
@@ -37,12 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FontNotFoundError, DomainError, ValueError) as error:
         print(f"unionbot: {error}", file=sys.stderr)
         return 2
+    except NotConfirmed as refused:
+        print(f"unionbot: {refused}", file=sys.stderr)
+        return refused.status
     except KeyboardInterrupt:
         return 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bot import admin_cli, audit_cli, enterprise_cli, menus_cli
+    from bot import admin_cli, audit_cli, emulator_cli, enterprise_cli, menus_cli
 
     parser = argparse.ArgumentParser(
         prog="unionbot", description="工会单体入会助手 — individual trade-union membership bot"
@@ -71,13 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_parser("generate", help="print a new random 32-byte key").set_defaults(
         handler=cmd_keys_generate
     )
-    for module in (admin_cli, enterprise_cli, audit_cli, menus_cli):
+    for module in (admin_cli, enterprise_cli, audit_cli, menus_cli, emulator_cli):
         module.add_commands(commands)
     return parser
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config)
+    from bot.startup import keep_out_of_logs
+
+    settings = load_settings(args.config)
+    telegram = settings.telegram
+    keep_out_of_logs(telegram.token.get_secret_value(), telegram.webhook.secret.get_secret_value())
+    return settings
 
 
 @asynccontextmanager

@@ -1,11 +1,21 @@
-"""Configuration: a TOML file, overridden by UNIONBOT__SECTION__KEY environment variables."""
+"""Configuration: a TOML file, overridden by UNIONBOT__SECTION__KEY environment variables.
+
+Every section forbids keys it does not know, so a misspelt key (`founding_treshold`) is an
+error naming it instead of a silently applied default; environment variables are checked
+the same way.
+"""
 
 from __future__ import annotations
 
+import difflib
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_origin
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -14,13 +24,29 @@ from pydantic_settings import (
 )
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
+ENV_PREFIX = "UNIONBOT__"
+ENV_DELIMITER = "__"
+# A bot token pasted into the Bot API address (".../bot123456:ABC").
+_TOKEN_IN_PATH = re.compile(r"/bot\d+:", re.IGNORECASE)
 
 
 class ConfigError(Exception):
     """A missing or malformed configuration key, phrased for a person, one line per problem."""
 
 
-class WebhookSettings(BaseModel):
+class Section(BaseModel):
+    """A configuration section: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _group_chat_id(value: int | None) -> int | None:
+    if value is not None and value >= 0:
+        raise ValueError("must be a group chat id, which is negative (e.g. -1001234567890)")
+    return value
+
+
+class WebhookSettings(Section):
     url: str = ""
     secret: SecretStr = SecretStr("")
     listen_host: str = "127.0.0.1"
@@ -33,13 +59,34 @@ class WebhookSettings(BaseModel):
     reuse_port: bool = False
 
 
-class TelegramSettings(BaseModel):
+class TelegramSettings(Section):
     token: SecretStr
     api_base: str = "https://api.telegram.org"
     mode: Literal["polling", "webhook"] = "polling"
     # Used in poster deep links when the Bot API cannot be asked (getMe) at print time.
     bot_username: str = ""
     webhook: WebhookSettings = WebhookSettings()
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base_shape(cls, value: str) -> str:
+        # Checked here so that a typo is a config error, not a traceback from the HTTP
+        # client (whose error text would carry the URL, and with it the token).
+        value = value.strip()
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 - raises for a port out of range
+        except ValueError:
+            raise ValueError("the port must be a number from 1 to 65535") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an http:// or https:// address, e.g. https://api.telegram.org"
+            )
+        if any(ch.isspace() for ch in value) or parts.query or parts.fragment:
+            raise ValueError("must be a plain address without spaces, '?' or '#'")
+        if _TOKEN_IN_PATH.search(parts.path + "/"):
+            raise ValueError("give the server's address only, without /bot<token>")
+        return value
 
     @field_validator("token")
     @classmethod
@@ -51,18 +98,20 @@ class TelegramSettings(BaseModel):
         return value
 
 
-class DatabaseSettings(BaseModel):
+class DatabaseSettings(Section):
     url: str = "sqlite+aiosqlite:///unionbot.db"
     echo: bool = False
 
 
-class FederationSettings(BaseModel):
+class FederationSettings(Section):
     name: str = "北京市西城区总工会"
     chat_id: int | None = None
     founding_threshold: int = Field(25, ge=2, le=10_000)
 
+    _chat_id_is_a_group = field_validator("chat_id")(_group_chat_id)
 
-class SecuritySettings(BaseModel):
+
+class SecuritySettings(Section):
     # AES-256-GCM key for resident ids and mobiles; 32 bytes, urlsafe base64 or hex.
     data_key: SecretStr
     data_key_id: str = Field("k1", pattern=r"^[A-Za-z0-9_-]{1,16}$")
@@ -72,7 +121,7 @@ class SecuritySettings(BaseModel):
     lookup_key: SecretStr
 
 
-class RenderSettings(BaseModel):
+class RenderSettings(Section):
     cjk_font: Path | None = None
     cjk_font_index: int | None = None
     # Fonts for the rare characters the main font lacks, tried in this order before the
@@ -81,11 +130,11 @@ class RenderSettings(BaseModel):
     fallback_fonts: list[Path] = []
 
 
-class I18nSettings(BaseModel):
+class I18nSettings(Section):
     default_locale: Literal["zh", "en"] = "zh"
 
 
-class OutboxSettings(BaseModel):
+class OutboxSettings(Section):
     global_per_second: float = Field(30.0, gt=0)
     private_per_second: float = Field(1.0, gt=0)
     group_per_minute: float = Field(20.0, gt=0)
@@ -93,7 +142,7 @@ class OutboxSettings(BaseModel):
     poll_interval: float = Field(0.5, gt=0)
 
 
-class RetentionSettings(BaseModel):
+class RetentionSettings(Section):
     # Half-filled forms nobody touched for this long are deleted.
     drafts_days: int = Field(30, ge=1)
     # Rejected applications lose their personal data after this long.
@@ -104,7 +153,7 @@ class RetentionSettings(BaseModel):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="UNIONBOT__", env_nested_delimiter="__", extra="forbid"
+        env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_DELIMITER, extra="forbid"
     )
 
     telegram: TelegramSettings
@@ -117,11 +166,18 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
 
 
-def load_settings(path: Path | None = None, **overrides: object) -> Settings:
-    """Read settings from `path` (if it exists) and the environment; raise ConfigError."""
+def load_settings(
+    path: Path | None = None, *, environ: Mapping[str, str] | None = None, **overrides: object
+) -> Settings:
+    """Read settings from `path` (default ./config.toml) and the environment; raise
+    ConfigError. Without a file the environment alone may configure everything."""
     toml_path = path or DEFAULT_CONFIG_PATH
+    environ = os.environ if environ is None else environ
     if path is not None and not path.exists():
-        raise ConfigError(f"config file not found: {path}")
+        raise ConfigError(missing_file(path))
+    problems = unknown_environment_keys(environ)
+    if problems:
+        raise ConfigError("\n".join(problems))
 
     class _FileSettings(Settings):
         @classmethod
@@ -139,20 +195,98 @@ def load_settings(path: Path | None = None, **overrides: object) -> Settings:
     try:
         return _FileSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
-        raise ConfigError(describe_errors(error)) from None
+        if toml_path.exists():
+            raise ConfigError(describe_errors(error)) from None
+        # No file: its absence is the news, not the sections it would have held.
+        lines = [missing_file(toml_path)]
+        if any(name.upper().startswith(ENV_PREFIX) for name in environ):
+            lines.append(describe_errors(error))
+        raise ConfigError("\n".join(lines)) from None
     except ValueError as error:  # a TOML syntax error
         raise ConfigError(f"{toml_path}: {error}") from None
+
+
+def missing_file(path: Path) -> str:
+    shown = f"./{path}" if not path.is_absolute() and path.parent == Path() else str(path)
+    return (
+        f"config file not found: {shown} (copy config.example.toml to config.toml and fill "
+        "it in, or give --config PATH)"
+    )
 
 
 def describe_errors(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"])
-        env = "UNIONBOT__" + "__".join(str(part).upper() for part in item["loc"])
-        if item["type"] == "missing" and len(item["loc"]) == 1:
+        loc = tuple(str(part) for part in item["loc"])
+        key = ".".join(loc)
+        env = ENV_PREFIX + ENV_DELIMITER.join(part.upper() for part in loc)
+        if item["type"] == "missing" and len(loc) == 1:
             lines.append(f"config section [{key}] is missing (see config.example.toml)")
         elif item["type"] == "missing":
             lines.append(f"config key {key} is missing (set it in config.toml or {env})")
+        elif item["type"] == "extra_forbidden" and len(loc) == 1:
+            hint = _did_you_mean(loc[-1], Settings)
+            lines.append(f"config section [{key}] is not known{hint} (see config.example.toml)")
+        elif item["type"] == "extra_forbidden":
+            hint = _did_you_mean(loc[-1], _model_at(loc[:-1]))
+            lines.append(f"config key {key} is not known{hint} (see config.example.toml)")
         else:
-            lines.append(f"config key {key} is invalid: {item['msg']}")
+            # The message only: the input may be a (mistyped) secret.
+            message = str(item["msg"]).removeprefix("Value error, ")
+            lines.append(f"config key {key} is invalid: {message}")
     return "\n".join(lines)
+
+
+def unknown_environment_keys(environ: Mapping[str, str]) -> list[str]:
+    """UNIONBOT__… variables that name no configuration key (pydantic-settings ignores
+    those that name no section, so a typo there would silently do nothing)."""
+    lines = []
+    for name in sorted(environ):
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split(ENV_DELIMITER)
+        problem = _unknown_path(parts)
+        if problem is not None:
+            lines.append(f"environment variable {name} names no config key: {problem}")
+    return lines
+
+
+def _unknown_path(parts: list[str]) -> str | None:
+    model: type[BaseModel] = Settings
+    where = "config"
+    for position, part in enumerate(parts):
+        field = model.model_fields.get(part)
+        if field is None:
+            hint = _did_you_mean(part, model)
+            return f"{where} has no {'section' if position == 0 else 'key'} {part!r}{hint}"
+        rest = parts[position + 1 :]
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model, where = annotation, f"[{'.'.join(parts[: position + 1])}]"
+            continue
+        if get_origin(annotation) is dict and len(rest) <= 1 and all(rest):
+            return None  # a table of free keys, such as old_data_keys.k0
+        if rest:
+            return f"{'.'.join(parts[: position + 1])} has no keys below it"
+        return None
+    return None  # a whole section given as JSON
+
+
+def _model_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
+    model: Any = Settings
+    for part in loc:
+        field = model.model_fields.get(part) if model is not None else None
+        annotation = field.annotation if field is not None else None
+        model = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            else None
+        )
+    return model
+
+
+def _did_you_mean(name: str, model: type[BaseModel] | None) -> str:
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(name, list(model.model_fields), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""

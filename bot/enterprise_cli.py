@@ -11,6 +11,7 @@ from bot.services.audit import Actor
 
 ACTOR = Actor.cli()
 PROGRESS_FROM_ROWS = 2_000  # smaller files import faster than a progress line is read
+WARNINGS_SHOWN = 10  # the rest are in <file>.warnings.csv
 
 STATUS_COMMANDS = {
     "close": ("closed", "mark closed (dropped from coverage, history kept)"),
@@ -24,8 +25,19 @@ def add_commands(commands: Any) -> None:
     enterprises = commands.add_parser("enterprises", help="the enterprise registry (企业名录)")
     sub = enterprises.add_subparsers(title="enterprises")
 
-    load = sub.add_parser("import", help="import the registry from .xlsx or .csv")
+    load = sub.add_parser(
+        "import",
+        help="import the registry from .xlsx or .csv",
+        description="Columns are found by their header (企业名称/单位详细名称, 统一社会信用代码, "
+        "所属街道/所在街道（乡镇）, 地址, 职工人数/从业人员期末人数, 是否建会/是否建立工会 and "
+        "other common spellings); the name and USCC columns are required.",
+    )
     load.add_argument("file", type=Path)
+    load.add_argument(
+        "--without-uscc",
+        action="store_true",
+        help="import a file that has no USCC column (enterprises matched by name and street)",
+    )
     load.set_defaults(handler=enterprises_import)
 
     search = sub.add_parser("search", help="find enterprises by name, pinyin, id or USCC")
@@ -42,9 +54,13 @@ def add_commands(commands: Any) -> None:
         command.add_argument("ref", help="id or USCC")
         command.set_defaults(handler=enterprises_status, status=status)
 
-    merge = sub.add_parser("merge", help="merge SOURCE (e.g. provisional) into TARGET")
+    merge = sub.add_parser(
+        "merge",
+        help="merge SOURCE (e.g. provisional) into TARGET (asks first; cannot be undone)",
+    )
     merge.add_argument("source", help="id or USCC")
     merge.add_argument("target", help="id or USCC")
+    merge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     merge.set_defaults(handler=enterprises_merge)
 
     rekey = sub.add_parser("rekey", help="recompute stored name keys after a rules change")
@@ -83,14 +99,33 @@ async def enterprises_import(args: argparse.Namespace) -> int:
 
     _settings, db = await _database(args)
     try:
-        summary = await import_registry(db, args.file, progress=_progress, actor=ACTOR)
+        summary = await import_registry(
+            db,
+            args.file,
+            progress=_progress,
+            actor=ACTOR,
+            require_uscc=not args.without_uscc,
+        )
     finally:
         await db.dispose()
+    used = ", ".join(f"{header} → {name}" for header, name in summary.columns)
+    print(f"columns: {used}")
+    if summary.ignored:
+        print(f"ignored columns: {', '.join(summary.ignored)}")
     print(
         f"{summary.rows} rows: {summary.added} added, {summary.updated} updated "
         f"({summary.adopted} provisional adopted), {summary.unchanged} unchanged, "
-        f"{summary.rejected} rejected"
+        f"{summary.rejected} rejected, {len(summary.warnings)} warnings"
     )
+    for line, message in summary.warnings[:WARNINGS_SHOWN]:
+        print(f"  line {line}: {message}")
+    if len(summary.warnings) > WARNINGS_SHOWN:
+        print(f"  … and {len(summary.warnings) - WARNINGS_SHOWN} more")
+    if summary.warnings_path is not None:
+        print(
+            f"warnings (rows imported, a value left empty or read as shown): "
+            f"{summary.warnings_path}"
+        )
     if summary.unknown_streets:
         names = ", ".join(summary.unknown_streets)
         print(f"streets not set up (rows imported without a street): {names}")
@@ -167,10 +202,13 @@ async def enterprises_status(args: argparse.Namespace) -> int:
 
 
 async def enterprises_merge(args: argparse.Namespace) -> int:
+    from bot.confirm import confirm
+
     service = await _service(args)
     try:
-        source = await service.get(args.source)
-        target = await service.get(args.target)
+        # Checked as the merge will check it, so a refused merge is never asked about.
+        source, target = await service.merge_preview(args.source, args.target)
+        confirm(_merge_preview(source, target), yes=args.yes)
         result = await service.merge(source.id, target.id, ACTOR)
     finally:
         await service.db.dispose()
@@ -182,6 +220,21 @@ async def enterprises_merge(args: argparse.Namespace) -> int:
     if result.alert_raised:
         print("the founding-threshold alert was sent to the federation group")
     return 0
+
+
+def _merge_preview(source: Any, target: Any) -> list[str]:
+    def line(label: str, info: Any) -> str:
+        kind = "provisional" if info.provisional else "registered"
+        facts = ", ".join([kind, info.uscc or "no USCC", info.street_name or "no street"])
+        return f"  {label} #{info.id} {info.name} ({facts}): {info.member_count} members"
+
+    return [
+        "merge:",
+        line("from", source),
+        line("into", target),
+        f"  #{source.id}'s members and applications move to #{target.id}, which is then "
+        f"recounted; #{source.id} stays on record as merged into #{target.id}",
+    ]
 
 
 async def enterprises_rekey(args: argparse.Namespace) -> int:

@@ -133,6 +133,15 @@ class PiiCipher:
     def current_key_id(self) -> str:
         return self._current
 
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """Every key id this cipher can decrypt, the current one included."""
+        return tuple(self._keys)
+
+    def only(self, key_id: str) -> PiiCipher:
+        """A cipher that knows one of these keys and encrypts with it."""
+        return PiiCipher({key_id: self._raw_keys[key_id]}, current_key_id=key_id)
+
     def with_key(self, key_id: str, key: bytes) -> PiiCipher:
         """A cipher that also knows ``key`` and encrypts with it (rotation)."""
         return PiiCipher({**self._raw_keys, key_id: key}, current_key_id=key_id)

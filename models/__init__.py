@@ -5,6 +5,7 @@ from models.application import Application
 from models.audit import AuditEntry
 from models.base import Base
 from models.enterprise import Enterprise
+from models.keycheck import KeyCheck
 from models.member import ApplicationSequence, Member, MemberSequence
 from models.menu import CommandMenu
 from models.org import BindCode, ReceptionPoint, Staff, Street, UnboundGroup, UnionOrg
@@ -22,6 +23,7 @@ __all__ = [
     "Enterprise",
     "FsmRecord",
     "InboxUpdate",
+    "KeyCheck",
     "Member",
     "MemberSequence",
     "OutboxMessage",

@@ -19,23 +19,32 @@ from tests.engines import new_store, on_postgres
 BOT_USERNAME = "unionbot_demo_bot"
 
 
-def write_config(tmp_path: Path, *, drop: str | None = None, token: str | None = None) -> Path:
+def write_config(
+    tmp_path: Path,
+    *,
+    drop: str | None = None,
+    token: str | None = None,
+    api_base: str = "http://127.0.0.1:9",  # nothing listens: the CLI must not need it
+    bot_username: str = BOT_USERNAME,
+    extra: str = "",
+    database_url: str | None = None,
+) -> Path:
     """A complete config.toml (fake token, fresh keys, the test's own database), minus
-    `drop`."""
+    `drop`, plus `extra` lines."""
     values = {
         "token": token or "123456:fake-token-for-tests",
-        "bot_username": BOT_USERNAME,
+        "bot_username": bot_username,
         "data_key": generate_key(),
         "lookup_key": generate_key(),
     }
     lines = [
         "[telegram]",
         f'token = "{values["token"]}"',
-        'api_base = "http://127.0.0.1:9"',  # nothing listens: the CLI must not need it
+        f'api_base = "{api_base}"',
         f'bot_username = "{values["bot_username"]}"',
         "",
         "[database]",
-        f'url = "{new_store(tmp_path, "cli").url}"',
+        f'url = "{database_url or new_store(tmp_path, "cli").url}"',
         "",
         "[security]",
         f'data_key = "{values["data_key"]}"',
@@ -43,6 +52,7 @@ def write_config(tmp_path: Path, *, drop: str | None = None, token: str | None =
     ]
     if drop is not None:
         lines = [line for line in lines if not line.startswith(f"{drop} =")]
+    lines += extra.splitlines()
     path = tmp_path / "config.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -100,21 +100,25 @@ async def test_xlsx_import_summary_report_and_reimport(world: World, tmp_path: P
     calls: list[tuple[int, int]] = []
     summary = await import_registry(world.db, path, progress=lambda d, t: calls.append((d, t)))
 
-    assert (summary.rows, summary.added, summary.updated, summary.unchanged) == (11, 6, 0, 0)
-    assert summary.rejected == 5
+    assert (summary.rows, summary.added, summary.updated, summary.unchanged) == (11, 7, 0, 0)
+    assert summary.rejected == 4
     assert summary.unknown_streets == ["什刹海街道"]
-    assert calls and calls[-1] == (6, 6)
+    assert calls and calls[-1] == (7, 7)
 
     assert summary.report_path == tmp_path / "registry.rejected.csv"
     report = read_report(summary.report_path)
     assert report[0][:3] == ["行号 line", "原因 reason", "统一社会信用代码"]
     reasons = {int(line): reason for line, reason, *_ in report[1:]}
-    assert sorted(reasons) == [7, 8, 9, 11, 14]
+    assert sorted(reasons) == [7, 8, 11, 14]
     assert "check character" in reasons[7]
     assert "missing name" in reasons[8]
-    assert "约五十" in reasons[9] and "whole number" in reasons[9]
     assert "as a number" in reasons[11]
     assert "duplicate USCC" in reasons[14]
+    # An unreadable employee count is a warning: the enterprise is imported without it.
+    assert len(summary.warnings) == 1
+    line, warning = summary.warnings[0]
+    assert line == 9 and "约五十" in warning and "left empty" in warning
+    assert summary.warnings_path == tmp_path / "registry.warnings.csv"
 
     stored = await enterprises(world)
     bytedance = stored["北京字节跳动科技有限公司"]
@@ -127,10 +131,12 @@ async def test_xlsx_import_summary_report_and_reimport(world: World, tmp_path: P
     assert stored["北京华创信息技术有限公司"].street_id == world.street_id  # "德胜" → 德胜街道
     assert stored["北京无码小店有限公司"].employees == 1200
     assert stored["北京外区公司有限公司"].street_id is None
+    digital = stored["北京数码港有限公司"]
+    assert (digital.uscc, digital.employees) == (uscc("91110102MA07H8J9K"), None)
 
     before = await snapshot(world)
     again = await import_registry(world.db, path)
-    assert (again.added, again.updated, again.unchanged, again.rejected) == (0, 0, 6, 5)
+    assert (again.added, again.updated, again.unchanged, again.rejected) == (0, 0, 7, 4)
     assert await snapshot(world) == before
 
     async with world.db.read() as session:
@@ -139,7 +145,7 @@ async def test_xlsx_import_summary_report_and_reimport(world: World, tmp_path: P
                 select(AuditEntry).where(AuditEntry.action == "registry.imported")
             )
         )
-    assert [a.after["added"] for a in audits] == [6, 0]
+    assert [a.after["added"] for a in audits] == [7, 0]
 
 
 async def test_gbk_csv_with_english_headers(world: World, tmp_path: Path) -> None:
@@ -155,19 +161,24 @@ async def test_gbk_csv_with_english_headers(world: World, tmp_path: Path) -> Non
         path.read_bytes().decode("utf-8")  # really GBK
 
     summary = await import_registry(world.db, path)
-    assert (summary.added, summary.rejected) == (2, 3)
+    assert (summary.added, summary.rejected) == (4, 1)
     report = read_report(tmp_path / "registry-gbk.rejected.csv")
     assert report[0][2:] == ENGLISH
-    assert [row[0] for row in report[1:]] == ["3", "5", "6"]
-    assert "has_union" in report[3][1]
+    assert [row[0] for row in report[1:]] == ["3"]
     assert report[1][3] == "北京华创信息技术有限公司"  # the original cells, readable
+    assert [line for line, _ in summary.warnings] == [5, 6]
+    assert "many" in summary.warnings[0][1] and "has_union" in summary.warnings[1][1]
+    warnings = read_report(tmp_path / "registry-gbk.warnings.csv")
+    assert [row[0] for row in warnings[1:]] == ["5", "6"]
 
     stored = await enterprises(world)
     assert stored["北京字节跳动科技有限公司"].has_union is True
     assert stored["北京德胜农民专业合作社"].uscc == COOPERATIVE
+    assert stored["北京无码小店有限公司"].employees is None
+    assert stored["北京无码小店二号有限公司"].employees == 8
 
     again = await import_registry(world.db, path)
-    assert (again.added, again.updated, again.unchanged) == (0, 0, 2)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 4)
 
 
 async def test_utf8_bom_csv_updates_and_adopts_provisional(world: World, tmp_path: Path) -> None:

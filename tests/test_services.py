@@ -184,7 +184,7 @@ async def test_renaming_a_street_renames_its_joint_union(world: World) -> None:
     stored joint union, which the member card shows, must follow a rename."""
     submitted = await world.intake.submit(42, make_draft(world, 1))
     await world.review.approve(await _application_id(world, submitted.number), STAFF, None)
-    await world.admin.add_street("DS", "德胜街道办事处", Actor.cli("test"))
+    await world.admin.rename_street("DS", "德胜街道办事处", Actor.cli("test"))
     member_id = await _count(world, select(Member.id))
     facts = await world.cards.facts(member_id)
     assert facts is not None and facts.union_name == "德胜街道办事处工会联合会"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database
@@ -24,6 +24,7 @@ from models.org import POINT_KINDS, STAFF_ROLES
 
 STREET_CODE = re.compile(r"^[A-Z][A-Z0-9]{1,7}$")
 POINT_CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+STREET_NAME_MAX = 60
 
 
 class SetupError(DomainError):
@@ -40,10 +41,19 @@ class PointRow:
 
 
 @dataclass(frozen=True)
+class Renamed:
+    code: str
+    old_name: str
+    new_name: str
+    joint_union: str  # the street's joint union's new name
+
+
+@dataclass(frozen=True)
 class SeedSummary:
     streets: int
     points: int
     staff: int
+    renamed: tuple[Renamed, ...] = ()
 
 
 def new_point_code() -> str:
@@ -55,43 +65,52 @@ class AdminService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def add_street(self, code: str, name: str, actor: Actor) -> None:
-        code = code.upper()
-        if not STREET_CODE.match(code):
-            raise SetupError(f"street code {code!r}: 2–8 capital letters or digits, e.g. DS")
+    async def add_street(self, code: str, name: str, actor: Actor) -> bool:
+        """Add a street with its joint union; False if it exists with this very name. A
+        different name for an existing code is refused: renaming is `rename_street`."""
+        code, name = _street_code(code), _street_name(name)
         async with self.db.transaction() as session:
+            street = await session.scalar(select(Street).where(Street.code == code))
+            if street is not None and street.name == name:
+                return False
+            if street is not None:
+                raise SetupError(
+                    f"street {code} already exists, named {street.name}; to rename it: "
+                    f"unionbot streets rename {code} {name}"
+                )
             await self._upsert_street(session, code, name, None, actor)
+            return True
+
+    async def rename_street(self, code: str, name: str, actor: Actor) -> Renamed:
+        """Rename a street and its joint union (<name>工会联合会), in one transaction."""
+        code, name = _street_code(code), _street_name(name)
+        async with self.db.transaction() as session:
+            street = await session.scalar(select(Street).where(Street.code == code))
+            if street is None:
+                raise NotFound(f"street {code}")
+            if street.name == name:
+                raise SetupError(f"street {code} is already named {name}; nothing changed")
+            await _check_name_free(session, name, code)
+            return await _rename(session, street, name, actor)
 
     async def _upsert_street(
         self, session: AsyncSession, code: str, name: str, chat_id: int | None, actor: Actor
-    ) -> Street:
+    ) -> tuple[Street, Renamed | None]:
         street = await session.scalar(select(Street).where(Street.code == code))
+        renamed = None
         if street is None:
+            await _check_name_free(session, name, code)
             street = Street(code=code, name=name, review_chat_id=chat_id)
             session.add(street)
             await session.flush()
             await joint_union(session, street)
             await record(session, actor, "street.added", "street", code, after={"name": name})
         elif street.name != name:
-            await record(
-                session,
-                actor,
-                "street.renamed",
-                "street",
-                code,
-                before={"name": street.name},
-                after={"name": name},
-            )
-            street.name = name
-            # The joint union is named after its street everywhere (bot/union_names.py).
-            await session.execute(
-                update(UnionOrg)
-                .where(UnionOrg.street_id == street.id, UnionOrg.kind == "joint")
-                .values(name=joint_union_name(name))
-            )
+            await _check_name_free(session, name, code)
+            renamed = await _rename(session, street, name, actor)
         if chat_id is not None and street.review_chat_id != chat_id:
             await self._bind(session, street, chat_id, actor)
-        return street
+        return street, renamed
 
     async def set_review_chat(self, street_ref: str, chat_id: int, actor: Actor) -> int:
         """Make `chat_id` the street's review group; re-send the cards still waiting."""
@@ -100,6 +119,10 @@ class AdminService:
             return await self._bind(session, street, chat_id, actor)
 
     async def _bind(self, session: AsyncSession, street: Street, chat_id: int, actor: Actor) -> int:
+        if chat_id >= 0:
+            raise SetupError(
+                f"review chat {chat_id}: group chat ids are negative (e.g. -1001234567890)"
+            )
         await record(
             session,
             actor,
@@ -284,15 +307,19 @@ class AdminService:
 
     async def _seed(self, data: dict[str, Any], actor: Actor) -> SeedSummary:
         counts = {"streets": 0, "points": 0, "staff": 0}
+        renamed: list[Renamed] = []
         async with self.db.transaction() as session:
             for item in data.get("streets", []):
-                code = str(item["code"]).upper()
-                if not STREET_CODE.match(code):
-                    raise SetupError(f"street code {code!r}: 2–8 capital letters or digits")
+                code = _street_code(str(item["code"]))
                 chat = item.get("review_chat_id")
-                street = await self._upsert_street(
-                    session, code, item["name"], int(chat) if chat else None, actor
+                street, rename = await self._upsert_street(
+                    session,
+                    code,
+                    _street_name(str(item["name"])),
+                    int(chat) if chat else None,
+                    actor,
                 )
+                renamed += [rename] if rename is not None else []
                 counts["streets"] += 1
                 for point in item.get("points", []):
                     await self._upsert_point(
@@ -314,7 +341,48 @@ class AdminService:
                     actor,
                 )
                 counts["staff"] += 1
-        return SeedSummary(**counts)
+        return SeedSummary(**counts, renamed=tuple(renamed))
+
+
+def _street_code(code: str) -> str:
+    code = code.strip().upper()
+    if not STREET_CODE.match(code):
+        raise SetupError(f"street code {code!r}: 2–8 capital letters or digits, e.g. DS")
+    return code
+
+
+def _street_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name or len(name) > STREET_NAME_MAX:
+        raise SetupError(f"street name: 1–{STREET_NAME_MAX} characters, e.g. 德胜街道")
+    return name
+
+
+async def _check_name_free(session: AsyncSession, name: str, code: str) -> None:
+    other = await session.scalar(select(Street.code).where(Street.name == name))
+    if other is not None and other != code:
+        raise SetupError(f"a street named {name} already exists (code {other})")
+
+
+async def _rename(session: AsyncSession, street: Street, name: str, actor: Actor) -> Renamed:
+    """The street and its joint union take the new name; audited as street.renamed."""
+    union_id, _created = await joint_union(session, street)
+    union = await session.get(UnionOrg, union_id)
+    old_name, old_union = street.name, union.name if union is not None else None
+    street.name = name
+    new_union = joint_union_name(name)
+    if union is not None:
+        union.name = new_union
+    await record(
+        session,
+        actor,
+        "street.renamed",
+        "street",
+        street.code,
+        before={"name": old_name, "joint_union": old_union},
+        after={"name": name, "joint_union": new_union},
+    )
+    return Renamed(street.code, old_name, name, new_union)
 
 
 async def _street(session: AsyncSession, ref: str) -> Street:

@@ -6,6 +6,13 @@ bot's own writes are never held up for long. The USCC is the key; rows without o
 matched by normalised name and street. A registry row adopts a provisional enterprise
 (one created from workers' free text) with the same normalised name, members and all.
 Importing the same file again changes nothing.
+
+Districts export their registries with many spellings of the same header (单位详细名称,
+统一社会信用代码（18位）, 所在街道（乡镇）…); the common ones are recognised, the summary says
+which column became what and which were ignored, and a file whose required columns cannot
+be found is refused before anything is written. An unreadable value in an optional column
+(约40人, 也许) is a warning, not a rejected enterprise: the number is taken when one can be
+read, otherwise the value is left empty.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,15 +43,50 @@ NAME_MAX = 120
 ADDRESS_MAX = 200
 HEADER_SEARCH_ROWS = 10  # registry exports often carry a title row above the headers
 
-# Header spellings, compared after NFKC, lower-casing and removing spaces and "_".
+# Header spellings, compared after NFKC, lower-casing, and removing spaces, "_", "*" and
+# notes in brackets ("统一社会信用代码（18位）" → "统一社会信用代码").
 HEADERS: dict[str, frozenset[str]] = {
-    "uscc": frozenset({"统一社会信用代码", "社会信用代码", "信用代码", "uscc", "creditcode"}),
-    "name": frozenset({"企业名称", "名称", "单位名称", "企业名", "name", "enterprisename"}),
-    "street": frozenset({"所属街道", "街道", "街道办事处", "street"}),
-    "address": frozenset({"地址", "注册地址", "经营地址", "住所", "address"}),
-    "employees": frozenset({"职工人数", "从业人数", "员工人数", "employees", "staff"}),
-    "has_union": frozenset({"是否建会", "建会", "已建会", "hasunion", "union"}),
+    "uscc": frozenset(
+        {"统一社会信用代码", "社会信用代码", "信用代码", "统一信用代码", "统一代码",
+         "uscc", "creditcode", "unifiedsocialcreditcode"}
+    ),
+    "name": frozenset(
+        {"企业名称", "名称", "单位名称", "企业名", "单位详细名称", "企业详细名称", "单位全称",
+         "企业全称", "法人单位名称", "法人单位详细名称", "企业单位名称", "name", "enterprisename",
+         "companyname", "enterprise", "company"}
+    ),
+    "street": frozenset(
+        {"所属街道", "所在街道", "街道", "街道办事处", "所属街道办事处", "所在街道办事处",
+         "街道乡镇", "街乡", "所属街乡", "所在街乡", "所属街乡镇", "所在街乡镇", "街乡镇",
+         "乡镇街道", "所在乡镇街道", "所属乡镇街道", "street"}
+    ),
+    "address": frozenset(
+        {"地址", "注册地址", "经营地址", "住所", "详细地址", "单位地址", "企业地址", "办公地址",
+         "生产经营地址", "注册地", "住所地", "单位详细地址", "address"}
+    ),
+    "employees": frozenset(
+        {"职工人数", "从业人数", "员工人数", "从业人员", "从业人员期末人数", "从业人员数",
+         "期末从业人数", "期末从业人员", "期末从业人员数", "职工总数", "职工数", "员工数",
+         "在职职工人数", "年末从业人员", "年末从业人数", "人数", "employees", "staff",
+         "headcount"}
+    ),
+    "has_union": frozenset(
+        {"是否建会", "建会", "已建会", "是否建立工会", "是否已建会", "是否建工会", "是否已建工会",
+         "是否已建立工会", "建会情况", "有无工会", "是否有工会", "hasunion", "union"}
+    ),
+}  # fmt: skip
+REQUIRED = ("name", "uscc")
+# How the summary names each field, and how a refusal names a missing one.
+FIELD_LABELS = {
+    "uscc": "统一社会信用代码 uscc",
+    "name": "企业名称 name",
+    "street": "所属街道 street",
+    "address": "地址 address",
+    "employees": "职工人数 employees",
+    "has_union": "是否建会 has_union",
 }
+_NOTES = re.compile(r"\([^)]*\)|\[[^\]]*\]|【[^】]*】|〔[^〕]*〕|<[^>]*>")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _YES = frozenset({"是", "已建", "已建会", "有", "yes", "y", "true", "1", "√", "✓"})
 _NO = frozenset({"否", "未建", "未建会", "无", "no", "n", "false", "0", "×", "✗"})
 
@@ -59,6 +102,12 @@ class ImportSummary:
     report_path: Path | None = None
     # Street names in the file that match no configured street; rows imported without one.
     unknown_streets: list[str] = field(default_factory=list)
+    # (header as in the file, field) for each column used; headers of columns not used.
+    columns: list[tuple[str, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    # (line, message): values left empty or read in a way worth checking; rows imported.
+    warnings: list[tuple[int, str]] = field(default_factory=list)
+    warnings_path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -84,11 +133,26 @@ class RowError(ValueError):
     """One row cannot be imported; the message goes into the report."""
 
 
+class FileRefused(ValueError):
+    """The file cannot be imported at all (one line, for the administrator)."""
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """Which column of the file feeds which field."""
+
+    fields: dict[str, int]  # field → column index
+    used: tuple[tuple[str, str], ...]  # (header, field)
+    ignored: tuple[str, ...]  # headers of columns no field uses
+
+
 @dataclass
 class ParsedFile:
     header: list[str]
     rows: list[RegistryRow]
     rejected: list[Rejected]
+    plan: ColumnPlan | None = None
+    warnings: list[tuple[int, str]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------- entry point
@@ -100,11 +164,17 @@ async def import_registry(
     *,
     progress: Progress | None = None,
     actor: Actor | None = None,
+    require_uscc: bool = True,
 ) -> ImportSummary:
-    """Import an .xlsx or .csv registry file; see the module docstring."""
+    """Import an .xlsx or .csv registry file; see the module docstring. Without
+    `require_uscc` a file with no USCC column is imported by name and street."""
     path = Path(path)
-    parsed = await asyncio.to_thread(parse_file, path)
+    parsed = await asyncio.to_thread(parse_file, path, require_uscc=require_uscc)
     summary = ImportSummary(rows=len(parsed.rows) + len(parsed.rejected))
+    if parsed.plan is not None:
+        summary.columns = list(parsed.plan.used)
+        summary.ignored = list(parsed.plan.ignored)
+    summary.warnings = list(parsed.warnings)
     rejected = list(parsed.rejected)
     streets = await _street_ids(db)
     unknown: set[str] = set()
@@ -120,6 +190,7 @@ async def import_registry(
     summary.rejected = len(rejected)
     summary.unknown_streets = sorted(unknown)
     summary.report_path = await asyncio.to_thread(write_report, path, parsed.header, rejected)
+    summary.warnings_path = await asyncio.to_thread(write_warnings, path, parsed.warnings)
     async with db.transaction() as session:
         await record(
             session,
@@ -132,6 +203,7 @@ async def import_registry(
                 "updated": summary.updated,
                 "unchanged": summary.unchanged,
                 "rejected": summary.rejected,
+                "warnings": len(summary.warnings),
             },
         )
     return summary
@@ -145,18 +217,21 @@ def _batches(rows: Sequence[RegistryRow], size: int) -> Iterator[Sequence[Regist
 # ---------------------------------------------------------------------------- reading
 
 
-def parse_file(path: Path) -> ParsedFile:
+def parse_file(path: Path, *, require_uscc: bool = True) -> ParsedFile:
     """Read and check every row; raises ValueError (one clear line) for an unusable file."""
     if not path.is_file():
-        raise ValueError(f"{path}: no such file")
+        raise FileRefused(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
         table = _xlsx_rows(path)
     elif suffix in (".csv", ".txt"):
         table = _csv_rows(path)
+    elif suffix in (".xls", ".et", ".wps"):
+        raise FileRefused(f"{path.name}: save it as .xlsx (Excel 2007 or later) or .csv first")
     else:
-        raise ValueError(f"{path.name}: expected an .xlsx or .csv file")
-    return _parse_table(path, table)
+        raise FileRefused(f"{path.name}: expected an .xlsx or .csv file")
+    required = REQUIRED if require_uscc else tuple(f for f in REQUIRED if f != "uscc")
+    return _parse_table(path, table, required)
 
 
 def _xlsx_rows(path: Path) -> list[tuple[int, list[Any]]]:
@@ -209,47 +284,90 @@ def _csv_rows(path: Path) -> list[tuple[int, list[Any]]]:
     return rows
 
 
-def _header_key(cell: object) -> str:
+def _plain_key(cell: object) -> str:
+    """A spelling compared loosely: NFKC, lower case, no spaces, "_", "-", "*" or colons."""
     text = unicodedata.normalize("NFKC", str(cell or "")).strip().lower()
     return "".join(ch for ch in text if not ch.isspace() and ch not in "_-*:：")
 
 
-def _columns(cells: Sequence[Any]) -> dict[str, int]:
-    found: dict[str, int] = {}
+def _header_key(cell: object) -> str:
+    """A header compared loosely, notes in brackets dropped: 统一社会信用代码（18位）."""
+    text = unicodedata.normalize("NFKC", str(cell or ""))
+    return _plain_key(_NOTES.sub("", text)) or _plain_key(text)
+
+
+def plan_columns(cells: Sequence[Any]) -> ColumnPlan:
+    fields: dict[str, int] = {}
+    used: list[tuple[str, str]] = []
+    ignored: list[str] = []
     for index, cell in enumerate(cells):
+        header = _text(cell)
         key = _header_key(cell)
-        for field_name, spellings in HEADERS.items():
-            if key in spellings and field_name not in found:
-                found[field_name] = index
-    return found
+        found = next((name for name, spellings in HEADERS.items() if key in spellings), None)
+        if found is not None and found not in fields:
+            fields[found] = index
+            used.append((header, found))
+        elif header:  # a second column for a field, or one no field knows
+            ignored.append(header)
+    return ColumnPlan(fields, tuple(used), tuple(ignored))
 
 
-def _find_header(path: Path, table: list[tuple[int, list[Any]]]) -> tuple[int, dict[str, int]]:
-    for position, (_line, cells) in enumerate(table[:HEADER_SEARCH_ROWS]):
-        columns = _columns(cells)
-        if "name" in columns:
-            return position, columns
-    raise ValueError(
+def _find_header(
+    path: Path, table: list[tuple[int, list[Any]]], required: Sequence[str]
+) -> tuple[int, ColumnPlan]:
+    """The first row (of the first few: exports carry title rows) that names the
+    enterprise; refused with the reason when a required column is not there."""
+    for position, (line, cells) in enumerate(table[:HEADER_SEARCH_ROWS]):
+        plan = plan_columns(cells)
+        if "name" not in plan.fields:
+            continue
+        missing = [name for name in required if name not in plan.fields]
+        if missing:
+            wanted = ", ".join(FIELD_LABELS[name] for name in missing)
+            headers = ", ".join(h for h in (_text(c) for c in cells) if h) or "none"
+            hint = (
+                "; or give --without-uscc to match by name and street" if "uscc" in missing else ""
+            )
+            raise FileRefused(
+                f"{path.name}: no column for {wanted} in the header row (line {line}: "
+                f"{headers}); rename that column{hint}. Nothing was imported"
+            )
+        return position, plan
+    rows = [
+        (line, [h for h in map(_text, cells) if h]) for line, cells in table[:HEADER_SEARCH_ROWS]
+    ]
+    widest = max(rows, key=lambda row: len(row[1]), default=(0, []))
+    seen = (
+        f"; the widest of them (line {widest[0]}) holds: {', '.join(widest[1])}"
+        if widest[1]
+        else "; the file is empty"
+    )
+    raise FileRefused(
         f"{path.name}: no header row with 企业名称/name in the first {HEADER_SEARCH_ROWS} rows"
+        f"{seen}. Nothing was imported"
     )
 
 
-def _parse_table(path: Path, table: list[tuple[int, list[Any]]]) -> ParsedFile:
-    position, columns = _find_header(path, table)
+def _parse_table(
+    path: Path, table: list[tuple[int, list[Any]]], required: Sequence[str] = REQUIRED
+) -> ParsedFile:
+    position, plan = _find_header(path, table, required)
     header = [_text(cell) for cell in table[position][1]]
-    parsed = ParsedFile(header, [], [])
+    parsed = ParsedFile(header, [], [], plan)
     seen_uscc: dict[str, int] = {}
     seen_name: dict[tuple[str, str | None], int] = {}
     for line, cells in table[position + 1 :]:
         if all(_text(cell) == "" for cell in cells):
             continue
+        notes: list[str] = []
         try:
-            row = parse_row(line, cells, columns)
+            row = parse_row(line, cells, plan.fields, notes)
             _check_duplicate(row, seen_uscc, seen_name)
         except RowError as error:
             parsed.rejected.append(Rejected(line, str(error), tuple(_text(c) for c in cells)))
             continue
         parsed.rows.append(row)
+        parsed.warnings += [(line, note) for note in notes]
     return parsed
 
 
@@ -283,7 +401,12 @@ def _cell(cells: Sequence[Any], columns: dict[str, int], name: str) -> Any:
     return cells[index] if index is not None and index < len(cells) else None
 
 
-def parse_row(line: int, cells: Sequence[Any], columns: dict[str, int]) -> RegistryRow:
+def parse_row(
+    line: int, cells: Sequence[Any], columns: dict[str, int], notes: list[str] | None = None
+) -> RegistryRow:
+    """One row; RowError rejects it (no name, a wrong USCC), `notes` collects warnings
+    about optional values that were left empty or read loosely."""
+    notes = [] if notes is None else notes
     name = _name(_cell(cells, columns, "name"))
     return RegistryRow(
         line=line,
@@ -291,9 +414,9 @@ def parse_row(line: int, cells: Sequence[Any], columns: dict[str, int]) -> Regis
         key=name_key(name),
         uscc=_uscc(_cell(cells, columns, "uscc")),
         street=_text(_cell(cells, columns, "street")) or None,
-        address=_address(_cell(cells, columns, "address")),
-        employees=_employees(_cell(cells, columns, "employees")),
-        has_union=_has_union(_cell(cells, columns, "has_union")),
+        address=_address(_cell(cells, columns, "address"), notes),
+        employees=_employees(_cell(cells, columns, "employees"), notes),
+        has_union=_has_union(_cell(cells, columns, "has_union"), notes),
     )
 
 
@@ -330,33 +453,50 @@ def _uscc(cell: object) -> str | None:
         ) from None
 
 
-def _address(cell: object) -> str | None:
+def _address(cell: object, notes: list[str]) -> str | None:
     text = " ".join(_text(cell).split())
     if len(text) > ADDRESS_MAX:
-        raise RowError(f"地址超过 {ADDRESS_MAX} 字 / address too long")
+        notes.append(f"地址超过 {ADDRESS_MAX} 字，已截断 / address cut to {ADDRESS_MAX} characters")
+        text = text[:ADDRESS_MAX]
     return text or None
 
 
-def _employees(cell: object) -> int | None:
+def _employees(cell: object, notes: list[str]) -> int | None:
+    """A whole number; 1,200 and 40人 as they are, 约40人 read as 40 (noted), anything
+    else left empty (noted)."""
     if cell is None or isinstance(cell, bool):
         return None
+    raw = _text(cell)
     if isinstance(cell, int):
         value = cell
     elif isinstance(cell, float) and cell.is_integer():
         value = int(cell)
     else:
-        text = unicodedata.normalize("NFKC", _text(cell)).replace(",", "").removesuffix("人")
+        text = unicodedata.normalize("NFKC", raw).replace(",", "").replace(" ", "")
+        text = text.removesuffix("人").removesuffix("名")
         if not text:
             return None
-        if not text.isdigit():
-            raise RowError(f"职工人数不是整数 / employees is not a whole number: {_text(cell)}")
-        value = int(text)
+        if text.isdigit():
+            value = int(text)
+        else:
+            numbers = _NUMBER.findall(text)
+            if len(numbers) != 1 or "-" in text or "." in numbers[0]:
+                notes.append(
+                    f"职工人数“{raw}”不是整数，已留空 / employees {raw!r} is not a whole number; "
+                    "left empty"
+                )
+                return None
+            value = int(numbers[0])
+            notes.append(f"职工人数“{raw}”读作 {value} / employees {raw!r} read as {value}")
     if value < 0 or value > 10_000_000:
-        raise RowError(f"职工人数不合理 / implausible number of employees: {value}")
+        notes.append(
+            f"职工人数不合理，已留空 / implausible number of employees {raw!r}; left empty"
+        )
+        return None
     return value
 
 
-def _has_union(cell: object) -> bool | None:
+def _has_union(cell: object, notes: list[str]) -> bool | None:
     if cell is None:
         return None
     if isinstance(cell, bool):
@@ -368,7 +508,11 @@ def _has_union(cell: object) -> bool | None:
         return True
     if text in _NO:
         return False
-    raise RowError(f"是否建会应为 是/否 / has_union must be yes or no: {_text(cell)}")
+    notes.append(
+        f"是否建会“{_text(cell)}”应为 是/否，已留空 / has_union {_text(cell)!r} is not yes or "
+        "no; left empty"
+    )
+    return None
 
 
 # ---------------------------------------------------------------------------- writing
@@ -385,7 +529,7 @@ async def _street_ids(db: Database) -> dict[str, int]:
     found: dict[str, int] = {}
     for street_id, code, name in streets:
         for spelling in (code, name, name.removesuffix("街道"), name.removesuffix("街道办事处")):
-            found.setdefault(_header_key(spelling), street_id)
+            found.setdefault(_plain_key(spelling), street_id)
     return found
 
 
@@ -456,7 +600,7 @@ async def _apply(
     for row in batch:
         street_id = None
         if row.street is not None:
-            street_id = streets.get(_header_key(row.street))
+            street_id = streets.get(_plain_key(row.street))
             if street_id is None:
                 unknown.add(row.street)
         current, adopted = _find(row, street_id, existing, claimed)
@@ -502,4 +646,21 @@ def write_report(path: Path, header: list[str], rejected: list[Rejected]) -> Pat
         writer.writerow(["行号 line", "原因 reason", *header])
         for item in rejected:
             writer.writerow([item.line, item.reason, *item.cells])
+    return report
+
+
+def warnings_path_for(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.warnings.csv")
+
+
+def write_warnings(path: Path, warnings: list[tuple[int, str]]) -> Path | None:
+    """Rows imported with a value left empty or read loosely, for checking by hand."""
+    report = warnings_path_for(path)
+    if not warnings:
+        report.unlink(missing_ok=True)
+        return None
+    with report.open("w", newline="", encoding="utf-8-sig") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["行号 line", "提示 warning"])
+        writer.writerows(warnings)
     return report
