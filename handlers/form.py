@@ -20,8 +20,11 @@ from bot.services.enterprises import EnterpriseService
 from bot.services.errors import AlreadyMember, OpenApplicationExists
 from bot.services.intake import Draft, IntakeService
 from bot.validation import (
+    EMPLOYER_MAX_LEN,
+    JOB_MAX_LEN,
     ValidationError,
     normalise_free_text,
+    validate_employer,
     validate_mobile,
     validate_name,
     validate_resident_id,
@@ -145,7 +148,7 @@ async def name_entered(message: Message, state: FSMContext) -> None:
     try:
         name = validate_name(message.text or "")
     except ValidationError as error:
-        await message.answer(texts.validation_message(error))
+        await message.answer(texts.validation_message(error, "name"))
         return
     await _store(message, state, name=name)
 
@@ -155,7 +158,7 @@ async def resident_id_entered(message: Message, state: FSMContext, intake: Intak
     try:
         resident = validate_resident_id(message.text or "")
     except ValidationError as error:
-        await message.answer(texts.validation_message(error))
+        await message.answer(texts.validation_message(error, "resident_id"))
         return
     try:
         await intake.check_person(resident.number)
@@ -194,7 +197,7 @@ async def _mobile(message: Message, state: FSMContext, raw: str) -> None:
     try:
         mobile = validate_mobile(raw)
     except ValidationError as error:
-        await message.answer(texts.validation_message(error))
+        await message.answer(texts.validation_message(error, "mobile"))
         return
     await _store(message, state, mobile=mobile, drop_keyboard=True)
 
@@ -204,7 +207,8 @@ async def employer_entered(
     message: Message, state: FSMContext, enterprises: EnterpriseService
 ) -> None:
     try:
-        typed = normalise_free_text(message.text or "", max_len=100)
+        # Refuses mobile and id numbers typed here before anything is stored or matched.
+        typed = validate_employer(message.text or "", max_len=EMPLOYER_MAX_LEN)
     except ValidationError as error:
         await message.answer(_field_error(error, Form.employer.state))
         return
@@ -261,7 +265,7 @@ async def employer_picked(query: CallbackQuery, callback_data: FormCb, state: FS
 @router.message(Form.job, TEXT)
 async def job_entered(message: Message, state: FSMContext) -> None:
     try:
-        job = normalise_free_text(message.text or "", max_len=60)
+        job = normalise_free_text(message.text or "", max_len=JOB_MAX_LEN)
     except ValidationError as error:
         await message.answer(_field_error(error, Form.job.state))
         return
@@ -310,6 +314,15 @@ async def submit(query: CallbackQuery, state: FSMContext, intake: IntakeService)
         return
     try:
         submitted = await intake.submit(user.id, draft)
+    except ValidationError as error:  # an employer saved before the form checked it
+        await query.answer()
+        for key in ("employer", "enterprise_id", "employer_uscc", "employer_typed"):
+            data.pop(key, None)
+        await state.set_data(data)
+        if isinstance(query.message, Message):
+            await query.message.answer(texts.validation_message(error, "employer"))
+            await _ask_next(query.message, state, data)
+        return
     except (OpenApplicationExists, AlreadyMember) as error:
         await state.clear()
         await query.answer()
@@ -368,11 +381,14 @@ async def stale_button(query: CallbackQuery) -> None:
     await query.answer(_("这个按钮已失效，请发送 /start 重新开始。"), show_alert=True)
 
 
+FIELD_OF = {state.state: field for field, state in STATE_OF.items()}
+
+
 def _field_error(error: ValidationError, state: str) -> str:
     """Emoji or symbols alone: say what this step expects, rather than a generic rule."""
     if error.code == "text.no_words" and state in EXPECTS:
         return EXPECTS[state]()
-    return texts.validation_message(error)
+    return texts.validation_message(error, FIELD_OF.get(state))
 
 
 # --- helpers ----------------------------------------------------------------------------

@@ -170,7 +170,7 @@ async def employer_typed(
     try:
         text = clean_text(message.text or "", max_len=100)
     except ValidationError as error:
-        await message.reply(texts.validation_message(error))
+        await message.reply(texts.validation_message(error, "employer_search"))
         return
     hits = await enterprises.search(text, limit=5)
     if not hits:
@@ -226,7 +226,7 @@ async def note_typed(message: Message, state: FSMContext, review: ReviewService)
     try:
         note = clean_text(message.text or "", max_len=200)
     except ValidationError as error:
-        await message.reply(texts.validation_message(error))
+        await message.reply(texts.validation_message(error, "reject_note"))
         return
     await state.clear()
     if message.from_user is None:

@@ -45,7 +45,6 @@ EXPECTS = {
 STEPS = tuple(EXPECTS)
 STATE = {step: f"Form:{step}" for step in STEPS}
 # Validation wording (handlers/texts.py).
-TOO_LONG = "输入内容太长了，请简短一些。"
 BAD_NAME = "姓名只能包含汉字（少数民族姓名可用“·”）或英文字母，请重新输入。"
 RIC_FORMAT = "身份证号应为 18 位（最后一位可以是 X），请重新输入。"
 MOBILE_INVALID = "手机号格式不正确，请输入 11 位手机号。"
@@ -77,12 +76,17 @@ TEXTS = {
 # The answer to each text at the steps that validate text; consent and review always
 # answer with their EXPECTS hint. Employer and job take free text: HTML there is valid
 # (and escaped on display, see test_html_in_free_text_is_shown_escaped).
+# Too long: the answer names the field and its limit, or the field's format.
 TEXT_REPLIES = {
-    "name": {"4,000 characters": TOO_LONG, "only emoji": BAD_NAME, "<b>": BAD_NAME},
-    "resident_id": {"4,000 characters": TOO_LONG, "only emoji": RIC_FORMAT, "<b>": RIC_FORMAT},
-    "mobile": {"4,000 characters": TOO_LONG, "only emoji": MOBILE_INVALID, "<b>": MOBILE_INVALID},
-    "employer": {"4,000 characters": TOO_LONG},
-    "job": {"4,000 characters": TOO_LONG},
+    "name": {"4,000 characters": "姓名最多 40 个字", "only emoji": BAD_NAME, "<b>": BAD_NAME},
+    "resident_id": {"4,000 characters": RIC_FORMAT, "only emoji": RIC_FORMAT, "<b>": RIC_FORMAT},
+    "mobile": {
+        "4,000 characters": MOBILE_INVALID,
+        "only emoji": MOBILE_INVALID,
+        "<b>": MOBILE_INVALID,
+    },
+    "employer": {"4,000 characters": "工作单位最多 100 个字"},
+    "job": {"4,000 characters": "岗位最多 60 个字"},
 }
 TEXT_REPLIES["name"]["<script>"] = BAD_NAME
 TEXT_REPLIES["resident_id"]["<script>"] = RIC_FORMAT

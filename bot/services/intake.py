@@ -15,6 +15,7 @@ from bot.pii import LookupHasher, PiiCipher
 from bot.services import enterprises, outbox, sequences
 from bot.services.audit import Actor, display_name, record
 from bot.services.errors import AlreadyMember, ConsentMissing, NotFound, OpenApplicationExists
+from bot.validation import validate_employer
 from models import Application, Enterprise, Member, ReceptionPoint, Staff, Street, UnionOrg
 from models.base import utcnow
 
@@ -178,6 +179,10 @@ class IntakeService:
         `user_id` is the staff member's; the worker claims it later with the code."""
         if draft.consent_at is None or not draft.notice_version:
             raise ConsentMissing()
+        if draft.enterprise_id is None:
+            # Typed text becomes an enterprise name: never a mobile or id number, even from
+            # a form saved before the form checked it (raises ValidationError).
+            validate_employer(draft.employer)
         ric_hash = self.ric_hash(draft.resident_id)
         claim_code = new_claim_code() if draft.assisted_by else None
         applicant = None if draft.assisted_by else user_id
