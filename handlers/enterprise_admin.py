@@ -1,4 +1,5 @@
-"""Federation staff in the federation group: /search the registry, /merge duplicates.
+"""Federation staff in the federation group: /search the registry, /merge duplicates,
+/confirm an enterprise that workers named so that other workers are offered it.
 
 Every command and every button press checks the role on the server; callback data is
 only a request, never a permission.
@@ -21,6 +22,7 @@ from aiogram.types import (
 
 from bot.config import Settings
 from bot.i18n import translate as _
+from bot.pii import mask_numbers
 from bot.services.audit import Actor
 from bot.services.enterprises import EnterpriseInfo, EnterpriseService, MergeRefused
 from bot.services.errors import NotAllowed, NotFound
@@ -67,10 +69,11 @@ def _not_staff() -> str:
 def _line(info: EnterpriseInfo) -> str:
     marks = [_("{count} 人").format(count=info.member_count)]
     if info.provisional:
-        marks.append(_("临时"))
+        marks.append(_("临时") if info.confirmed else _("临时，未确认"))
     if info.status != "active":
         marks.append(_("已注销") if info.status == "closed" else _("已迁出"))
-    return f"<code>{info.id}</code> {escape(info.name)} · " + " · ".join(marks)
+    name = escape(mask_numbers(info.name))  # a worker's number typed before it was refused
+    return f"<code>{info.id}</code> {name} · " + " · ".join(marks)
 
 
 def _refusal(error: Exception) -> str:
@@ -103,6 +106,31 @@ async def search(message: Message, command: CommandObject, enterprises: Enterpri
         await message.reply(_("没有找到匹配的企业。"))
         return
     await message.reply("\n".join(_line(hit.enterprise) for hit in hits))
+
+
+@router.message(Command("confirm"))
+async def confirm(message: Message, command: CommandObject, enterprises: EnterpriseService) -> None:
+    """A provisional enterprise (typed by a worker) is confirmed as a real employer: from
+    now on workers are offered it as a button."""
+    if not await _is_staff(message.from_user, enterprises) or message.from_user is None:
+        await message.reply(_not_staff())
+        return
+    ref = (command.args or "").strip()
+    if not ref or len(ref.split()) != 1:
+        await message.reply(_("用法：/confirm 企业编号（先用 /search 查找）"))
+        return
+    try:
+        info, changed = await enterprises.confirm(ref, _actor(message.from_user))
+    except (NotAllowed, NotFound) as error:
+        await message.reply(_refusal(error))
+        return
+    if not info.provisional:
+        text = _("这家企业已在企业库中登记，无需确认。")
+    elif changed:
+        text = _("已确认，职工填写单位时将可以选择这家企业：")
+    else:
+        text = _("这家企业此前已确认：")
+    await message.reply(f"{text}\n{_line(info)}")
 
 
 @router.message(Command("merge"))

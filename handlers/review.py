@@ -176,7 +176,12 @@ async def employer_typed(
     if not hits:
         await message.reply(_("没有找到匹配的企业，请换个名称再试，或发送 /cancel 放弃。"))
         return
-    choices = [(h.enterprise.id, h.enterprise.name, h.enterprise.member_count) for h in hits]
+    choices = [
+        view.EmployerChoice(
+            e.id, e.name, e.member_count, provisional=e.provisional, confirmed=e.confirmed
+        )
+        for e in (hit.enterprise for hit in hits)
+    ]
     await message.reply(
         _("请选择正确的单位（括号内为已入会人数）："),
         reply_markup=view.employer_choices(data["app"], choices),

@@ -19,9 +19,17 @@ from sqlalchemy import func, select
 
 from bot.people import Worker, buttons
 from bot.validation import uscc_check_char
-from models import Application, Enterprise
+from models import Application, AuditEntry, Enterprise
 from tests.conftest import make_resident_id
-from tests.live import REVIEW_GROUP, STAFF_IDS, Live, live_bot, settle
+from tests.live import (
+    FEDERATION_GROUP,
+    FEDERATION_ID,
+    REVIEW_GROUP,
+    STAFF_IDS,
+    Live,
+    live_bot,
+    settle,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -138,3 +146,109 @@ async def test_too_long_names_the_field_and_its_limit(live: Live) -> None:
     job = await worker.say("鑫瑞德传媒", "岗位")
     reply = await worker.say("焊" * 61, "岗位")
     assert "岗位最多 60 个字" in reply["text"] and buttons(job)
+
+
+# --- provisional enterprises are offered to workers only once staff confirmed them ------
+
+
+async def submit_from_employer_step(live: Live, worker: Worker, employer: str) -> str:
+    """Type the employer (no offer expected), skip the job, submit; the application number."""
+    job = await worker.say(employer, "请")
+    assert "岗位或职务" in job["text"], job["text"]  # neither buttons nor "已识别"
+    summary = await worker.press(job, "跳过", "请核对")
+    assert summary is not None
+    received = await worker.submit(summary)
+    return str(received["text"].split("申请编号 ")[1].split("。")[0])
+
+
+async def enterprise_of(live: Live, number: str) -> Enterprise:
+    async with live.app.db.read() as session:
+        application = await session.scalar(select(Application).where(Application.number == number))
+        assert application is not None
+        return await session.get_one(Enterprise, application.enterprise_id)
+
+
+async def test_unconfirmed_provisional_enterprises_are_never_offered(live: Live) -> None:
+    first = await submit_from_employer_step(live, await at_employer_step(live), "瑞丰祥文化传媒")
+    typed_by_one = await enterprise_of(live, first)
+
+    # Someone else's near spelling: no button with the first worker's text.
+    worker = await at_employer_step(live)
+    near = await submit_from_employer_step(live, worker, "瑞丰祥传媒")
+    assert "瑞丰祥文化传媒" not in str([m.get("text") for m in live.emu.messages(worker.user_id)])
+    assert (await enterprise_of(live, near)).id != typed_by_one.id
+
+    # Typed the same way: no "已识别工作单位", but counted with the first one.
+    same = await submit_from_employer_step(live, await at_employer_step(live), "瑞丰祥文化传媒")
+    assert (await enterprise_of(live, same)).id == typed_by_one.id
+    assert typed_by_one.provisional and typed_by_one.confirmed_at is None
+
+
+async def test_staff_approval_confirms_and_then_it_is_offered(live: Live) -> None:
+    number = await submit_from_employer_step(live, await at_employer_step(live), "德润昌物流")
+    card = await live.emu.wait_for(REVIEW_GROUP, number, since=0)
+    await live.staff().press(card, "通过", "已通过")
+    await settle(live)
+    enterprise = await enterprise_of(live, number)
+    assert enterprise.confirmed_at is not None
+
+    worker = await at_employer_step(live)
+    offer = await worker.say("德润昌", "请选择您的工作单位")
+    assert buttons(offer)[0][0] == "德润昌物流"
+    job = await worker.press(offer, "德润昌物流", "岗位")
+    assert job is not None
+
+
+async def test_staff_searches_show_unconfirmed_ones_marked_and_a_pick_confirms(
+    live: Live,
+) -> None:
+    typed = await submit_from_employer_step(live, await at_employer_step(live), "恒远兴装饰")
+    provisional = await enterprise_of(live, typed)
+    other = await submit_from_employer_step(live, await at_employer_step(live), "西城早点铺子")
+    card = await live.emu.wait_for(REVIEW_GROUP, other, since=0)
+
+    staff = live.staff()
+    prompt = await staff.press(card, "更改单位", "请回复本条消息")
+    assert prompt is not None
+    mark = live.emu.mark()
+    live.emu.send_text(staff.user_id, "恒远兴", REVIEW_GROUP, reply_to=prompt["message_id"])
+    choices = await live.emu.wait_for(REVIEW_GROUP, "请选择正确的单位", since=mark)
+    assert [label for label, _ in buttons(choices)] == ["恒远兴装饰·临时，未确认（0）"]
+    await staff.press(choices, "恒远兴装饰", "已将申请")
+    await settle(live)
+    async with live.app.db.read() as session:
+        picked = await session.get_one(Enterprise, provisional.id)
+    assert picked.confirmed_at is not None
+
+    worker = await at_employer_step(live)
+    offer = await worker.say("恒远兴", "请选择您的工作单位")
+    assert "恒远兴装饰" in [label for label, _ in buttons(offer)]
+
+
+async def test_federation_staff_confirm_with_a_command(live: Live) -> None:
+    typed = await submit_from_employer_step(live, await at_employer_step(live), "宏泰源五金")
+    enterprise = await enterprise_of(live, typed)
+    federation = live.staff(FEDERATION_ID)
+    found = await federation.say("/search 宏泰源", "宏泰源五金", FEDERATION_GROUP)
+    assert found["text"] == f"{enterprise.id} 宏泰源五金 · 0 人 · 临时，未确认"
+    live.emu.set_member_status(FEDERATION_GROUP, STAFF_IDS[0], "member", by_user_id=FEDERATION_ID)
+    await live.staff(STAFF_IDS[0]).say(
+        f"/confirm {enterprise.id}", "只有区总工会工作人员", FEDERATION_GROUP
+    )
+    reply = await federation.say(f"/confirm {enterprise.id}", "已确认", FEDERATION_GROUP)
+    assert reply["text"].endswith(f"{enterprise.id} 宏泰源五金 · 0 人 · 临时")
+    await federation.say(f"/confirm {enterprise.id}", "此前已确认", FEDERATION_GROUP)
+    async with live.app.db.read() as session:
+        audit = list(
+            await session.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.action == "enterprise.confirmed",
+                    AuditEntry.subject_id == str(enterprise.id),
+                )
+            )
+        )
+    assert [entry.actor_user_id for entry in audit] == [FEDERATION_ID]
+
+    worker = await at_employer_step(live)
+    offer = await worker.say("宏泰源", "请选择您的工作单位")
+    assert "宏泰源五金" in [label for label, _ in buttons(offer)]

@@ -84,6 +84,8 @@ class ReviewService:
             )
 
             count = await enterprises.recount(session, application.enterprise_id)
+            # Staff approved a worker naming it: a provisional enterprise is confirmed.
+            confirmed = await enterprises.confirm(session, application.enterprise_id)
             alert_raised = await raise_threshold_alert(
                 session, application.enterprise_id, count, self.threshold, self.federation_chat_id
             )
@@ -94,7 +96,12 @@ class ReviewService:
                 "application",
                 application.number,
                 before={"status": "submitted"},
-                after={"status": "approved", "member": member_number, "count": count},
+                after={
+                    "status": "approved",
+                    "member": member_number,
+                    "count": count,
+                    **({"enterprise_confirmed": True} if confirmed else {}),
+                },
             )
             user = application.telegram_user_id
             messages = []
@@ -210,9 +217,7 @@ async def _approve(session: AsyncSession, application_id: int, actor: Actor, now
     that the application still belongs to that enterprise (a merge or an employer change
     may have moved it meanwhile: then it tries again with the new one)."""
     for _attempt in range(5):
-        enterprise_id = await session.scalar(
-            _enterprise_of_statement(), {"app_id": application_id}
-        )
+        enterprise_id = await session.scalar(_enterprise_of_statement(), {"app_id": application_id})
         if enterprise_id is None:
             raise NotFound("application")
         await enterprises.lock(session, [enterprise_id])
