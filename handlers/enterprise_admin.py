@@ -26,6 +26,7 @@ from bot.pii import mask_numbers
 from bot.services.audit import Actor
 from bot.services.enterprises import EnterpriseInfo, EnterpriseService, MergeRefused
 from bot.services.errors import NotAllowed, NotFound
+from handlers.buttons import forged, pressed_on
 from handlers.registry import Handlers
 
 router = Handlers("enterprise_admin")
@@ -164,6 +165,18 @@ async def merge(message: Message, command: CommandObject, enterprises: Enterpris
     )
 
 
+async def _forged_merge_answer(callback_data: MergeCb, enterprises: EnterpriseService) -> str:
+    """Why a press that is not on its confirmation changes nothing: the merge's own
+    refusal when there is one (a second press after merging: already merged), else that
+    the button is no longer valid."""
+    if callback_data.action == "do":
+        try:
+            await enterprises.merge_preview(callback_data.src, callback_data.dst)
+        except (MergeRefused, NotFound) as error:
+            return _refusal(error)
+    return _("这个按钮已失效，请使用合并确认消息下方的按钮。")
+
+
 @router.callback_query(MergeCb.filter())
 async def merge_pressed(
     query: CallbackQuery, callback_data: MergeCb, enterprises: EnterpriseService
@@ -171,7 +184,10 @@ async def merge_pressed(
     if not await _is_staff(query.from_user, enterprises):
         await query.answer(_not_staff(), show_alert=True)
         return
-    message = query.message if isinstance(query.message, Message) else None
+    if forged(query):  # not on this confirmation: it would rewrite another message
+        await query.answer(await _forged_merge_answer(callback_data, enterprises), show_alert=True)
+        return
+    message = pressed_on(query)
     if callback_data.action == "cancel":
         await query.answer()
         if message is not None:

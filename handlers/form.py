@@ -30,6 +30,7 @@ from bot.validation import (
     validate_resident_id,
 )
 from handlers import texts
+from handlers.buttons import pressed_on
 from handlers.filters import CONTACT, PRIVATE, TEXT
 from handlers.registry import Handlers
 from handlers.states import Form
@@ -114,25 +115,39 @@ async def _store(
     await _ask_next(message, state, data, drop_keyboard=drop_keyboard)
 
 
+async def step_message(query: CallbackQuery) -> Message | None:
+    """The message whose button was pressed, the only one a step edits. None, with the
+    press answered, when the data is not on it (a modified client pressing on another
+    message, or a message Telegram did not send): then nothing changes."""
+    message = pressed_on(query)
+    if message is None:
+        await query.answer(texts.use_latest_buttons(), show_alert=True)
+    return message
+
+
 # --- consent --------------------------------------------------------------------------
 @router.callback_query(Form.consent, FormCb.filter(F.action == "consent"))
 async def consent(query: CallbackQuery, state: FSMContext) -> None:
+    if (message := await step_message(query)) is None:
+        return
     await state.update_data(consent_at=utcnow().isoformat(), notice_version=texts.NOTICE_VERSION)
     await query.answer(_("已记录您的同意"))
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
-        await _ask_next(query.message, state, await state.get_data())
+    await message.edit_reply_markup(reply_markup=None)
+    await _ask_next(message, state, await state.get_data())
+
+
+def declined_text() -> str:
+    return _("好的，您未同意，我们没有保存任何信息。如改变主意，可随时发送 /start 重新开始。")
 
 
 @router.callback_query(Form.consent, FormCb.filter(F.action == "decline"))
 async def decline(query: CallbackQuery, state: FSMContext) -> None:
+    if (message := await step_message(query)) is None:
+        return
     await state.clear()
     await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
-        await query.message.answer(
-            _("好的，您未同意，我们没有保存任何信息。如改变主意，可随时发送 /start 重新开始。")
-        )
+    await message.edit_reply_markup(reply_markup=None)
+    await message.answer(declined_text())
 
 
 @router.message(Form.consent)
@@ -251,15 +266,16 @@ async def employer_picked(query: CallbackQuery, callback_data: FormCb, state: FS
         # Only the buttons we offered count: callback data can be forged.
         await query.answer(_("这个按钮已失效，请重新输入单位名称。"), show_alert=True)
         return
+    if (message := await step_message(query)) is None:
+        return
     await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
-        await state.update_data(employer_typed=None, employer_offered=None)
-        if callback_data.value == "none":
-            await _store(query.message, state, employer=typed, enterprise_id=None)
-        else:
-            chosen = int(callback_data.value)
-            await _store(query.message, state, employer=offered[str(chosen)], enterprise_id=chosen)
+    await message.edit_reply_markup(reply_markup=None)
+    await state.update_data(employer_typed=None, employer_offered=None)
+    if callback_data.value == "none":
+        await _store(message, state, employer=typed, enterprise_id=None)
+    else:
+        chosen = int(callback_data.value)
+        await _store(message, state, employer=offered[str(chosen)], enterprise_id=chosen)
 
 
 @router.message(Form.job, TEXT)
@@ -274,10 +290,11 @@ async def job_entered(message: Message, state: FSMContext) -> None:
 
 @router.callback_query(Form.job, FormCb.filter(F.action == "skip"))
 async def job_skipped(query: CallbackQuery, state: FSMContext) -> None:
+    if (message := await step_message(query)) is None:
+        return
     await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
-        await _store(query.message, state, job=None)
+    await message.edit_reply_markup(reply_markup=None)
+    await _store(message, state, job=None)
 
 
 # --- review ---------------------------------------------------------------------------
@@ -286,6 +303,8 @@ async def edit_field(query: CallbackQuery, callback_data: FormCb, state: FSMCont
     field = callback_data.value
     if field not in STATE_OF:
         await query.answer(_("无法识别的操作。"), show_alert=True)
+        return
+    if (message := await step_message(query)) is None:
         return
     await query.answer()
     data = await state.get_data()
@@ -297,13 +316,14 @@ async def edit_field(query: CallbackQuery, callback_data: FormCb, state: FSMCont
         for key in ("enterprise_id", "employer_uscc", "employer_typed", "employer_offered"):
             data.pop(key, None)
     await state.set_data(data)
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
-        await _ask_next(query.message, state, data)
+    await message.edit_reply_markup(reply_markup=None)
+    await _ask_next(message, state, data)
 
 
 @router.callback_query(Form.review, FormCb.filter(F.action == "submit"))
 async def submit(query: CallbackQuery, state: FSMContext, intake: IntakeService) -> None:
+    if (message := await step_message(query)) is None:
+        return
     data = await state.get_data()
     user = query.from_user
     try:
@@ -319,36 +339,35 @@ async def submit(query: CallbackQuery, state: FSMContext, intake: IntakeService)
         for key in ("employer", "enterprise_id", "employer_uscc", "employer_typed"):
             data.pop(key, None)
         await state.set_data(data)
-        if isinstance(query.message, Message):
-            await query.message.answer(texts.validation_message(error, "employer"))
-            await _ask_next(query.message, state, data)
+        await message.edit_reply_markup(reply_markup=None)
+        await message.answer(texts.validation_message(error, "employer"))
+        await _ask_next(message, state, data)
         return
     except (OpenApplicationExists, AlreadyMember) as error:
         await state.clear()
         await query.answer()
-        if isinstance(query.message, Message):
-            await query.message.answer(standing_message(error, assisted=bool(draft.assisted_by)))
+        await message.answer(standing_message(error, assisted=bool(draft.assisted_by)))
         return
     await state.clear()
     await query.answer(_("已提交"))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            texts.summary_text(data).rsplit("\n\n", 1)[0]
-            + "\n\n"
-            + _("✅ 已提交，申请编号 {number}").format(number=submitted.number),
-            reply_markup=None,
-        )
-        if submitted.claim_code:
-            await send_claim_code(query.message, submitted.number, submitted.claim_code)
+    await message.edit_text(
+        texts.summary_text(data).rsplit("\n\n", 1)[0]
+        + "\n\n"
+        + _("✅ 已提交，申请编号 {number}").format(number=submitted.number),
+        reply_markup=None,
+    )
+    if submitted.claim_code:
+        await send_claim_code(message, submitted.number, submitted.claim_code)
 
 
 @router.callback_query(Form.review, FormCb.filter(F.action == "cancel"))
 async def cancel_from_summary(query: CallbackQuery, state: FSMContext) -> None:
+    if (message := await step_message(query)) is None:
+        return
     await state.clear()
     await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
-        await query.message.answer(cancelled_text())
+    await message.edit_reply_markup(reply_markup=None)
+    await message.answer(cancelled_text())
 
 
 @router.message(Form.review)

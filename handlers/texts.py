@@ -149,6 +149,11 @@ def employer_keyboard(candidates: list[tuple[int, str]]) -> InlineKeyboardMarkup
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+def use_latest_buttons() -> str:
+    """A press whose data is not on the message it came with (a modified client)."""
+    return _("这个按钮已失效，请使用最新一条消息下方的按钮。")
+
+
 def street_keyboard(streets: list[tuple[int, str]]) -> InlineKeyboardMarkup:
     rows = [
         [
