@@ -396,8 +396,60 @@ async def unexpected_input(message: Message, state: FSMContext) -> None:
 
 
 @router.callback_query(FormCb.filter())
-async def stale_button(query: CallbackQuery) -> None:
+async def stale_button(
+    query: CallbackQuery, callback_data: FormCb, state: FSMContext, intake: IntakeService
+) -> None:
+    done = await already_done(query, callback_data, state, intake)
+    if done is not None:  # a second press (a double tap, an old message): nothing is wrong
+        await query.answer(done)
+        return
     await query.answer(_("这个按钮已失效，请发送 /start 重新开始。"), show_alert=True)
+
+
+async def already_done(
+    query: CallbackQuery, callback_data: FormCb, state: FSMContext, intake: IntakeService
+) -> str | None:
+    """What a button did when it is pressed again after it worked (the form has moved
+    on), so that a worker who succeeded is not told the button is broken."""
+    action, current, data = callback_data.action, await state.get_state(), await state.get_data()
+    if current in FIELD_OF or current in (Form.consent.state, Form.review.state):
+        return _step_done(action, callback_data.value, current, data)
+    if current is not None:
+        return None
+    # No form open: it was submitted, cancelled or declined (or never started).
+    if action not in ("submit", "consent", "decline", "cancel"):
+        return None
+    member, pending = await intake.standing_of(query.from_user.id)
+    if pending is not None:
+        return _("您已提交申请 {number}，正在审核中。发送 /status 可查看进度。").format(
+            number=pending
+        )
+    if member is not None:
+        return _("您已经是工会会员了（会员编号 {number}）。").format(number=member)
+    if action == "submit":
+        entered = await intake.recently_assisted(query.from_user.id)
+        if entered is not None:  # staff who entered a paper application
+            return _("申请 {number} 已提交，正在审核中。").format(number=entered)
+        return None
+    if action == "cancel":
+        return cancelled_text()
+    return declined_text() if action == "decline" else None
+
+
+def _step_done(action: str, value: str, current: str | None, data: dict[str, Any]) -> str | None:
+    go_on = _("请按最新的提示继续填写。")
+    if action == "consent" and data.get("consent_at"):
+        return _("已记录您的同意。") + go_on
+    online = data.get("point_id") is None  # the street was picked from the list
+    if action == "street" and online and value == str(data.get("street_id")):
+        return _("已选择街道：{street}。").format(street=data.get("street_name", "")) + go_on
+    if action == "employer" and data.get("employer"):
+        return _("已记录工作单位：{employer}。").format(employer=data["employer"]) + go_on
+    if action == "skip" and "job" in data:
+        return _("已跳过岗位。") + go_on
+    if action == "edit" and FIELD_OF.get(current or "") == value:
+        return _("请直接输入新的{field}。").format(field=texts.FIELD_LABELS[value]())
+    return None
 
 
 FIELD_OF = {state.state: field for field, state in STATE_OF.items()}

@@ -61,7 +61,10 @@ async def delete_confirmed(
             user.id, Actor(user.id, "data subject"), confirm=callback_data.token
         )
     except StaleConfirmation:
-        await query.answer(view.stale_confirmation_text(), show_alert=True)
+        if (await privacy.deletion_plan(user.id)).nothing:  # pressed again after deleting
+            await query.answer(_("您的个人信息已删除，无需再次确认。"))
+        else:
+            await query.answer(view.stale_confirmation_text(), show_alert=True)
         return
     await state.clear()  # the storage's cached copy of the form, too
     _forget_language(preferences, user.id)

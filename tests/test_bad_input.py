@@ -320,7 +320,6 @@ FORGED = [
     ("consent", "f:submit:", STALE),
     ("name", "f:submit:", STALE),
     ("job", "f:submit:", STALE),
-    ("name", "f:consent:", STALE),
     ("employer", "f:skip:", STALE),
     ("mobile", "f:edit:name", STALE),
     ("review", "f:street:1", STALE),
@@ -348,6 +347,21 @@ async def test_forged_buttons_are_refused(live: Live, step: str, data: str, expe
     assert await snapshot(live, worker.user_id) == before
     assert len(live.emu.messages(worker.user_id)) == messages
     assert await applications(live, worker.user_id) == []
+    assert_healthy(live, worker.user_id)
+
+
+async def test_consent_pressed_again_later_says_it_is_recorded(live: Live) -> None:
+    # What a double tap looks like once the first tap moved the form on.
+    worker, prompt = await to_step(live, "name")
+    before = await snapshot(live, worker.user_id)
+    messages = len(live.emu.messages(worker.user_id))
+    query = live.emu.press_button(
+        worker.user_id, worker.user_id, prompt["message_id"], "f:consent:", forge=True
+    )
+    answer = await answer_of(live, query)
+    assert "已记录您的同意" in answer["text"] and not answer["show_alert"]
+    assert await snapshot(live, worker.user_id) == before
+    assert len(live.emu.messages(worker.user_id)) == messages
     assert_healthy(live, worker.user_id)
 
 

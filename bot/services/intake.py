@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -297,6 +297,22 @@ class IntakeService:
         async with self.db.read() as session:
             row = (await session.execute(select(member, pending))).one()
         return row[0], row[1]
+
+    async def recently_assisted(
+        self, staff_user_id: int, within: timedelta = timedelta(minutes=30)
+    ) -> str | None:
+        """The number of the paper application this staff member submitted last, if it was
+        within `within` (to answer a second press of 提交 kindly)."""
+        async with self.db.read() as session:
+            return await session.scalar(
+                select(Application.number)
+                .where(
+                    Application.assisted_by_user_id == staff_user_id,
+                    Application.submitted_at >= utcnow() - within,
+                )
+                .order_by(Application.id.desc())
+                .limit(1)
+            )
 
     async def applications_of(self, user_id: int) -> list[ApplicationView]:
         async with self.db.read() as session:
