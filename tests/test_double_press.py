@@ -16,7 +16,7 @@ import pytest_asyncio
 from sqlalchemy import func, select
 
 from bot.people import Worker, WorkerData, find_button
-from models import Application
+from models import Application, Enterprise
 from tests.conftest import make_resident_id
 from tests.live import STAFF_IDS, Live, live_bot, settle
 
@@ -25,6 +25,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 FAST_OUTBOX = {"private_per_second": 100.0, "group_per_minute": 6000.0, "poll_interval": 0.05}
 TIMEOUT = 10.0
 STALE = "这个按钮已失效"
+REGISTERED = "北京德胜数码科技有限公司"
 _workers = itertools.count(9701)
 _seq = itertools.count(500)
 
@@ -33,6 +34,8 @@ _seq = itertools.count(500)
 async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Live]:
     path: Path = tmp_path_factory.mktemp("double_press")
     async with live_bot(path, outbox=FAST_OUTBOX) as running:
+        async with running.app.db.transaction() as session:
+            session.add(Enterprise(name=REGISTERED, name_key="德胜数码科技", provisional=False))
         yield running
         assert not running.emu.internal_errors
 
@@ -117,10 +120,9 @@ async def test_double_taps_on_employer_and_skip(live: Live) -> None:
     assert "已跳过岗位" in answer["text"] and STALE not in answer["text"]
     summary = worker.last()
     await worker.press(summary, "工作单位", "工作单位全称")
-    offer = await worker.say("西城区老张早点", "请")
-    if "请选择" in offer["text"]:  # the first one is offered once staff confirmed it
-        answer = await double_tap(live, worker.user_id, offer, "以上都不是")
-        assert "已记录工作单位" in answer["text"]
+    offer = await worker.say("德胜数码", "请选择您的工作单位")
+    answer = await double_tap(live, worker.user_id, offer, REGISTERED)
+    assert f"已记录工作单位：{REGISTERED}" in answer["text"] and not answer["show_alert"]
 
 
 async def test_double_tap_on_the_staffs_paper_form_submit(live: Live) -> None:
