@@ -460,3 +460,10 @@ def test_employer_length_error_carries_the_limit() -> None:
     with rejects("text.too_long") as refused:
         validate_employer("工" * 101)
     assert refused.value.limit == 100
+
+
+def test_employer_number_that_passes_the_uscc_check_by_chance_is_still_a_mobile() -> None:
+    # Found by hypothesis: "0086 16689999408Tel:" is 18 characters of the USCC alphabet
+    # with a right check character, but no USCC starts with 0 (no such authority).
+    with rejects("employer.mobile"):
+        validate_employer("0086 16689999408Tel:")
