@@ -5,7 +5,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean install
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/system_packages.sh
+	bash scripts/system_packages.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -24,6 +25,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_card
+	$(BIN)/python -m bench.bench_glyphs
 	$(BIN)/python -m bench.bench_approvals
 	$(BIN)/python -m bench.bench_matching
 	$(BIN)/python -m bench.bench_updates

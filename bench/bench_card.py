@@ -8,7 +8,7 @@ import statistics
 import time
 
 from bot.render.card import CardData, render_card
-from bot.render.fonts import find_cjk_font
+from bot.render.fonts import find_font_stack
 
 TARGET_P95_MS = 100.0
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾"
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=200, help="cards to render (default 200)")
     args = parser.parse_args(argv)
 
-    font = find_cjk_font()
+    font = find_font_stack()  # the bot's fonts: the main one and its fallbacks
     render_card(make_card(-1), font)  # warm-up: load the font and its cmap
     times_ms = []
     for i in range(args.n):
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
 
     median = statistics.median(times_ms)
     p95 = statistics.quantiles(times_ms, n=100)[94] if len(times_ms) > 1 else times_ms[0]
-    print(f"font   {font} ({font.family})")
+    print(f"font   {font.primary} ({font.primary.family})")
     print(f"cards  {args.n}")
     print(f"median {median:.1f} ms")
     print(f"p95    {p95:.1f} ms   (target ≤ {TARGET_P95_MS:.0f} ms)")

@@ -20,13 +20,17 @@ from aiogram.utils.i18n import I18nMiddleware
 from bot.config import ConfigError, Settings
 from bot.db import Database
 from bot.fsm_storage import DatabaseStorage
+from bot.handoff import OutboxHandoff
 from bot.i18n import CatalogI18n, build_i18n, pick_locale
 from bot.i18n import translate as _
 from bot.inbox import Inbox, UpdateProcessor
+from bot.instances import Instance
+from bot.locks import Locks, open_locks
 from bot.migrate import upgrade_async
 from bot.outbox_views import OutboxViews, ViewContext
+from bot.pacing import make_pacer
 from bot.pii import KeyFormatError, LookupHasher, PiiCipher, parse_key
-from bot.render.fonts import FontSpec, find_cjk_font
+from bot.render.fonts import FontStack, find_font_stack
 from bot.sender import OutboxSender
 from bot.services.alerts import AlertService
 from bot.services.binding import BindingService
@@ -36,6 +40,7 @@ from bot.services.intake import IntakeService
 from bot.services.preferences import PreferenceService
 from bot.services.privacy import PrivacyService
 from bot.services.review import ReviewService
+from bot.transport import PacedRequests, ReplyDeferred
 from handlers import build_router
 
 log = logging.getLogger(__name__)
@@ -103,11 +108,18 @@ class App:
     processor: UpdateProcessor
     inbox: Inbox
     pinned: list[type]
+    instance: Instance
+    locks: Locks
+
+    @property
+    def webhook(self) -> bool:
+        return self.instance.mode == "webhook"
 
     async def close(self) -> None:
         await self.processor.drain()
         await self.dispatcher.storage.close()
         await self.bot.session.close()
+        await self.locks.close()
         await self.db.dispose()
 
 
@@ -123,17 +135,25 @@ def make_bot(settings: Settings) -> Bot:
 async def build_app(
     settings: Settings,
     *,
-    font: FontSpec | None = None,
+    fonts: FontStack | None = None,
     events_isolation: BaseEventIsolation | None = None,
     migrate: bool = True,
+    webhook: bool = False,
 ) -> App:
     keys = load_keys(settings)
-    font = font or find_cjk_font(settings.render.cjk_font, settings.render.cjk_font_index)
+    fonts = fonts or find_font_stack(
+        settings.render.cjk_font, settings.render.cjk_font_index, settings.render.fallback_fonts
+    )
     if migrate:
         await upgrade_async(settings.database.url)
     db = Database(settings.database.url, echo=settings.database.echo)
     bot = make_bot(settings)
     me = await bot.get_me()
+    locks = open_locks(db)
+    instance = Instance(db, locks, me.id, "webhook" if webhook else "polling")
+    # Every call that sends into a chat waits for the bot-wide flood limits.
+    pacer = make_pacer(db, settings.outbox)
+    bot.session.middleware(PacedRequests(pacer, OutboxHandoff(db, keys.cipher)))
     i18n = build_i18n(settings.i18n.default_locale)
     threshold = settings.federation.founding_threshold
 
@@ -167,6 +187,8 @@ async def build_app(
         ),
         binding=BindingService(db, keys.hasher),
         settings=settings,
+        # The name check asks the fonts the cards are drawn with.
+        fonts=fonts,
     )
     LocaleMiddleware(i18n, preferences).setup(dispatcher)
     dispatcher.include_router(build_router())
@@ -179,21 +201,32 @@ async def build_app(
             cards=cards,
             signer=keys.signer,
             i18n=i18n,
-            font=font,
+            fonts=fonts,
             bot_username=me.username or "",
             threshold=threshold,
             staff_locale=settings.i18n.default_locale,
             preferences=preferences,
         )
     )
-    sender = OutboxSender(db, bot, views, settings.outbox)
+    sender = OutboxSender(
+        db, bot, views, settings.outbox, pacer, federation_chat_id=settings.federation.chat_id
+    )
     db.on_commit("outbox", sender.wake)  # new rows go out without waiting for a poll
-    inbox = Inbox(db, me.id, keys.cipher, storage.save)
+    inbox = Inbox(db, me.id, keys.cipher, storage.save, owner=instance.id)
     processor = UpdateProcessor(dispatcher, bot, inbox, storage)
-    return App(settings, db, bot, me, dispatcher, sender, processor, inbox, pin_response_types())
+    processor.is_alive = instance.is_alive
+    # Webhook workers on PostgreSQL may get one person's updates in different processes.
+    processor.cross_process = webhook and not db.is_sqlite
+    return App(
+        settings, db, bot, me, dispatcher, sender, processor, inbox, pin_response_types(),
+        instance, locks,
+    )  # fmt: skip
 
 
 async def _on_error(event: ErrorEvent) -> bool:
+    if isinstance(event.exception, ReplyDeferred):  # the outbox delivers it later
+        log.warning("update %s: %s", event.update.update_id, event.exception)
+        return True
     # The exception text and traceback, not the update: updates carry personal data.
     log.error(
         "update %s failed: %s",

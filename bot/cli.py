@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the bot (long polling, or --webhook)")
     run.add_argument("--webhook", action="store_true", help="receive updates by webhook")
+    run.add_argument(
+        "--standby",
+        action="store_true",
+        help="if another process already polls for this bot, wait and take over when it stops",
+    )
     run.set_defaults(handler=cmd_run)
 
     demo = commands.add_parser("demo", help="play the whole story against the local emulator")
@@ -91,11 +96,12 @@ async def database_of(args: argparse.Namespace) -> AsyncIterator[Database]:
 
 async def cmd_run(args: argparse.Namespace) -> int:
     from bot.app import build_app
+    from bot.instances import AnotherInstanceRunning
     from bot.runner import serve
 
     settings = settings_of(args)
     webhook = args.webhook or settings.telegram.mode == "webhook"
-    app = await build_app(settings)
+    app = await build_app(settings, webhook=webhook)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -104,10 +110,13 @@ async def cmd_run(args: argparse.Namespace) -> int:
         "@%s running (%s); Ctrl-C to stop", app.me.username, "webhook" if webhook else "polling"
     )
     try:
-        await serve(app, stop, webhook=webhook)
+        await serve(app, stop, webhook=webhook, standby=args.standby)
+    except AnotherInstanceRunning as error:
+        print(f"unionbot: {error}", file=sys.stderr)
+        return 1
     finally:
         await app.close()
-    return 0
+    return 1 if app.instance.failed else 0
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:

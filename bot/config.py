@@ -26,6 +26,11 @@ class WebhookSettings(BaseModel):
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(8080, ge=1, le=65535)
     path: str = "/telegram/webhook"
+    # Simultaneous connections Telegram may open to deliver updates (its default is 40).
+    max_connections: int = Field(40, ge=1, le=100)
+    # Let several worker processes listen on the same port (Linux SO_REUSEPORT: the
+    # kernel spreads connections over them), instead of one port each behind a proxy.
+    reuse_port: bool = False
 
 
 class TelegramSettings(BaseModel):
@@ -70,6 +75,10 @@ class SecuritySettings(BaseModel):
 class RenderSettings(BaseModel):
     cjk_font: Path | None = None
     cjk_font_index: int | None = None
+    # Fonts for the rare characters the main font lacks, tried in this order before the
+    # well-known ones (fonts-hanazono, fonts-babelstone-han). A name with a character no
+    # font has is refused at the form: its member card could not be drawn.
+    fallback_fonts: list[Path] = []
 
 
 class I18nSettings(BaseModel):

@@ -34,14 +34,21 @@ log = logging.getLogger(__name__)
 
 Saver = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
 KEEP_FOR = timedelta(hours=48)  # re-deliveries are recognised for at least this long
+TURN_POLL = 0.02  # seconds between looks at another process's earlier update
 
 
 class Inbox:
     def __init__(
-        self, db: Database, bot_id: int, cipher: PiiCipher, save_state: Saver | None = None
+        self,
+        db: Database,
+        bot_id: int,
+        cipher: PiiCipher,
+        save_state: Saver | None = None,
+        owner: str | None = None,
     ) -> None:
         self.db = db
         self.bot_id = bot_id
+        self.owner = owner  # this process (bot.instances), None in tools and tests
         # Updates carry what people typed (id numbers, mobiles): stored encrypted.
         self.cipher = cipher
         self.save_state = save_state
@@ -59,30 +66,70 @@ class Inbox:
         if not updates:
             return []
         now = utcnow()
-        rows = [
-            {
-                "bot_id": self.bot_id,
-                "update_id": int(u["update_id"]),
-                "body": self._seal(u),
-                "received_at": now,
-                "done": False,
-            }
-            for u in updates
-        ]
+        rows = []
+        for u in updates:
+            chat, user = actor_key(u) or (None, None)
+            rows.append(
+                {
+                    "bot_id": self.bot_id,
+                    "update_id": int(u["update_id"]),
+                    "body": self._seal(u),
+                    "received_at": now,
+                    "done": False,
+                    "owner": self.owner,
+                    "chat_key": chat,
+                    "user_key": user,
+                }
+            )
         stored: asyncio.Future[set[int]] = asyncio.get_running_loop().create_future()
         self._stores.append((rows, stored))
         self._start_committer()
         fresh = await stored
         return [u for u in updates if int(u["update_id"]) in fresh]
 
-    async def pending(self) -> list[dict[str, Any]]:
+    async def adopt(self, is_alive: Callable[[str | None], Awaitable[bool]]) -> list[dict]:
+        """Take over the updates that nobody alive is handling (stored by this bot's
+        previous process, or by a webhook worker that died), oldest first."""
         async with self.db.read() as session:
-            bodies = await session.scalars(
-                select(InboxUpdate.body)
-                .where(InboxUpdate.bot_id == self.bot_id, InboxUpdate.done.is_(False))
-                .order_by(InboxUpdate.update_id)
+            owners = set(
+                await session.scalars(
+                    select(InboxUpdate.owner)
+                    .where(InboxUpdate.bot_id == self.bot_id, InboxUpdate.done.is_(False))
+                    .distinct()
+                )
             )
-            return [self._open(body) for body in bodies]
+        adopted: list[tuple[int, str]] = []
+        for owner in owners:
+            if owner == self.owner or await is_alive(owner):
+                continue
+            async with self.db.transaction() as session:
+                previous = (
+                    InboxUpdate.owner.is_(None) if owner is None else InboxUpdate.owner == owner
+                )
+                rows = await session.execute(
+                    update(InboxUpdate)
+                    .where(
+                        InboxUpdate.bot_id == self.bot_id,
+                        InboxUpdate.done.is_(False),
+                        previous,
+                    )
+                    .values(owner=self.owner)
+                    .returning(InboxUpdate.update_id, InboxUpdate.body)
+                )
+                adopted += [(row.update_id, row.body) for row in rows]
+        return [self._open(body) for _, body in sorted(adopted)]
+
+    async def earliest_open(self, key: Key, update_id: int) -> tuple[int, str | None] | None:
+        """An update of the same conversation, stored before `update_id` and not yet
+        handled: (its id, the process handling it)."""
+        async with self.db.read() as session:
+            row = (
+                await session.execute(
+                    _earliest_open_statement(), {"bot": self.bot_id, "chat": key[0],
+                                                 "user": key[1], "before": update_id}
+                )
+            ).first()  # fmt: skip
+        return (row.update_id, row.owner) if row is not None else None
 
     def _seal(self, update: dict[str, Any]) -> str:
         blob = self.cipher.encrypt(json.dumps(update), context="inbox")
@@ -167,6 +214,23 @@ def _insert_statement(sqlite: bool) -> Any:
 
 
 @cache
+def _earliest_open_statement() -> Any:
+    table = InboxUpdate.__table__
+    return (
+        select(table.c.update_id, table.c.owner)
+        .where(
+            table.c.bot_id == bindparam("bot"),
+            table.c.chat_key == bindparam("chat"),
+            table.c.user_key == bindparam("user"),
+            table.c.done.is_(False),
+            table.c.update_id < bindparam("before"),
+        )
+        .order_by(table.c.update_id)
+        .limit(1)
+    )
+
+
+@cache
 def _done_statement() -> Any:
     table = InboxUpdate.__table__
     return (
@@ -240,6 +304,10 @@ class UpdateProcessor:
         concurrency: int = 64,
     ) -> None:
         self.dispatcher = dispatcher
+        # Set when several processes receive updates (webhook workers): another process
+        # may hold an earlier update of the same conversation. (bot.runner sets both.)
+        self.is_alive: Callable[[str | None], Awaitable[bool]] | None = None
+        self.cross_process = False
         self.storage = storage
         self.bot = bot
         self.inbox = inbox
@@ -258,10 +326,26 @@ class UpdateProcessor:
             self._spawn(body, known.get(int(body["update_id"])))
 
     async def resume(self) -> int:
-        bodies = await self.inbox.pending()
+        """Handle the updates nobody alive is handling (at start, and now and then when
+        several processes share the work); the number taken over."""
+        bodies = await self.inbox.adopt(self._alive)
         for body in bodies:
             self._spawn(body)
         return len(bodies)
+
+    async def _alive(self, owner: str | None) -> bool:
+        return self.is_alive is not None and await self.is_alive(owner)
+
+    async def _wait_turn(self, body: dict[str, Any], key: Key) -> None:
+        """Wait until every earlier update of this conversation, wherever it is being
+        handled, is done; take over those of a process that died."""
+        update_id = int(body["update_id"])
+        while (earlier := await self.inbox.earliest_open(key, update_id)) is not None:
+            _, owner = earlier
+            if owner != self.inbox.owner and not await self._alive(owner):
+                await self.resume()
+                continue
+            await asyncio.sleep(TURN_POLL)
 
     def _spawn(self, body: dict[str, Any], parsed: Update | None = None) -> None:
         task = asyncio.create_task(self._process(body, parsed))
@@ -269,8 +353,11 @@ class UpdateProcessor:
         task.add_done_callback(self._tasks.discard)
 
     async def _process(self, body: dict[str, Any], parsed: Update | None) -> None:
+        key = actor_key(body)
+        if self.cross_process and key is not None:
+            await self._wait_turn(body, key)
         # The key lock first: tasks reach it in the order they were spawned (update order).
-        async with self._order.hold(actor_key(body)), self._slots:
+        async with self._order.hold(key), self._slots:
             update_id = int(body["update_id"])
             with self.storage.deferred() as dirty:
                 try:

@@ -43,7 +43,7 @@ def local_settings(
 @contextlib.asynccontextmanager
 async def running_bot(settings: Settings, *, webhook: bool = False) -> AsyncIterator[App]:
     """Build the app, serve it in the background, and stop it cleanly on exit."""
-    app = await build_app(settings)
+    app = await build_app(settings, webhook=webhook)
     stop = asyncio.Event()
     ready = asyncio.Event()
 

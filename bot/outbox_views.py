@@ -6,18 +6,21 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from aiogram.methods.base import TelegramMethod
 from aiogram.types import InlineKeyboardMarkup
 from sqlalchemy import func, select
 
 from bot.db import Database
+from bot.handoff import unseal
 from bot.i18n import CatalogI18n
 from bot.pii import PiiCipher, mask_mobile, mask_resident_id
 from bot.render.card import CardData, render_card_async
-from bot.render.fonts import FontSpec
+from bot.render.fonts import FontStack
 from bot.services.cards import CardFacts, CardService, CardSigner
 from bot.services.preferences import PreferenceService
 from bot.timefmt import BEIJING
 from bot.views import alert as alert_view
+from bot.views import delivery as delivery_view
 from bot.views import review as review_view
 from bot.views import worker as worker_view
 from models import (
@@ -42,6 +45,8 @@ class Outgoing:
     reply_markup: InlineKeyboardMarkup | None = None
     edit_message_id: int | None = None
     photo: bytes | None = None
+    # A ready method call (a handler's reply handed over): sent as it is.
+    method: TelegramMethod[Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ class ViewContext:
     cards: CardService
     signer: CardSigner
     i18n: CatalogI18n
-    font: FontSpec
+    fonts: FontStack
     bot_username: str
     threshold: int
     staff_locale: str
@@ -183,6 +188,27 @@ class OutboxViews:
         photo = await render_member_card(facts, self.c)
         return Outgoing(worker_view.card_caption(facts), photo=photo)
 
+    async def _reply(self, sealed: str, edits: int | None = None) -> Outgoing:
+        return Outgoing("", method=unseal(self.c.cipher, sealed))
+
+    # --- staff: what could not be delivered ------------------------------------------
+    async def _delivery_failed(
+        self,
+        kind: str,
+        reason: str,
+        application_id: int | None = None,
+        chat: int | None = None,
+    ) -> Outgoing:
+        if chat is not None:
+            return Outgoing(delivery_view.to_federation_text(kind, reason, chat))
+        number = None
+        if application_id is not None:
+            async with self.c.db.read() as session:
+                number = await session.scalar(
+                    select(Application.number).where(Application.id == application_id)
+                )
+        return Outgoing(delivery_view.to_street_text(kind, reason, number))
+
     # --- federation ------------------------------------------------------------------
     async def _threshold_alert(self, alert_id: int) -> Outgoing:
         data = await self._alert_data(alert_id)
@@ -252,7 +278,7 @@ async def render_member_card(facts: CardFacts, context: ViewContext) -> bytes:
         masked_id=facts.masked_id,
         verify_url=verify_url,
     )
-    return await render_card_async(data, context.font)
+    return await render_card_async(data, context.fonts)
 
 
 def _today() -> date:

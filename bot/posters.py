@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.config import Settings
-from bot.render.fonts import FontSpec, find_cjk_font
+from bot.render.fonts import FontSpec, FontStack, find_font_stack
 from bot.render.poster import PosterData, render_poster_pdf, render_poster_png
 from bot.services.admin import PointRow
 
@@ -36,10 +36,11 @@ async def write_posters(
     out: Path,
     *,
     username: str | None = None,
-    font: FontSpec | None = None,
+    font: FontSpec | FontStack | None = None,
 ) -> int:
     username = username or await bot_username(settings)
-    font = font or find_cjk_font(settings.render.cjk_font, settings.render.cjk_font_index)
+    render = settings.render
+    font = font or find_font_stack(render.cjk_font, render.cjk_font_index, render.fallback_fonts)
     for number, point in enumerate(points, start=1):
         data = PosterData(point.street, point.name, deep_link(username, point.code))
         stem = f"{number:02d}-{_safe(point.street)}-{_safe(point.name)}"
@@ -47,7 +48,7 @@ async def write_posters(
     return len(points)
 
 
-def _write_poster(data: PosterData, font: FontSpec, out: Path, stem: str) -> None:
+def _write_poster(data: PosterData, font: FontSpec | FontStack, out: Path, stem: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.png").write_bytes(render_poster_png(data, font))
     (out / f"{stem}.pdf").write_bytes(render_poster_pdf(data, font))

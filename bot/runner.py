@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 POLL_TIMEOUT = 25
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+SENDER_STANDBY_POLL = 2.0  # seconds between tries to become the sender
+ADOPT_INTERVAL = 5.0  # seconds between looks for updates of a dead webhook worker
+MAX_UPDATE_ID = 2**31 - 1  # the inbox's update_id column
 
 
 async def prepare(app: App) -> None:
@@ -96,9 +99,13 @@ def webhook_app(app: App, path: str, secret: str) -> web.Application:
             return web.Response(status=401, text="unauthorized")
         try:
             body = await request.json()
-            int(body["update_id"])
+            update_id = body["update_id"]
         except (ValueError, KeyError, TypeError):
             return web.Response(status=400, text="bad update")
+        # Telegram retries a 5xx for a day: a body that can never be stored is a 400.
+        valid = isinstance(update_id, int) and not isinstance(update_id, bool)
+        if not valid or not 0 <= update_id <= MAX_UPDATE_ID:
+            return web.Response(status=400, text="bad update_id")
         await app.processor.accept([body])  # raises → 500 → Telegram retries
         return web.Response(text="ok")
 
@@ -113,15 +120,24 @@ async def serve(
     *,
     webhook: bool = False,
     on_ready: Callable[[], Awaitable[None]] | None = None,
+    standby: bool = False,
 ) -> None:
-    """Run the bot until `stop` is set: updates in, outbox out."""
-    await prepare(app)
-    sender_task = asyncio.create_task(app.sender.run(), name="outbox-sender")
-    retention_task = asyncio.create_task(
-        retention_loop(app.dispatcher["privacy"], app.settings.retention, stop, app.inbox),
-        name="retention",
-    )
+    """Run the bot until `stop` is set: updates in, outbox out.
+
+    The process registers itself and takes the receiver role (bot.instances): a second
+    poller of the same bot says who runs already, or waits with `standby`. Every process
+    stands ready to be the one sender; the sender also runs the retention job.
+    """
+    instance = app.instance
+    await instance.register()
+    tasks: list[asyncio.Task[None]] = []
     try:
+        await instance.take_receiver(standby=standby)
+        await prepare(app)
+        tasks.append(asyncio.create_task(_sender_role(app, stop), name="sender-role"))
+        tasks.append(asyncio.create_task(_watch_locks(app, stop), name="lock-watch"))
+        if app.processor.cross_process:
+            tasks.append(asyncio.create_task(_adopt_orphans(app, stop), name="adopt"))
         if webhook:
             await _serve_webhook(app, stop, on_ready)
         else:
@@ -130,10 +146,57 @@ async def serve(
             await poll(app, stop)
     finally:
         await app.processor.drain()
-        for task in (sender_task, retention_task):
+        for task in tasks:
             task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await instance.unregister()
+
+
+async def _sender_role(app: App, stop: asyncio.Event) -> None:
+    """Wait to be the sender, then send (and keep the retention job) for as long as this
+    process holds the role."""
+    name = app.instance.sender_lock
+    while not stop.is_set():
+        if not await app.locks.try_acquire(name):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), SENDER_STANDBY_POLL)
+            continue
+        log.info("this process sends the outbox")
+        retention = asyncio.create_task(
+            retention_loop(app.dispatcher["privacy"], app.settings.retention, stop, app.inbox),
+            name="retention",
+        )
+        try:
+            await app.sender.run(lambda: app.locks.holds(name) and not stop.is_set())
+        finally:
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
+            await app.locks.release(name)
+
+
+async def _watch_locks(app: App, stop: asyncio.Event) -> None:
+    """Without the lock connection, another process may take this one's roles: stop."""
+    await app.locks.lost.wait()
+    log.error("the process locks are lost; stopping so that a supervisor can restart it")
+    app.instance.failed = True
+    stop.set()
+
+
+async def _adopt_orphans(app: App, stop: asyncio.Event) -> None:
+    """Webhook workers: take over the updates of a worker that died."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), ADOPT_INTERVAL)
+        try:
+            adopted = await app.processor.resume()
+        except Exception as error:
+            log.warning("looking for orphaned updates failed: %s", type(error).__name__)
+            continue
+        if adopted:
+            log.warning("took over %d updates of a process that stopped", adopted)
 
 
 async def _serve_webhook(
@@ -145,11 +208,14 @@ async def _serve_webhook(
         raise ValueError("webhook mode needs telegram.webhook.url and telegram.webhook.secret")
     runner = web.AppRunner(webhook_app(app, hook.path, secret))
     await runner.setup()
-    site = web.TCPSite(runner, hook.listen_host, hook.listen_port)
+    site = web.TCPSite(runner, hook.listen_host, hook.listen_port, reuse_port=hook.reuse_port)
     await site.start()
     try:
         await app.bot.set_webhook(
-            hook.url.rstrip("/") + hook.path, secret_token=secret, allowed_updates=ALLOWED
+            hook.url.rstrip("/") + hook.path,
+            secret_token=secret,
+            allowed_updates=ALLOWED,
+            max_connections=hook.max_connections,
         )
         if on_ready:
             await on_ready()

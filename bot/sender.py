@@ -1,86 +1,64 @@
-"""Draining the outbox: rate-limited, ordered per chat, retried, never losing a row.
+"""Draining the outbox: within Telegram's limits, in order per chat, retried, never losing
+a row and never dropping one in silence.
 
-Rows are claimed with a lease (next_attempt_at moves into the future) in a short
-transaction, sent outside any transaction, then marked. A process that dies mid-send
-leaves the lease to expire, and the row is sent again after the restart (invariant 4).
-Only the oldest pending row of each chat is eligible, so a chat's messages keep order.
+One process at a time is the sender (bot.instances: the sender lock), so the limits hold
+for the bot as a whole. Each round takes, per chat, the row that should go next: the
+oldest in a private chat (order matters: "approved" before the card); in a group, edits of
+existing messages before new ones (staff should not look at stale buttons behind a queue
+of new cards), several pending edits of one message collapsed into the newest (a view is
+rendered at send time, so the newest says it all). A chat whose own window is full waits
+for the next round, so that the choice is made when it can actually send; rounds take
+about a second's worth of the overall rate, and every send waits for its slot (pacing).
+
+Intent and result are recorded around each call: `sending_since` is committed before the
+request goes out, the status and message id right after the answer. After a crash the
+next sender finds the rows with an intent and no result: those are the only messages
+that may have reached Telegram without the bot knowing, and they are sent again (edits
+are harmless to repeat; a send may arrive twice). Nothing else is sent twice.
+
+A row that fails for good (the person blocked the bot, the chat is gone, the card cannot
+be drawn) is reported to the staff who can act on it: the street's review group for a
+message to a worker, the federation group for a message to a group.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
-from collections import deque
-from dataclasses import dataclass
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
+    TelegramNotFound,
     TelegramRetryAfter,
     TelegramServerError,
 )
 from aiogram.types import BufferedInputFile
-from sqlalchemy import and_, exists, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import bindparam, select, update
 
 from bot.config import OutboxSettings
 from bot.db import Database
 from bot.outbox_views import Gone, OutboxViews, Outgoing
+from bot.pacing import LocalPacer, SharedPacer
+from bot.render.fonts import MissingGlyphsError
+from bot.services import outbox
+from bot.transport import from_outbox
 from models import OutboxMessage
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
 MAX_BACKOFF = 300.0
-
-
-class SlidingWindow:
-    """At most `limit` events in any `period` seconds."""
-
-    def __init__(self, limit: int, period: float) -> None:
-        self.limit = max(1, limit)
-        self.period = period
-        self.events: deque[float] = deque()
-
-    def wait_time(self, now: float) -> float:
-        while self.events and now - self.events[0] >= self.period:
-            self.events.popleft()
-        if len(self.events) < self.limit:
-            return 0.0
-        return self.events[0] + self.period - now
-
-    def add(self, now: float) -> None:
-        self.events.append(now)
-
-
-class RateLimits:
-    def __init__(self, settings: OutboxSettings) -> None:
-        self.settings = settings
-        self.overall = SlidingWindow(int(settings.global_per_second), 1.0)
-        self.chats: dict[int, SlidingWindow] = {}
-
-    def _window(self, chat_id: int) -> SlidingWindow:
-        window = self.chats.get(chat_id)
-        if window is None:
-            if chat_id < 0:
-                window = SlidingWindow(int(self.settings.group_per_minute), 60.0)
-            else:
-                window = SlidingWindow(1, 1.0 / self.settings.private_per_second)
-            self.chats[chat_id] = window
-        return window
-
-    def wait_time(self, chat_id: int, now: float) -> float:
-        return max(self.overall.wait_time(now), self._window(chat_id).wait_time(now))
-
-    def add(self, chat_id: int, now: float) -> None:
-        self.overall.add(now)
-        self._window(chat_id).add(now)
+CHAT_HORIZON = 0.25  # a chat whose window opens later than this waits for a later round
+CANDIDATES = 2000  # pending rows looked at per round
+TABLE = OutboxMessage.__table__
 
 
 @dataclass(frozen=True)
@@ -88,117 +66,251 @@ class Claimed:
     id: int
     chat_id: int
     kind: str
-    payload: dict
+    payload: dict[str, Any]
     attempts: int
+
+
+@dataclass
+class Round:
+    """What one pass over the queue found."""
+
+    claimed: list[Claimed] = field(default_factory=list)
+    superseded: list[int] = field(default_factory=list)
+    next_due: float | None = None  # seconds until the earliest row that is not yet due
 
 
 class OutboxSender:
     def __init__(
-        self, db: Database, bot: Bot, views: OutboxViews, settings: OutboxSettings
+        self,
+        db: Database,
+        bot: Bot,
+        views: OutboxViews,
+        settings: OutboxSettings,
+        pacer: LocalPacer | SharedPacer,
+        *,
+        federation_chat_id: int | None = None,
     ) -> None:
         self.db = db
         self.bot = bot
         self.views = views
         self.settings = settings
-        self.limits = RateLimits(settings)
+        self.pacer = pacer
+        self.federation_chat_id = federation_chat_id
+        # About a second's worth of the overall rate is claimed (and paced) at a time.
+        self.capacity = max(1, math.ceil(settings.global_per_second))
         self._wake = asyncio.Event()
-        self._in_flight: set[int] = set()  # chat ids with a send under way
+        self._in_flight: dict[int, int] = {}  # chat id -> row id being sent
+        self._done = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._intents = GroupCommit(db, _update_rows)
+        self._results = GroupCommit(db, _update_rows)
+        self._may_send: Callable[[], bool] = lambda: True
 
     def wake(self) -> None:
         """Called after a commit that wrote outbox rows, to send without waiting."""
         self._wake.set()
 
-    async def run(self) -> None:
-        while True:
-            try:
-                sent_any = await self.drain_once()
-            except Exception:
-                log.exception("outbox sender round failed")
-                sent_any = False
-            if not sent_any:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+    # --- the loop -------------------------------------------------------------------------
+    async def run(self, may_send: Callable[[], bool] = lambda: True) -> None:
+        """Send until cancelled or until `may_send()` turns false (the sender lock lost)."""
+        self._may_send = may_send
+        await self._recover()
+        try:
+            while may_send():
+                try:
+                    found = await self._round()
+                except Exception:
+                    log.exception("outbox sender round failed")
+                    found = Round(next_due=self.settings.poll_interval)
+                for row in found.claimed:
+                    self._start(row)
+                await self._pause(found)
+        finally:
+            await self.drain()
+
+    async def _pause(self, found: Round) -> None:
+        """Until a new row is committed, a delivery ends, or a row falls due."""
+        timeout = self.settings.poll_interval
+        if found.next_due is not None:
+            timeout = min(timeout, max(0.01, found.next_due))
+        self._wake.clear()
+        self._done.clear()
+        waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(self._done.wait())]
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
 
     async def drain_once(self) -> bool:
-        """Claim what may be sent now, send it concurrently; True if anything was sent."""
-        rows = await self._claim()
-        if not rows:
-            return False
-        await asyncio.gather(*(self._deliver(row) for row in rows))
-        return True
+        """One round, waiting for its deliveries; True if anything was sent (tests)."""
+        found = await self._round()
+        for row in found.claimed:
+            self._start(row)
+        await self.drain()
+        return bool(found.claimed)
 
-    async def _claim(self) -> list[Claimed]:
-        now = utcnow()
-        clock = time.monotonic()
-        earlier = aliased(OutboxMessage)
-        head_of_chat = ~exists().where(
-            and_(
-                earlier.chat_id == OutboxMessage.chat_id,
-                earlier.status == "pending",
-                earlier.id < OutboxMessage.id,
-            )
-        )
-        # A cheap read first: most wake-ups find nothing, and a write transaction would
-        # queue behind (and hold up) every other writer for nothing.
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _start(self, row: Claimed) -> None:
+        self._in_flight[row.chat_id] = row.id
+        task = asyncio.create_task(self._deliver(row), name=f"outbox-{row.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _recover(self) -> None:
+        """Rows with an intent and no result were in flight when the last sender stopped:
+        they are sent again, and counted, because a send among them may arrive twice."""
         async with self.db.read() as session:
-            due = await session.scalar(
-                select(OutboxMessage.id)
-                .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
-                .limit(1)
-            )
-        if due is None:
-            return []
-        async with self.db.transaction() as session:
-            candidates = (
-                await session.scalars(
-                    select(OutboxMessage)
-                    .where(
-                        OutboxMessage.status == "pending",
-                        OutboxMessage.next_attempt_at <= now,
-                        head_of_chat,
+            rows = list(
+                await session.execute(
+                    select(TABLE.c.id, TABLE.c.kind).where(
+                        TABLE.c.status == "pending", TABLE.c.sending_since.is_not(None)
                     )
-                    .order_by(OutboxMessage.id)
-                    .limit(200)
-                    .with_for_update(skip_locked=True)
                 )
-            ).all()
-            claimed = []
-            for row in candidates:
-                if row.chat_id in self._in_flight or self.limits.wait_time(row.chat_id, clock):
-                    continue
-                self.limits.add(row.chat_id, clock)
-                self._in_flight.add(row.chat_id)
-                row.next_attempt_at = now + LEASE
-                claimed.append(
-                    Claimed(row.id, row.chat_id, row.kind, dict(row.payload), row.attempts)
-                )
-        return claimed
+            )
+        if rows:
+            sends = [r.id for r in rows if r.kind not in outbox.EDIT_KINDS]
+            log.warning(
+                "%d outbox rows were in flight when the last sender stopped; sending them "
+                "again (edits are harmless to repeat; %d sends may arrive twice)",
+                len(rows), len(sends),
+            )  # fmt: skip
 
+    # --- choosing what goes next ----------------------------------------------------------
+    async def _round(self) -> Round:
+        room = self.capacity - len(self._in_flight)
+        if room <= 0:
+            return Round()
+        now = utcnow()
+        async with self.db.read() as session:
+            rows = list(
+                await session.execute(
+                    select(
+                        TABLE.c.id, TABLE.c.chat_id, TABLE.c.kind, TABLE.c.target_message_id,
+                        TABLE.c.next_attempt_at,
+                    )
+                    .where(TABLE.c.status == "pending")
+                    .order_by(TABLE.c.id)
+                    .limit(CANDIDATES)
+                )
+            )  # fmt: skip
+        found = Round()
+        heads: dict[int, Any] = {}
+        newest_edit: dict[tuple[int, int], Any] = {}
+        sending = set(self._in_flight.values())
+        for row in rows:
+            if row.target_message_id is not None:
+                key = (row.chat_id, row.target_message_id)
+                older = newest_edit.get(key)
+                if older is not None and older.id not in sending:
+                    found.superseded.append(older.id)  # the newer edit says it all
+                newest_edit[key] = row
+        superseded = set(found.superseded)
+        for row in rows:
+            if row.id in superseded or row.chat_id in self._in_flight:
+                continue
+            head = heads.get(row.chat_id)
+            if head is None or (
+                row.chat_id < 0 and row.target_message_id is not None
+                and head.target_message_id is None
+            ):  # fmt: skip
+                heads[row.chat_id] = row  # groups: the first edit goes before new cards
+        due = []
+        for head in heads.values():
+            if head.next_attempt_at <= now:
+                due.append(head)
+            else:
+                wait = (head.next_attempt_at - now).total_seconds()
+                found.next_due = wait if found.next_due is None else min(found.next_due, wait)
+        if not due:
+            await self._supersede(found.superseded)
+            return found
+        waits = await self.pacer.wait_times([h.chat_id for h in due])
+        ready = [h for h in due if waits.get(h.chat_id, 0.0) <= CHAT_HORIZON]
+        for head in due:
+            if head not in ready:
+                wait = waits[head.chat_id]
+                found.next_due = wait if found.next_due is None else min(found.next_due, wait)
+        ready.sort(key=lambda h: (h.target_message_id is None, h.id))  # edits first
+        chosen = [h.id for h in ready[:room]]
+        if chosen or found.superseded:
+            found.claimed = await self._load(chosen)
+            await self._supersede(found.superseded)
+        return found
+
+    async def _load(self, ids: list[int]) -> list[Claimed]:
+        if not ids:
+            return []
+        async with self.db.read() as session:
+            rows = await session.execute(
+                select(
+                    TABLE.c.id, TABLE.c.chat_id, TABLE.c.kind, TABLE.c.payload, TABLE.c.attempts
+                ).where(TABLE.c.id.in_(ids), TABLE.c.status == "pending")
+            )
+            loaded = {r.id: Claimed(r.id, r.chat_id, r.kind, dict(r.payload), r.attempts)
+                      for r in rows}  # fmt: skip
+        return [loaded[i] for i in ids if i in loaded]
+
+    async def _supersede(self, ids: list[int]) -> None:
+        if ids:
+            await self._results.submit([(row_id, {"status": "superseded"}) for row_id in ids])
+
+    # --- one delivery ---------------------------------------------------------------------
     async def _deliver(self, row: Claimed) -> None:
         try:
-            message_id = await self._send(row)
+            try:
+                outcome = await self._attempt(row)
+            except Exception:  # a bug; the row stays pending and is tried again
+                log.exception("outbox %s (%s) crashed", row.id, row.kind)
+                outcome = self._retry_values(row, _backoff(row.attempts), "crash", count=True)
+            if outcome is not None:
+                await self._record(row, outcome)
+        finally:
+            # Only now: until the result is recorded, the row must not be taken again.
+            self._in_flight.pop(row.chat_id, None)
+            self._done.set()
+
+    async def _attempt(self, row: Claimed) -> dict[str, Any] | None:
+        """The call and what to record; None: not attempted (this process may no longer
+        send), the row stays as it was."""
+        try:
+            outgoing = await self.views.render(row.chat_id, row.kind, row.payload)
+        except Gone:
+            return {"status": "failed", "last_error": "gone", "_report": False}
+        except MissingGlyphsError as error:
+            return self._fail_values(row, f"cannot draw {len(error.chars)} characters")
+        delay = await self.pacer.reserve(row.chat_id)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if not self._may_send():
+            return None
+        await self._intents.submit([(row.id, {"sending_since": utcnow()})])
+        token = from_outbox.set(True)
+        try:
+            message_id = await self._send(row, outgoing)
         except TelegramRetryAfter as error:
-            await self._retry(row, float(error.retry_after), "429 retry_after", count=False)
+            return self._retry_values(row, float(error.retry_after), "429 retry_after",
+                                      count=False)  # fmt: skip
         except (TelegramNetworkError, TelegramServerError) as error:
-            await self._retry(row, _backoff(row.attempts), type(error).__name__, count=True)
+            return self._retry_values(row, _backoff(row.attempts), type(error).__name__,
+                                      count=True)  # fmt: skip
         except TelegramBadRequest as error:
             if "message is not modified" in error.message:
-                await self._mark_sent(row, None)
-            else:
-                await self._fail(row, f"bad request: {error.message}")
-        except (TelegramForbiddenError, Gone) as error:
-            await self._fail(row, type(error).__name__)
-        except Exception as error:
-            log.exception("outbox %s (%s) crashed", row.id, row.kind)
-            await self._retry(row, _backoff(row.attempts), type(error).__name__, count=True)
-        else:
-            await self._mark_sent(row, message_id)
+                return self._sent_values(row, None)
+            return self._fail_values(row, f"bad request: {error.message}")
+        except (TelegramForbiddenError, TelegramNotFound) as error:
+            return self._fail_values(row, type(error).__name__)
         finally:
-            self._in_flight.discard(row.chat_id)
+            from_outbox.reset(token)
+        return self._sent_values(row, message_id)
 
-    async def _send(self, row: Claimed) -> int | None:
-        outgoing: Outgoing = await self.views.render(row.chat_id, row.kind, row.payload)
+    async def _send(self, row: Claimed, outgoing: Outgoing) -> int | None:
+        if outgoing.method is not None:
+            result = await self.bot(outgoing.method)
+            return getattr(result, "message_id", None)
         if outgoing.photo is not None:
             message = await self.bot.send_photo(
                 row.chat_id,
@@ -220,45 +332,98 @@ class OutboxSender:
         )
         return message.message_id
 
-    async def _mark_sent(self, row: Claimed, message_id: int | None) -> None:
-        async with self.db.transaction() as session:
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
-                .values(
-                    status="sent",
-                    sent_at=utcnow(),
-                    sent_message_id=message_id,
-                    attempts=row.attempts + 1,
-                )
-            )
+    # --- outcomes -------------------------------------------------------------------------
+    def _sent_values(self, row: Claimed, message_id: int | None) -> dict[str, Any]:
+        return {
+            "status": "sent", "sent_at": utcnow(), "sent_message_id": message_id,
+            "attempts": row.attempts + 1,
+        }  # fmt: skip
 
-    async def _retry(self, row: Claimed, delay: float, reason: str, *, count: bool) -> None:
+    def _retry_values(self, row: Claimed, delay: float, reason: str, *, count: bool) -> dict:
         attempts = row.attempts + (1 if count else 0)
         if attempts >= self.settings.max_attempts:
-            await self._fail(row, reason)
-            return
+            return self._fail_values(row, reason)
         # Logs name the row, never its content: it may concern a person.
         log.warning("outbox %s (%s) to retry in %.1fs: %s", row.id, row.kind, delay, reason)
-        async with self.db.transaction() as session:
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
-                .values(
-                    attempts=attempts,
-                    last_error=reason,
-                    next_attempt_at=utcnow() + timedelta(seconds=delay),
-                )
-            )
+        return {
+            "attempts": attempts, "last_error": reason, "sending_since": None,
+            "next_attempt_at": utcnow() + timedelta(seconds=delay),
+        }  # fmt: skip
 
-    async def _fail(self, row: Claimed, reason: str) -> None:
+    def _fail_values(self, row: Claimed, reason: str) -> dict[str, Any]:
         log.error("outbox %s (%s) failed for good: %s", row.id, row.kind, reason)
-        async with self.db.transaction() as session:
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
-                .values(status="failed", attempts=row.attempts + 1, last_error=reason[:500])
-            )
+        return {"status": "failed", "attempts": row.attempts + 1, "last_error": reason[:500]}
+
+    async def _record(self, row: Claimed, values: dict[str, Any]) -> None:
+        """Write the outcome; while the database refuses, keep trying (the row must not
+        be sent again for want of a record)."""
+        report = values.pop("_report", True) and values.get("status") == "failed"
+        delay = 0.5
+        while True:
+            try:
+                await self._results.submit([(row.id, values)])
+                break
+            except Exception as error:
+                log.error("outbox %s: recording the outcome failed (%s); retrying in %.0fs",
+                          row.id, type(error).__name__, delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        if report and row.kind not in outbox.REPORT_KINDS:
+            try:
+                async with self.db.transaction() as session:
+                    await outbox.report_failure(
+                        session, row.chat_id, row.kind, row.payload,
+                        str(values.get("last_error")), self.federation_chat_id,
+                    )  # fmt: skip
+            except Exception:
+                log.exception("outbox %s: could not report its failure to staff", row.id)
+
+
+async def _update_rows(session: Any, items: list[tuple[int, dict[str, Any]]]) -> None:
+    """One UPDATE per set of columns, executed for all the rows that set them."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row_id, values in items:
+        groups.setdefault(tuple(sorted(values)), []).append({"_id": row_id, **values})
+    for columns, params in groups.items():
+        statement = (
+            update(TABLE)
+            .where(TABLE.c.id == bindparam("_id"))
+            .values({c: bindparam(c) for c in columns})
+        )
+        await session.execute(statement, params)
+
+
+class GroupCommit:
+    """Writes submitted at about the same time share one transaction; `submit` returns
+    once its items are committed."""
+
+    def __init__(self, db: Database, write: Callable[[Any, list[Any]], Awaitable[None]]) -> None:
+        self.db = db
+        self.write = write
+        self._queue: list[tuple[list[Any], asyncio.Future[None]]] = []
+        self._committer: asyncio.Task[None] | None = None
+
+    async def submit(self, items: list[Any]) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((items, done))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit())
+        await done
+
+    async def _commit(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                async with self.db.transaction(urgent=True) as session:
+                    await self.write(session, [item for items, _ in batch for item in items])
+            except Exception as error:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
 
 
 def _backoff(attempts: int) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
@@ -48,6 +49,7 @@ class Code(StrEnum):
     NAME_TOO_LONG = "name.too_long"  # more than 40 characters
     NAME_BAD_CHARS = "name.bad_chars"  # digits, emoji, HTML, mixed scripts, ...
     NAME_BAD_DOT = "name.bad_dot"  # leading, trailing or doubled middle dot
+    NAME_NO_GLYPH = "name.no_glyph"  # a character no font of the member card has
     RIC_FORMAT = "ric.format"  # not 17 digits + digit/X
     RIC_OLD_15_DIGIT = "ric.old_15_digit"  # first-generation 15-digit card number
     RIC_CHECKSUM = "ric.checksum"  # wrong check digit (typo)
@@ -72,13 +74,19 @@ ERROR_CODES: tuple[str, ...] = tuple(code.value for code in Code)
 
 
 class ValidationError(ValueError):
-    """User input was rejected; ``code`` is one of :data:`ERROR_CODES`. ``limit`` is the
-    field's maximum length, for ``text.too_long`` (so the answer can name it)."""
+    """User input was rejected; ``code`` is one of :data:`ERROR_CODES`.
 
-    def __init__(self, code: Code | str, *, limit: int | None = None) -> None:
+    ``chars`` names the offending characters where the message should show them; ``limit``
+    is the field's maximum length, for ``text.too_long`` (so the answer can name it).
+    """
+
+    def __init__(
+        self, code: Code | str, chars: Iterable[str] = (), *, limit: int | None = None
+    ) -> None:
         code = Code(code)  # an unknown code is a programming error: fail loudly
         super().__init__(code.value)
         self.code: str = code.value
+        self.chars: tuple[str, ...] = tuple(chars)
         self.limit = limit
 
 
@@ -273,14 +281,29 @@ def _latin_name(text: str) -> str:
     return text
 
 
-def validate_name(raw: str) -> str:
-    """A Chinese name (Han, optional middle dots → U+00B7) or a Latin-script name."""
+# What a font stack lacks of a text (`FontStack.missing` of bot.render.fonts).
+MissingGlyphs = Callable[[str], Collection[str]]
+
+
+def validate_name(raw: str, missing_glyphs: MissingGlyphs | None = None) -> str:
+    """A Chinese name (Han, optional middle dots → U+00B7) or a Latin-script name.
+
+    With `missing_glyphs` (the member card's font stack), a name with a character that no
+    font can draw is refused with ``name.no_glyph``, naming the characters in the order
+    they appear: its card could never be made.
+    """
     text = clean_text(raw, max_len=NAME_MAX_LEN * 4)
     name = _han_name(text) if any(_is_han(ch) for ch in text) else _latin_name(text)
     if len(name) < NAME_MIN_LEN:
         raise ValidationError(Code.NAME_TOO_SHORT)
     if len(name) > NAME_MAX_LEN:
         raise ValidationError(Code.NAME_TOO_LONG)
+    if missing_glyphs is not None:
+        lacking = missing_glyphs(name)
+        if lacking:
+            raise ValidationError(
+                Code.NAME_NO_GLYPH, dict.fromkeys(c for c in name if c in lacking)
+            )
     return name
 
 

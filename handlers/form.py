@@ -15,6 +15,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message, ReplyKeyboa
 from bot.callbacks import FormCb
 from bot.i18n import CatalogI18n
 from bot.i18n import translate as _
+from bot.render.fonts import FontStack
 from bot.render.qr import render_claim_qr
 from bot.services.enterprises import EnterpriseService
 from bot.services.errors import AlreadyMember, OpenApplicationExists
@@ -159,11 +160,16 @@ async def consent_expected(message: Message) -> None:
 
 # --- fields ---------------------------------------------------------------------------
 @router.message(Form.name, TEXT)
-async def name_entered(message: Message, state: FSMContext) -> None:
+async def name_entered(message: Message, state: FSMContext, fonts: FontStack) -> None:
+    # The fonts the member card is drawn with: a name it cannot show is refused here.
     try:
-        name = validate_name(message.text or "")
+        name = validate_name(message.text or "", fonts.missing)
     except ValidationError as error:
-        await message.answer(texts.validation_message(error, "name"))
+        if error.code == "name.no_glyph":
+            assisted = bool((await state.get_data()).get("assisted_by"))
+            await message.answer(texts.no_glyph_message(error, assisted=assisted))
+        else:
+            await message.answer(texts.validation_message(error, "name"))
         return
     await _store(message, state, name=name)
 

@@ -166,6 +166,18 @@ def street_keyboard(streets: list[tuple[int, str]]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+def no_glyph_message(error: ValidationError, *, assisted: bool = False) -> str:
+    """The name has characters the member card cannot show (``name.no_glyph``)."""
+    chars = "".join(f"“{escape(c)}”" for c in error.chars)
+    if assisted:  # the staff member entering a paper application is the service station
+        return _(
+            "姓名中的{chars}暂时无法在会员卡上显示，请与职工商量改用常用写法后重新输入。"
+        ).format(chars=chars)
+    return _(
+        "姓名中的{chars}暂时无法在会员卡上显示，请改用常用写法，或到街道工会服务站办理。"
+    ).format(chars=chars)
+
+
 FIELD_LABELS = {
     "name": lambda: _("姓名"),
     "resident_id": lambda: _("身份证号"),
@@ -182,6 +194,8 @@ _TOO_LONG_AS = {"name": "name.too_long", "resident_id": "ric.format", "mobile": 
 def validation_message(error: ValidationError, field: str | None = None) -> str:
     """The polite answer to a refused input; `field` (a FIELD_LABELS key) lets a length
     refusal say which field and how long it may be ("工作单位最多 100 个字")."""
+    if error.code == "name.no_glyph":
+        return no_glyph_message(error)
     if error.code == "text.too_long":
         if field in _TOO_LONG_AS:
             return validation_message(ValidationError(_TOO_LONG_AS[field]))

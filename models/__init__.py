@@ -8,7 +8,7 @@ from models.enterprise import Enterprise
 from models.member import ApplicationSequence, Member, MemberSequence
 from models.org import BindCode, ReceptionPoint, Staff, Street, UnboundGroup, UnionOrg
 from models.outbox import OutboxMessage
-from models.runtime import FsmRecord, InboxUpdate, UserPreference
+from models.runtime import BotInstance, FsmRecord, InboxUpdate, SendWindow, UserPreference
 
 __all__ = [
     "Application",
@@ -16,6 +16,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "BindCode",
+    "BotInstance",
     "Enterprise",
     "FsmRecord",
     "InboxUpdate",
@@ -23,6 +24,7 @@ __all__ = [
     "MemberSequence",
     "OutboxMessage",
     "ReceptionPoint",
+    "SendWindow",
     "Staff",
     "Street",
     "ThresholdAlert",

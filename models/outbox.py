@@ -10,7 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Bounded, ChatId, UTCDateTime, utcnow
 
-OUTBOX_STATUSES = ("pending", "sent", "failed")
+# superseded: an edit of a message that a later edit of the same message replaces.
+OUTBOX_STATUSES = ("pending", "sent", "failed", "superseded")
 
 
 class OutboxMessage(Base):
@@ -29,5 +30,10 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_message_id: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The message an edit changes: pending edits of one message collapse into the last.
+    target_message_id: Mapped[int | None] = mapped_column(Integer)
+    # Intent: when the sender last put the request on the wire. A row with an intent and
+    # no result after a crash may have been delivered (see bot.sender).
+    sending_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)

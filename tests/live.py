@@ -24,6 +24,16 @@ from bot.services.audit import Actor
 from models import InboxUpdate
 from tests.engines import Store, new_store
 
+# Telegram's limits (one message a second into a chat, 20 a minute into a group) would
+# make every conversation in the tests slow; tests of other things relax them, and the
+# tests of the limits themselves set the real ones.
+RELAXED_OUTBOX = {
+    "global_per_second": 1000.0,
+    "private_per_second": 1000.0,
+    "group_per_minute": 100_000.0,
+}
+TELEGRAM_OUTBOX = {"global_per_second": 30.0, "private_per_second": 1.0, "group_per_minute": 20.0}
+
 REVIEW_GROUP = -100500
 FEDERATION_GROUP = -100900
 STAFF_IDS = (501, 502, 503)
@@ -79,6 +89,7 @@ def make_emulator_people(emu: Emulator) -> None:
 async def live_bot(
     tmp_path: Path, *, threshold: int = 25, settings: Settings | None = None, **sections: Any
 ) -> AsyncIterator[Live]:
+    sections.setdefault("outbox", RELAXED_OUTBOX)
     async with Emulator() as emu:
         make_emulator_people(emu)
         store = new_store(tmp_path)

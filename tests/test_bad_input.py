@@ -24,7 +24,8 @@ from bot.services.audit import Actor
 from bot.validation import beijing_today, normalise_free_text
 from models import Application
 from tests.conftest import make_resident_id
-from tests.live import OUTSIDER_ID, REVIEW_GROUP, Live, live_bot, settle
+from tests.glyphs import EXT_B, ext_b_face, undrawable_han
+from tests.live import OUTSIDER_ID, REVIEW_GROUP, STAFF_IDS, Live, live_bot, settle
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -251,6 +252,45 @@ async def test_name_with_zero_width_characters_is_accepted_after_stripping(live:
     await settle(live)
     state, data = await snapshot(live, worker.user_id)
     assert state == STATE["resident_id"] and data["name"] == "张三"
+    assert_healthy(live, worker.user_id)
+
+
+# The member card's fonts decide which names can be taken: the name check asks the app's
+# own font stack (bot/render/fonts.py), the one its cards are drawn with.
+NO_GLYPH = "暂时无法在会员卡上显示"
+
+
+async def test_name_with_a_character_no_font_has_is_refused_naming_it(live: Live) -> None:
+    lacking = undrawable_han(live.app.dispatcher["fonts"])
+    worker, _ = await to_step(live, "name")
+    reply = await assert_refused(live, worker, text(f"张{lacking}"), NO_GLYPH, "undrawable")
+    assert f"姓名中的“{lacking}”暂时无法在会员卡上显示" in reply["text"]
+    assert "请改用常用写法，或到街道工会服务站办理" in reply["text"]
+    # The worker can go on with the common form of the name.
+    await worker.say("张三", "请输入您的 18 位身份证号")
+
+
+async def test_staff_entering_an_undrawable_name_are_told_to_agree_on_another(
+    live: Live,
+) -> None:
+    lacking = undrawable_han(live.app.dispatcher["fonts"])
+    clerk = Worker(live.emu, STAFF_IDS[2], "审核员503")
+    await clerk.say("/assist", "代录纸质申请")
+    notice = live.emu.last_message(clerk.user_id)
+    await clerk.press(notice, "同意处理", "职工的姓名")
+    await settle(live)
+    reply = await assert_refused(live, clerk, text(f"李{lacking}"), NO_GLYPH, "assisted")
+    assert f"“{lacking}”" in reply["text"] and "请与职工商量改用常用写法" in reply["text"]
+    assert "服务站" not in reply["text"]  # the clerk is the service station
+
+
+async def test_name_with_an_extension_b_character_is_accepted(live: Live) -> None:
+    ext_b_face(live.app.dispatcher["fonts"])  # the app has a font with Extension B
+    worker, _ = await to_step(live, "name")
+    await worker.say(f"龙{EXT_B}", "请输入您的 18 位身份证号")
+    await settle(live)
+    state, data = await snapshot(live, worker.user_id)
+    assert state == STATE["resident_id"] and data["name"] == f"龙{EXT_B}"
     assert_healthy(live, worker.user_id)
 
 

@@ -10,6 +10,7 @@ from PIL import Image
 
 from bot.people import WorkerData, review_card
 from tests.conftest import make_resident_id
+from tests.glyphs import EXT_B, ext_b_face
 from tests.live import FEDERATION_GROUP, REVIEW_GROUP, live_bot
 
 
@@ -55,3 +56,24 @@ async def test_apply_approve_card_and_verify(tmp_path: Path) -> None:
         assert "一张会员卡" in status["text"]
         assert not live.emu.internal_errors
         assert FEDERATION_GROUP not in {m["chat"]["id"] for m in live.emu.messages(REVIEW_GROUP)}
+
+
+async def test_worker_with_a_rare_character_in_the_name_gets_the_card(tmp_path: Path) -> None:
+    # 𠀀 (CJK Extension B) is not in the main font: the card is drawn with the fallback
+    # font the name check asked, instead of failing in the outbox until it is dropped.
+    async with live_bot(tmp_path) as live:
+        ext_b_face(live.app.dispatcher["fonts"])
+        worker = live.worker(1003, "龙")
+        data = WorkerData(f"龙{EXT_B}", make_resident_id(9), "+8613812345679", "北京德胜数码")
+        received = await worker.apply(live.point_code, data)
+        number = received["text"].split("申请编号 ")[1].split("。")[0]
+        card = await live.emu.wait_for(REVIEW_GROUP, number)
+        assert f"龙{EXT_B}" in card["text"]
+        await live.staff().press(card, "通过", "已通过")
+
+        await live.emu.wait_for(1003, "恭喜")
+        photo = await live.emu.wait_for(lambda m: "photo" in m and m["chat"]["id"] == 1003)
+        image = Image.open(io.BytesIO(live.emu.file_bytes(photo["photo"][-1]["file_id"])))
+        decoded = zxingcpp.read_barcodes(image)
+        assert decoded and decoded[0].text.startswith("https://t.me/unionbot_demo_bot?start=v_")
+        assert not live.emu.internal_errors

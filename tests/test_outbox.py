@@ -21,7 +21,7 @@ from models import OutboxMessage
 from models.base import utcnow
 from tests.conftest import make_resident_id
 from tests.engines import Store
-from tests.live import REVIEW_GROUP, STAFF_IDS, live_bot
+from tests.live import REVIEW_GROUP, STAFF_IDS, TELEGRAM_OUTBOX, live_bot
 from tests.test_reliability import (
     application_id,
     eventually,
@@ -179,7 +179,7 @@ async def test_blocked_user_fails_the_row_without_personal_data_in_logs(
 
 
 async def test_one_private_chat_gets_at_most_one_message_a_second(tmp_path: Path) -> None:
-    async with live_bot(tmp_path) as live:
+    async with live_bot(tmp_path, outbox=TELEGRAM_OUTBOX) as live:
         emu = live.emu
         await greet(live.app, emu, 1641)
         mark = len(emu.sent_log)

@@ -12,7 +12,7 @@ import pytest
 import zxingcpp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageFont, PdfParser
+from PIL import Image, ImageChops, ImageFont, PdfParser
 
 from bot.render.card import CARD_SIZE, CardData, layout_card, render_card, render_card_async
 from bot.render.fonts import (
@@ -21,6 +21,8 @@ from bot.render.fonts import (
     FontStack,
     MissingGlyphsError,
     find_cjk_font,
+    find_fallback_fonts,
+    find_font_stack,
     fit_text,
     missing_glyphs,
     wrap,
@@ -32,6 +34,8 @@ from bot.render.poster import (
     render_poster_pdf,
     render_poster_png,
 )
+from bot.validation import ValidationError, validate_name
+from tests.glyphs import EXT_B, EXT_B_OTHERS, ext_b_face, undrawable_han
 
 VERIFY_URL = "https://t.me/unionbot_demo_bot?start=v_AbC123-_xyz"
 DEEP_LINK = "https://t.me/unionbot_demo_bot?start=p_Xy7Kq2"
@@ -46,6 +50,12 @@ DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 @pytest.fixture(scope="module")
 def font() -> FontSpec:
     return find_cjk_font()
+
+
+@pytest.fixture(scope="module")
+def stack() -> FontStack:
+    """The fonts the bot draws with: the main font and this machine's fallback fonts."""
+    return find_font_stack()
 
 
 @pytest.fixture
@@ -222,14 +232,82 @@ def test_rare_character_without_fallback_is_an_error_not_tofu(font, card):
     assert "U+2A6A5" in str(info.value)
 
 
-def test_rare_character_with_automatic_fallback_never_draws_tofu(font, card):
-    data = dataclasses.replace(card, member_name=f"龙{RARE}")
-    try:
-        png = render_card(data, font)  # looks for an Extension-B font on this machine
-    except MissingGlyphsError as error:
-        assert error.chars == (RARE,)
-    else:
+def _gray(png: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(png)).convert("L")
+
+
+def test_extension_b_name_is_drawn_with_the_fallback_font_not_tofu(stack, card):
+    face = ext_b_face(stack)
+    assert not stack.primary.covers(EXT_B)
+    # FreeType draws the fallback's own glyph, not its .notdef box (as checked above for
+    # the bundled face).
+    freetype = face.load(40)
+    glyph = bytes(freetype.getmask(EXT_B))
+    assert glyph != bytes(freetype.getmask("\u0378")) and any(glyph)
+
+    # On the card: what "龙" + c adds to a card for "龙" is the glyph of c. Tofu boxes
+    # would all be the same; real glyphs of different characters are not.
+    base = _gray(render_card(dataclasses.replace(card, member_name="龙"), stack))
+    drawn = {}
+    for char in (EXT_B, *EXT_B_OTHERS):
+        assert stack.font_for(char) is not None and not stack.primary.covers(char)
+        png = render_card(dataclasses.replace(card, member_name="龙" + char), stack)
         assert decode_qr(png) == [VERIFY_URL]
+        drawn[char] = _gray(png)
+    boxes = [ImageChops.difference(image, base).getbbox() for image in drawn.values()]
+    assert all(boxes), "a rare character left no ink on the card"
+    union = (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+    cells = [image.crop(union).tobytes() for image in drawn.values()]
+    assert len(set(cells)) == len(cells), "different characters were drawn alike (tofu)"
+    lay = layout_card(dataclasses.replace(card, member_name="龙" + EXT_B), stack)
+    assert lay.values[0].lines == ("龙" + EXT_B,)  # nothing cut or dropped
+
+
+def test_name_check_and_card_agree_on_what_can_be_drawn(stack, card):
+    # The name check asks the renderer's own stack: a name passes exactly when its card
+    # can be drawn.
+    ext_b_face(stack)
+    lacking = undrawable_han(stack)
+    for name in ("龙" + EXT_B, "张" + lacking):
+        data = dataclasses.replace(card, member_name=name)
+        try:
+            accepted = validate_name(name, stack.missing) == name
+        except ValidationError as error:
+            assert error.code == "name.no_glyph" and error.chars == (lacking,)
+            accepted = False
+        try:
+            drawable = bool(render_card(data, stack))
+        except MissingGlyphsError as error:
+            assert error.chars == (lacking,)
+            drawable = False
+        assert accepted == drawable == (name != "张" + lacking)
+
+
+def test_configured_fallback_fonts_come_first_and_must_exist(tmp_path, font):
+    configured = find_font_stack(fallbacks=[font.path])
+    assert configured.fallbacks[0] == FontSpec(font.path, 2)  # the SC face of the .ttc
+    assert configured.fallbacks[1:] == find_fallback_fonts()  # then the well-known ones
+    missing = tmp_path / "HanaMinB.ttf"
+    with pytest.raises(FontNotFoundError, match=r"render\.fallback_fonts") as info:
+        find_font_stack(fallbacks=[missing])
+    assert str(missing) in str(info.value) and "fonts-hanazono" in str(info.value)
+    bogus = tmp_path / "bogus.ttf"
+    bogus.write_bytes(b"not a font" * 10)
+    with pytest.raises(FontNotFoundError, match="cannot be loaded"):
+        find_font_stack(fallbacks=[bogus])
+
+
+def test_a_stack_is_drawn_with_as_it_is(stack, font, card):
+    with pytest.raises(ValueError, match="FontStack"):
+        FontStack.of(stack, [font])
+    assert FontStack.of(stack) is stack
+    assert FontStack.of(font, []) == FontStack(font)
+    assert render_card(card, stack) == render_card(card, font, fallbacks=stack.fallbacks)
 
 
 @pytest.mark.skipif(not DEJAVU.exists(), reason="needs a non-CJK system font")

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from stdnum.cn import ric as stdnum_ric
 from stdnum.cn import uscc as stdnum_uscc
 
+from bot.render.fonts import FontStack, find_cjk_font, find_font_stack
 from bot.validation import (
     ERROR_CODES,
     Code,
@@ -24,6 +25,7 @@ from bot.validation import (
     validate_resident_id,
     validate_uscc,
 )
+from tests.glyphs import EXT_B, ext_b_face, undrawable_han
 
 PROPERTY = settings(max_examples=200, deadline=None)
 
@@ -326,6 +328,54 @@ def test_name_rejected(raw: str, code: str) -> None:
 def test_name_at_the_limits() -> None:
     assert validate_name("张" * 40) == "张" * 40
     assert validate_name("Al") == "Al"
+
+
+# Names against the fonts of the member card (bot/render/fonts.py).
+
+
+@pytest.fixture(scope="module")
+def stack() -> FontStack:
+    return find_font_stack()
+
+
+def test_name_the_card_fonts_draw_is_accepted(stack: FontStack) -> None:
+    ext_b_face(stack)  # this machine has a fallback font with Extension B
+    for name in ("龙" + EXT_B, "阿依古丽·买买提", "José Núñez", "𠀀 𠀁"):
+        assert validate_name(name, stack.missing) == validate_name(name)
+
+
+def test_name_with_a_character_no_font_has_is_refused_naming_it(stack: FontStack) -> None:
+    lacking = undrawable_han(stack)
+    with rejects("name.no_glyph") as info:
+        validate_name(f"张{lacking}", stack.missing)
+    assert info.value.chars == (lacking,)
+    assert validate_name(f"张{lacking}") == f"张{lacking}"  # the shape alone is fine
+
+
+def test_no_glyph_names_each_character_once_in_the_order_typed() -> None:
+    noto_only = FontStack(find_cjk_font())  # no fallback: Extension B is missing
+    with rejects("name.no_glyph") as info:
+        validate_name(f"𪚥张{EXT_B}𪚥", noto_only.missing)
+    assert info.value.chars == ("𪚥", EXT_B)
+
+
+def test_latin_letter_no_font_has_is_refused(stack: FontStack) -> None:
+    # The Latin shape accepts any Latin letter; some (Latin Extended-D) no font here has.
+    def shape_ok(name: str) -> bool:
+        try:
+            return validate_name(name) == name
+        except ValidationError:
+            return False
+
+    letter = next(
+        chr(c)
+        for c in range(0xA720, 0xA800)
+        if stack.missing(chr(c)) and shape_ok(f"J{chr(c)}hn Smith")
+    )
+    name = f"J{letter}hn Smith"
+    with rejects("name.no_glyph") as info:
+        validate_name(name, stack.missing)
+    assert info.value.chars == (letter,)
 
 
 # --------------------------------------------------------------------------- free text

@@ -210,14 +210,19 @@ def _draw_footer(img: Image.Image, data: CardData, stack: FontStack) -> None:
 
 
 def render_card(
-    data: CardData, font: FontSpec, *, fallbacks: Sequence[FontSpec] | None = None
+    data: CardData,
+    font: FontSpec | FontStack,
+    *,
+    fallbacks: Sequence[FontSpec] | None = None,
 ) -> bytes:
     """The member card as PNG bytes; same input, same bytes.
 
-    Characters `font` lacks come from `fallbacks` (None: look for fallback fonts on this
-    machine); if no font has them, MissingGlyphsError is raised before anything is drawn.
+    `font` is the bot's font stack, or a main font whose missing characters come from
+    `fallbacks` (None: the fallback fonts of this machine). If no font has some character,
+    MissingGlyphsError is raised before anything is drawn.
     """
-    stack = FontStack.for_texts(font, data.texts(), fallbacks)
+    stack = FontStack.of(font, fallbacks)
+    stack.require(data.texts())
     lay = layout_card(data, stack)
     img = Image.new("RGB", CARD_SIZE, PAPER)
     _draw_header(img, data, stack, lay)
@@ -230,7 +235,10 @@ def render_card(
 
 
 async def render_card_async(
-    data: CardData, font: FontSpec, *, fallbacks: Sequence[FontSpec] | None = None
+    data: CardData,
+    font: FontSpec | FontStack,
+    *,
+    fallbacks: Sequence[FontSpec] | None = None,
 ) -> bytes:
     """render_card in a worker thread, keeping the event loop free."""
     return await asyncio.to_thread(render_card, data, font, fallbacks=fallbacks)

@@ -6,7 +6,9 @@ reads the cmap (and the face names inside .ttc collections).
 Missing glyphs: the renderers check every string before drawing. A character the main
 font lacks (a rare 生僻字 from CJK Extension B+, say) is drawn with the first fallback
 font that has it; when no fallback has it, `MissingGlyphsError` names the characters.
-Nothing is ever drawn as a tofu box.
+Nothing is ever drawn as a tofu box. The bot finds its `FontStack` (main font and
+fallbacks) once at start-up; the name check asks the same stack, so the form refuses a
+name whose card could not be drawn.
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ INSTALL_HINT = (
     "  - or set render.cjk_font (and render.cjk_font_index for a .ttc) in config.toml"
 )
 
+FALLBACK_HINT = (
+    "Rare characters in names (CJK Extension B and later) need a fallback font:\n"
+    "  - apt-get install fonts-hanazono        (HanaMin: Extensions B-F)\n"
+    "  - apt-get install fonts-babelstone-han  (optional: part of Extension G)\n"
+    "  - or list font files in render.fallback_fonts in config.toml"
+)
+
 
 class FontNotFoundError(RuntimeError):
     """No usable CJK font; the message says what was tried and how to fix it."""
@@ -51,9 +60,8 @@ class MissingGlyphsError(ValueError):
         self.chars: tuple[str, ...] = tuple(sorted(set(chars)))
         listed = ", ".join(f"{c} (U+{ord(c):04X})" for c in self.chars)
         super().__init__(
-            f"no available font has glyphs for: {listed}. Install a font that covers them "
-            "(e.g. fonts-hanazono or BabelStone Han for CJK Extension B and later) and pass "
-            "it as a fallback font; refusing to draw tofu boxes."
+            f"no available font has glyphs for: {listed}; refusing to draw tofu boxes.\n"
+            f"{FALLBACK_HINT}"
         )
 
 
@@ -272,69 +280,78 @@ def find_cjk_font(configured: Path | None = None, configured_index: int | None =
     raise FontNotFoundError(f"No font with Chinese glyphs was found{detail}.\n{INSTALL_HINT}")
 
 
-# Fonts known to cover CJK Extension B and later (rare characters in names).
-_WELL_KNOWN_FALLBACKS = [
-    "/usr/share/fonts/truetype/hanazono/HanaMinB.ttf",  # Debian fonts-hanazono
-    "/usr/share/fonts/truetype/hanazono/HanaMinA.ttf",
-    "/usr/share/fonts/truetype/babelstone/BabelStoneHan.ttf",
-    "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc",
-    "C:/Windows/Fonts/simsunb.ttf",  # SimSun-ExtB
-    "/System/Library/Fonts/Supplemental/Songti.ttc",
+# Fonts with the rare characters of names (CJK Extension B and later), in the order they
+# are tried after the configured ones. Figures: `python -m bench.bench_glyphs`.
+_WELL_KNOWN_FALLBACKS: list[tuple[str, list[str]]] = [
+    # Debian fonts-hanazono (OFL or Hanazono licence): HanaMinB has Extensions B-F,
+    # HanaMinA the compatibility ideographs.
+    ("/usr/share/fonts/truetype/hanazono/HanaMinB.ttf", []),
+    ("/usr/share/fonts/truetype/hanazono/HanaMinA.ttf", []),
+    # Debian fonts-babelstone-han: characters of Unicode 13-15 and part of Extension G.
+    ("/usr/share/fonts/truetype/babelstone/BabelStoneHan.ttf", []),
+    ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc", ["CJK SC"]),
+    ("C:/Windows/Fonts/simsunb.ttf", []),  # SimSun-ExtB
+    ("/System/Library/Fonts/Supplemental/Songti.ttc", ["SC"]),
 ]
 
 
-@functools.lru_cache(maxsize=1024)
-def _fontconfig_for_char(char: str) -> tuple[FontSpec, ...]:
-    fc_list = shutil.which("fc-list")
-    if fc_list is None:
-        return ()
+def _configured_fallback(path: Path) -> FontSpec:
+    if not path.is_file():
+        raise FontNotFoundError(
+            f"render.fallback_fonts lists {path}, but that file does not exist.\n{FALLBACK_HINT}"
+        )
     try:
-        out = subprocess.run(
-            [fc_list, "-f", "%{file}:%{index}\n", f":charset={ord(char):x}"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ()
-    specs = []
-    for line in sorted(out.splitlines()):  # sorted: same choice on every run
-        file, _, index = line.rpartition(":")
-        if file and index.isdigit():
-            specs.append(FontSpec(Path(file), int(index)))
-    return tuple(specs)
+        spec = FontSpec(path, _pick_face(path, ["SC"]))
+        spec.load(16)
+        _coverage(spec.path, spec.index)
+    except (OSError, ValueError) as error:
+        raise FontNotFoundError(
+            f"render.fallback_fonts: {path} cannot be loaded: {error}\n{FALLBACK_HINT}"
+        ) from error
+    return spec
 
 
-def _safe_covers(spec: FontSpec, char: str) -> bool:
-    try:
-        return spec.covers(char)
-    except (OSError, ValueError):
-        return False
+def _well_known_fallbacks() -> Iterator[FontSpec]:
+    for name, wanted in _WELL_KNOWN_FALLBACKS:
+        path = Path(name)
+        if not path.is_file():
+            continue
+        try:
+            spec = FontSpec(path, _pick_face(path, wanted))
+            spec.load(16)
+            _coverage(spec.path, spec.index)
+        except (OSError, ValueError):
+            continue  # a damaged system font is no reason not to start
+        yield spec
 
 
-def _fallback_pool(char: str, configured: Sequence[FontSpec]) -> Iterator[FontSpec]:
-    yield from configured
-    yield from (FontSpec(Path(p)) for p in _WELL_KNOWN_FALLBACKS if Path(p).is_file())
-    yield from _fontconfig_for_char(char)  # only asked when the others lack `char`
+def find_fallback_fonts(configured: Sequence[Path] = ()) -> tuple[FontSpec, ...]:
+    """The fonts for characters the main font lacks, in the order they are tried.
 
-
-def find_fallback_fonts(
-    text: str, primary: FontSpec, configured: Sequence[FontSpec] = ()
-) -> tuple[FontSpec, ...]:
-    """Fonts that supply the characters of `text` that `primary` lacks.
-
-    Looks at `configured` first, then well-known Extension-B fonts, then fontconfig.
-    Characters that no font has are simply not covered; the caller reports them.
+    The configured files first (an error if one is unusable: no silent fallback), then
+    the well-known fonts with CJK Extension B and later that this machine has. The same
+    list serves the renderers and the name check, so a name is accepted exactly when
+    its card can be drawn.
     """
     chosen: list[FontSpec] = []
-    for char in sorted(missing_glyphs(primary, text)):
-        if any(_safe_covers(spec, char) for spec in chosen):
-            continue
-        found = next((f for f in _fallback_pool(char, configured) if _safe_covers(f, char)), None)
-        if found is not None:
-            chosen.append(found)
+    seen: set[Path] = set()
+    specs = [_configured_fallback(Path(p)) for p in configured]
+    for spec in [*specs, *_well_known_fallbacks()]:
+        real = spec.path.resolve()
+        if real not in seen:
+            seen.add(real)
+            chosen.append(spec)
     return tuple(chosen)
+
+
+def find_font_stack(
+    configured: Path | None = None,
+    configured_index: int | None = None,
+    fallbacks: Sequence[Path] = (),
+) -> FontStack:
+    """The main Chinese font (see find_cjk_font) and the fallback fonts (see
+    find_fallback_fonts): everything the bot draws with, found once at start-up."""
+    return FontStack(find_cjk_font(configured, configured_index), find_fallback_fonts(fallbacks))
 
 
 # ---------------------------------------------------------------- drawing
@@ -348,23 +365,22 @@ class FontStack:
     fallbacks: tuple[FontSpec, ...] = ()
 
     @classmethod
-    def for_texts(
-        cls, primary: FontSpec, texts: Iterable[str], fallbacks: Sequence[FontSpec] | None
+    def of(
+        cls, font: FontSpec | FontStack, fallbacks: Sequence[FontSpec] | None = None
     ) -> FontStack:
-        """A stack able to draw all `texts`, or MissingGlyphsError.
+        """`font` as a stack: a FontStack as it is; a FontSpec with `fallbacks`, or with
+        the fallback fonts of this machine (find_fallback_fonts) when that is None."""
+        if isinstance(font, FontStack):
+            if fallbacks is not None:
+                raise ValueError("fallbacks are given by the FontStack itself")
+            return font
+        return cls(font, find_fallback_fonts() if fallbacks is None else tuple(fallbacks))
 
-        `fallbacks=None` looks for fallback fonts on this machine (only when needed);
-        a sequence (possibly empty) is used as given.
-        """
-        joined = "\n".join(texts)
-        if fallbacks is None:
-            lacking = missing_glyphs(primary, joined)
-            fallbacks = find_fallback_fonts(joined, primary) if lacking else ()
-        stack = cls(primary, tuple(fallbacks))
-        lacking = stack.missing(joined)
+    def require(self, texts: Iterable[str]) -> None:
+        """Raise MissingGlyphsError, naming them, if no font has some characters of `texts`."""
+        lacking = self.missing("\n".join(texts))
         if lacking:
             raise MissingGlyphsError(lacking)
-        return stack
 
     def font_for(self, char: str) -> FontSpec | None:
         if not _needs_glyph(char) or self.primary.covers(char):
@@ -372,6 +388,7 @@ class FontStack:
         return next((f for f in self.fallbacks if f.covers(char)), None)
 
     def missing(self, text: str) -> set[str]:
+        """The characters of `text` that no font of the stack has (cheap: cached cmaps)."""
         return {c for c in set(text) if self.font_for(c) is None}
 
     def runs(self, text: str) -> list[tuple[FontSpec, str]]:

@@ -226,10 +226,14 @@ def _draw_footer(img: Image.Image, stack: FontStack, lay: PosterLayout) -> None:
 
 
 def render_poster_image(
-    data: PosterData, font: FontSpec, *, fallbacks: Sequence[FontSpec] | None = None
+    data: PosterData,
+    font: FontSpec | FontStack,
+    *,
+    fallbacks: Sequence[FontSpec] | None = None,
 ) -> Image.Image:
-    """The poster page as a Pillow image (RGB, 1240×1754)."""
-    stack = FontStack.for_texts(font, data.texts(), fallbacks)
+    """The poster page as a Pillow image (RGB, 1240×1754); fonts as for render_card."""
+    stack = FontStack.of(font, fallbacks)
+    stack.require(data.texts())
     lay = layout_poster(data, stack)
     img = Image.new("RGB", PAGE_SIZE, PAPER)
     _draw_header(img, data, stack, lay)
@@ -240,7 +244,10 @@ def render_poster_image(
 
 
 def render_poster_png(
-    data: PosterData, font: FontSpec, *, fallbacks: Sequence[FontSpec] | None = None
+    data: PosterData,
+    font: FontSpec | FontStack,
+    *,
+    fallbacks: Sequence[FontSpec] | None = None,
 ) -> bytes:
     """The poster as a PNG (A4 portrait at 150 dpi)."""
     out = io.BytesIO()
@@ -249,7 +256,10 @@ def render_poster_png(
 
 
 def render_poster_pdf(
-    data: PosterData, font: FontSpec, *, fallbacks: Sequence[FontSpec] | None = None
+    data: PosterData,
+    font: FontSpec | FontStack,
+    *,
+    fallbacks: Sequence[FontSpec] | None = None,
 ) -> bytes:
     """The poster as a one-page A4 PDF (the 150 dpi page, JPEG quality 95, no dates,
     so the bytes are the same for the same input)."""

@@ -1,20 +1,24 @@
 """Writing outbound notifications in the same transaction as the change that causes them.
 
 Rows name a view and its arguments, not finished text: the sender renders them at send
-time in the recipient's language, and personal data never sits in the outbox.
+time in the recipient's language, and personal data never sits in the outbox in plain
+text (a handler's reply handed over here is sealed: see bot.handoff).
 """
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database
-from models import OutboxMessage
+from models import Application, Member, OutboxMessage, Street
 from models.base import utcnow
+
+log = logging.getLogger(__name__)
 
 # Views the sender knows how to render (see bot/views).
 KINDS = (
@@ -26,7 +30,14 @@ KINDS = (
     "rejected",  # to the worker, with the reason
     "threshold_alert",  # to the federation group
     "alert_followed_edit",  # the alert message, edited to show who follows it
+    "reply",  # a handler's reply that could not go at once (sealed: it may hold anything)
+    "delivery_failed",  # to staff: a message above failed for good
 )
+# Kinds that change an existing message (the payload's message_id): repeating one is
+# harmless, and pending ones for the same message collapse into the newest.
+EDIT_KINDS = frozenset({"review_card_edit", "alert_followed_edit"})
+# Failures of these are logged, not reported again (no report about a report).
+REPORT_KINDS = frozenset({"delivery_failed"})
 
 
 async def enqueue(session: AsyncSession, chat_id: int, kind: str, **payload: Any) -> None:
@@ -51,10 +62,78 @@ async def enqueue_many(
                 "payload": payload,
                 "created_at": now,
                 "next_attempt_at": now,
+                "target_message_id": _target(kind, payload),
             }
             for chat_id, kind, payload in messages
         ],
     )
+
+
+def _target(kind: str, payload: dict[str, Any]) -> int | None:
+    if kind in EDIT_KINDS or (kind == "reply" and payload.get("edits")):
+        return int(payload.get("message_id") or payload.get("edits") or 0) or None
+    return None
+
+
+async def report_failure(
+    session: AsyncSession,
+    chat_id: int,
+    kind: str,
+    payload: dict[str, Any],
+    reason: str,
+    federation_chat_id: int | None,
+) -> bool:
+    """Tell the staff who can act that a message failed for good: the street's review
+    group for a message to a worker (they can phone the person), the federation group
+    for a message to a group (the bot may have been removed from it). False when nobody
+    can be told (it is logged then)."""
+    report: dict[str, Any] = {"kind": kind, "reason": _reason_code(reason)}
+    target: int | None = None
+    if chat_id > 0:
+        application_id = await _application_of(session, chat_id, payload)
+        if application_id is not None:
+            report["application_id"] = application_id
+            target = await session.scalar(
+                select(Street.review_chat_id)
+                .join(Application, Application.street_id == Street.id)
+                .where(Application.id == application_id)
+            )
+    elif chat_id != federation_chat_id:
+        report["chat"] = chat_id
+        target = federation_chat_id
+    if target is None or target == chat_id:
+        log.error("a %s message failed for good and no staff chat can be told", kind)
+        return False
+    await enqueue(session, target, "delivery_failed", **report)
+    return True
+
+
+async def _application_of(
+    session: AsyncSession, chat_id: int, payload: dict[str, Any]
+) -> int | None:
+    if "application_id" in payload:
+        return int(payload["application_id"])
+    if "member_id" in payload:
+        return await session.scalar(
+            select(Member.application_id).where(Member.id == int(payload["member_id"]))
+        )
+    # A reply: the person's latest application, if they have one.
+    return await session.scalar(
+        select(Application.id)
+        .where(Application.telegram_user_id == chat_id)
+        .order_by(Application.id.desc())
+        .limit(1)
+    )
+
+
+def _reason_code(reason: str) -> str:
+    if reason.startswith(("TelegramForbiddenError", "TelegramNotFound")):
+        return "blocked"
+    if reason.startswith("cannot draw"):
+        return "render"
+    if reason.startswith("bad request"):
+        return "refused"
+    return "network"
 
 
 @cache

@@ -2,7 +2,7 @@
 have confirmed them
 
 Revision ID: 9cb8079c60df
-Revises: a3c4e8f1d2b7
+Revises: b7d2f4a9c1e3
 Create Date: 2026-12-02 00:26:45
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "9cb8079c60df"
-down_revision: str | None = "a3c4e8f1d2b7"
+down_revision: str | None = "b7d2f4a9c1e3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
