@@ -33,6 +33,7 @@ from bot.emulator import Emulator
 from bot.local import DEMO_TOKEN, DEMO_USERNAME, local_settings, running_bot
 from bot.migrate import upgrade_async
 from bot.people import Person, Worker, WorkerData
+from bot.pii import mask_numbers
 from bot.posters import write_posters
 from bot.services.admin import AdminService, PointRow
 from bot.services.audit import Actor
@@ -85,10 +86,7 @@ async def run_demo(out: Path) -> int:
             summary = await _summary(app.db)
         written = await write_posters(settings, points, out / "posters", username=DEMO_USERNAME)
         _save_cards(emu, out / "cards")
-        transcript = emu.transcript_text()
-    (out / "transcript.txt").write_text(transcript, encoding="utf-8")
-    say("\n===== chat transcript =====")
-    say(transcript)
+        publish_transcript(emu, out / "transcript.txt")
     say("===== result =====")
     say(summary)
     say(f"{written} posters (PNG + PDF) in {out / 'posters'}")
@@ -96,6 +94,17 @@ async def run_demo(out: Path) -> int:
     say(f"database: {out / 'unionbot.db'}")
     say(f"demo finished in {time.monotonic() - started:.1f} s")
     return 0
+
+
+def publish_transcript(emu: Emulator, path: Path) -> None:
+    """Print the chat transcript and write it to `path`, with id and mobile numbers masked
+    as staff see them (110105********002X, 138****5678): the numbers are made up, but a
+    demo shown on a projector should show the habit the bot keeps. The emulator's records
+    stay complete."""
+    transcript = mask_numbers(emu.transcript_text())
+    path.write_text(transcript, encoding="utf-8")
+    say("\n===== chat transcript =====")
+    say(transcript)
 
 
 def _fresh_folder(out: Path) -> Path:

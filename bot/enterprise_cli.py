@@ -1,4 +1,5 @@
-"""`unionbot enterprises …`: the registry at a terminal (import, search, show, status, merge)."""
+"""`unionbot enterprises …`: the registry at a terminal (import, search, show, status,
+confirm, merge)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,12 @@ def add_commands(commands: Any) -> None:
         command = sub.add_parser(name, help=text)
         command.add_argument("ref", help="id or USCC")
         command.set_defaults(handler=enterprises_status, status=status)
+
+    confirm = sub.add_parser(
+        "confirm", help="confirm a provisional enterprise, so that workers are offered it"
+    )
+    confirm.add_argument("ref", help="id or USCC")
+    confirm.set_defaults(handler=enterprises_confirm)
 
     merge = sub.add_parser(
         "merge",
@@ -137,7 +144,7 @@ async def enterprises_import(args: argparse.Namespace) -> int:
 def _status_text(info: Any) -> str:
     parts = [info.status]
     if info.provisional:
-        parts.append("provisional")
+        parts.append("provisional" if info.confirmed else "provisional, unconfirmed")
     if info.merged_into_id is not None:
         parts.append(f"merged into {info.merged_into_id}")
     return ", ".join(parts)
@@ -198,6 +205,19 @@ async def enterprises_status(args: argparse.Namespace) -> int:
     finally:
         await service.db.dispose()
     print(f"{info.id} {info.name}: {info.status}")
+    return 0
+
+
+async def enterprises_confirm(args: argparse.Namespace) -> int:
+    service = await _service(args)
+    try:
+        info, changed = await service.confirm(args.ref, ACTOR)
+    finally:
+        await service.db.dispose()
+    if not info.provisional:
+        print(f"{info.id} {info.name}: registered, nothing to confirm")
+    else:
+        print(f"{info.id} {info.name}: {'confirmed' if changed else 'already confirmed'}")
     return 0
 
 

@@ -254,7 +254,12 @@ class _Fields:
 
 class EnterpriseMatcher:
     """Built once from (id, name, uscc, street_id) rows; `match` takes about a millisecond
-    for a few thousand names (rapidfuzz over precomputed choice lists)."""
+    for a few thousand names (rapidfuzz over precomputed choice lists).
+
+    `provisional`: enterprises made from workers' text (they yield to registered ones).
+    `unconfirmed`: provisional ones no staff member has confirmed: `match` never returns
+    them unless asked (`include_unconfirmed`, for staff), because their names are whatever
+    one worker typed and must not be offered to other workers."""
 
     def __init__(
         self,
@@ -262,18 +267,21 @@ class EnterpriseMatcher:
         *,
         aliases: Mapping[int, Sequence[str]] | None = None,
         provisional: Collection[int] = (),
+        unconfirmed: Collection[int] = (),
     ) -> None:
         self.ids: list[int] = []
         self.names: list[str] = []
         self.streets: list[int | None] = []
         self.provisional: list[bool] = []
+        self.unconfirmed: list[bool] = []
         self._by_uscc: dict[str, int] = {}
         self._by_key: dict[str, list[int]] = {}
         self._by_first: dict[str, list[int]] = {}
         self._f = _Fields()
-        provisional_ids = set(provisional)
+        provisional_ids, unconfirmed_ids = set(provisional), set(unconfirmed)
         for entry_id, name, uscc, street_id in entries:
             self._add(entry_id, name, uscc, street_id, entry_id in provisional_ids)
+            self.unconfirmed.append(entry_id in unconfirmed_ids)
         position = {entry_id: index for index, entry_id in enumerate(self.ids)}
         for entry_id, names in (aliases or {}).items():
             index = position.get(entry_id)
@@ -320,22 +328,33 @@ class EnterpriseMatcher:
 
     # ------------------------------------------------------------------------ match
 
-    def match(self, text: str, street_id: int | None = None, limit: int = 3) -> Match:
+    def match(
+        self,
+        text: str,
+        street_id: int | None = None,
+        limit: int = 3,
+        *,
+        include_unconfirmed: bool = False,
+    ) -> Match:
         text = text[:200]  # bounds the work on a pasted essay
         uscc, uscc_invalid = find_uscc(text)
         if uscc is not None:
             index = self._by_uscc.get(uscc)
-            if index is None:
+            if index is None or (self.unconfirmed[index] and not include_unconfirmed):
                 return Match(uscc=uscc)
             return Match(auto=self.ids[index], candidates=(self._candidate(index, 100),), uscc=uscc)
         query = normalise(text)
         if not query:
             return Match(uscc_invalid=uscc_invalid)
-        scores = self._scores(query)
-        scores = {i: s for i, s in scores.items() if s >= _MIN_SCORE}
+        shown = include_unconfirmed or not any(self.unconfirmed)
+        scores = {
+            i: s
+            for i, s in self._scores(query).items()
+            if s >= _MIN_SCORE and (shown or not self.unconfirmed[i])
+        }
         ranked = sorted(scores, key=lambda i: self._rank(i, scores[i], query, street_id))
         candidates = tuple(self._candidate(i, scores[i]) for i in ranked[:limit])
-        return Match(self._auto(query, scores), candidates, None, uscc_invalid)
+        return Match(self._auto(query, scores, shown), candidates, None, uscc_invalid)
 
     def _candidate(self, index: int, score: float) -> Candidate:
         return Candidate(self.ids[index], self.names[index], min(100, round(score)))
@@ -349,8 +368,9 @@ class EnterpriseMatcher:
         closeness = fuzz.ratio(query, self._f.keys[index])
         return (-round(score), -same_street, self.provisional[index], -closeness, index)
 
-    def _auto(self, query: str, scores: dict[int, float]) -> int | None:
-        same = self._by_key.get(query, [])
+    def _auto(self, query: str, scores: dict[int, float], shown: bool) -> int | None:
+        # An unconfirmed enterprise that is not shown is neither picked nor a rival.
+        same = [i for i in self._by_key.get(query, []) if shown or not self.unconfirmed[i]]
         if len(same) != 1:
             return None
         index = same[0]

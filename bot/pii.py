@@ -250,3 +250,21 @@ def mask_name(name: str) -> str:
     if len(name) < 2:
         return "*" * len(name)
     return name[0] + "".join(ch if ch in _NAME_SEPARATORS else "*" for ch in name[1:])
+
+
+# An id number (17 digits and a check character, spaces allowed after the region and the
+# birth date) or a mainland mobile (+86 optional, spaces or dashes between the groups).
+_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])[0-9]{6} ?[0-9]{8} ?[0-9]{3}[0-9Xx](?![0-9A-Za-z])")
+_MOBILE_IN_TEXT = re.compile(r"(?<![0-9])(?:\+?86[ \-]?)?1[3-9][0-9](?:[ \-]?[0-9]{4}){2}(?![0-9])")
+
+_LONG_NUMBER = re.compile(r"[0-9]{11,}")
+
+
+def mask_numbers(text: str) -> str:
+    """Mask every resident id number and mobile number in free text, as staff see them
+    (``110105********002X``, ``138****5678``): for transcripts and for names that a worker
+    typed before the form refused numbers."""
+    text = _ID_IN_TEXT.sub(lambda found: mask_resident_id(found.group()), text)
+    text = _MOBILE_IN_TEXT.sub(lambda found: mask_mobile(found.group()), text)
+    # Whatever else is a long run of digits (an old 15-digit id, numbers run together).
+    return _LONG_NUMBER.sub(lambda found: "*" * (len(found.group()) - 4) + found.group()[-4:], text)

@@ -31,6 +31,7 @@ __all__ = [
     "normalise_free_text",
     "ric_check_char",
     "uscc_check_char",
+    "validate_employer",
     "validate_mobile",
     "validate_name",
     "validate_resident_id",
@@ -62,6 +63,11 @@ class Code(StrEnum):
     MOBILE_NOT_MOBILE = "mobile.not_mobile"  # valid mainland number, but a fixed line
     USCC_FORMAT = "uscc.format"  # wrong length or characters outside GB 32100's set
     USCC_CHECKSUM = "uscc.checksum"  # wrong check character (typo)
+    # Personal numbers typed where the employer belongs (they would become an enterprise
+    # name: stored, counted, shown on review cards and offered to other workers).
+    EMPLOYER_MOBILE = "employer.mobile"  # contains a mobile number
+    EMPLOYER_RESIDENT_ID = "employer.resident_id"  # contains an id number (or its shape)
+    EMPLOYER_DIGITS = "employer.digits"  # mostly digits, or a long run of them: no name
 
 
 ERROR_CODES: tuple[str, ...] = tuple(code.value for code in Code)
@@ -70,14 +76,18 @@ ERROR_CODES: tuple[str, ...] = tuple(code.value for code in Code)
 class ValidationError(ValueError):
     """User input was rejected; ``code`` is one of :data:`ERROR_CODES`.
 
-    ``chars`` names the offending characters where the message should show them.
+    ``chars`` names the offending characters where the message should show them; ``limit``
+    is the field's maximum length, for ``text.too_long`` (so the answer can name it).
     """
 
-    def __init__(self, code: Code | str, chars: Iterable[str] = ()) -> None:
+    def __init__(
+        self, code: Code | str, chars: Iterable[str] = (), *, limit: int | None = None
+    ) -> None:
         code = Code(code)  # an unknown code is a programming error: fail loudly
         super().__init__(code.value)
         self.code: str = code.value
         self.chars: tuple[str, ...] = tuple(chars)
+        self.limit = limit
 
 
 # --------------------------------------------------------------------------- text
@@ -111,13 +121,13 @@ def clean_text(raw: str, max_len: int) -> str:
     Raises ``text.empty`` when nothing is left and ``text.too_long`` above ``max_len``.
     """
     if len(raw) > max(_HARD_INPUT_CAP, max_len):
-        raise ValidationError(Code.TEXT_TOO_LONG)
+        raise ValidationError(Code.TEXT_TOO_LONG, limit=max_len)
     text = unicodedata.normalize("NFKC", raw)
     text = _WHITESPACE_RUN.sub(" ", _strip_invisible(text)).strip()
     if not text:
         raise ValidationError(Code.TEXT_EMPTY)
     if len(text) > max_len:
-        raise ValidationError(Code.TEXT_TOO_LONG)
+        raise ValidationError(Code.TEXT_TOO_LONG, limit=max_len)
     return text
 
 
@@ -133,6 +143,91 @@ def normalise_free_text(raw: str, max_len: int = 100) -> str:
     if not any(ch.isalnum() for ch in text):
         raise ValidationError(Code.TEXT_NO_WORDS)
     return text.replace("(", "（").replace(")", "）")
+
+
+# --------------------------------------------------------------------------- employer
+
+EMPLOYER_MAX_LEN = 100
+JOB_MAX_LEN = 60
+# Enterprise names carry short numbers ("7天", "58同城", "第101中学", "360"); a run of seven
+# or more digits is a phone, id, QQ or bank number, never part of a name.
+EMPLOYER_MAX_DIGIT_RUN = 6
+# Also refused: five or more digits that make up most of what was typed ("12345 号").
+_MOSTLY_DIGITS_FROM = 5
+# Separators people put inside numbers ("+86 138-1234-5678", "(010) 6601.2345").
+_NUMBER_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015+().·/_,，、]")
+_ID_SHAPED = re.compile(r"(?<![0-9A-Z])[0-9A-Z]{18}(?![0-9A-Z])")
+_OLD_ID = re.compile(r"(?<![0-9])[0-9]{15}(?![0-9])")
+_DIGIT_RUN = re.compile(r"[0-9]+")
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+
+
+def validate_employer(raw: str, max_len: int = EMPLOYER_MAX_LEN) -> str:
+    """The employer field: free text naming an enterprise, or its USCC.
+
+    Refuses text that carries a mobile or resident id number, or is mostly digits: a
+    worker who types their own number into the wrong field must not see it become an
+    enterprise (stored in plain text, shown on review cards, offered to others). A valid
+    USCC is accepted even though it may be nearly all digits.
+    """
+    text = normalise_free_text(raw, max_len)
+    _refuse_personal_numbers(text)
+    return text
+
+
+def _refuse_personal_numbers(text: str) -> None:
+    compact = _NUMBER_SEPARATORS.sub("", text.upper())
+    rest: list[str] = []
+    position = 0
+    for found in _ID_SHAPED.finditer(compact):
+        rest.append(compact[position : found.start()])
+        position = found.end()
+        token = found.group()
+        if _valid_resident_id(token):  # before the USCC check: both may pass one in 31
+            raise ValidationError(Code.EMPLOYER_RESIDENT_ID)
+        if token[0] in USCC_AUTHORITIES and _valid_uscc(token):
+            continue
+        if token[:17].isdigit():  # 17 digits and a check character: an id number's shape
+            raise ValidationError(Code.EMPLOYER_RESIDENT_ID)
+        # A USCC with a typo (it has letters): the form explains its check character; only
+        # a mobile number hidden in it is refused here.
+        if _MOBILE.search(token):
+            raise ValidationError(Code.EMPLOYER_MOBILE)
+    rest.append(compact[position:])
+    remainder = " ".join(rest)
+    if _OLD_ID.search(remainder) and not _MOBILE.search(remainder):
+        raise ValidationError(Code.EMPLOYER_RESIDENT_ID)  # first-generation 15-digit id
+    runs = _DIGIT_RUN.findall(remainder)
+    if any(_MOBILE.search(run) for run in runs):
+        raise ValidationError(Code.EMPLOYER_MOBILE)
+    digits = sum(len(run) for run in runs)
+    letters = sum(ch.isalnum() for ch in remainder) - digits
+    if any(len(run) > EMPLOYER_MAX_DIGIT_RUN for run in runs) or (
+        digits >= _MOSTLY_DIGITS_FROM and digits > letters
+    ):
+        raise ValidationError(Code.EMPLOYER_DIGITS)
+
+
+def _valid_resident_id(token: str) -> bool:
+    try:
+        validate_resident_id(token)
+    except ValidationError:
+        return False
+    return True
+
+
+# GB 32100's registration authorities (first character): 机构编制 1, 外交 2, 司法行政 3, 文化 4,
+# 民政 5, 旅游 6, 宗教 7, 工会 8, 工商 9, 中央军委改革和编制办公室 A, 农业 N, 其他 Y. One text in 31
+# passes the check character by chance ("0086 138…Tel"): a code must also name an authority.
+USCC_AUTHORITIES = frozenset("123456789ANY")
+
+
+def _valid_uscc(token: str) -> bool:
+    try:
+        validate_uscc(token)
+    except ValidationError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- names

@@ -27,6 +27,7 @@ from bot.services.binding import (
     ChatTaken,
     LastAdmin,
     RoleView,
+    TooManyBindAttempts,
     UnknownBindCode,
 )
 from bot.services.errors import DomainError, NotAllowed, NotFound
@@ -151,6 +152,17 @@ def bind_usage() -> str:
 def bind_refusal(error: DomainError) -> str:
     if isinstance(error, NotAllowed):
         return _("只有管理员可以绑定群组。")
+    if isinstance(error, TooManyBindAttempts):
+        if error.scope == "chat":
+            text = _(
+                "本群一小时内输错绑定码已达 {count} 次。"
+                "为防止有人猜测绑定码，请在 {time} 之后再试。"
+            )
+        else:
+            text = _(
+                "您一小时内输错绑定码已达 {count} 次。为防止有人猜测绑定码，请在 {time} 之后再试。"
+            )
+        return text.format(count=error.limit, time=texts.when(error.retry_at))
     if isinstance(error, BindCodeUsed):
         return _("这个绑定码已于 {time} 用过，请重新生成一个。").format(
             time=texts.when(error.used_at)

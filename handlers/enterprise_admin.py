@@ -1,4 +1,5 @@
-"""Federation staff in the federation group: /search the registry, /merge duplicates.
+"""Federation staff in the federation group: /search the registry, /merge duplicates,
+/confirm an enterprise that workers named so that other workers are offered it.
 
 Every command and every button press checks the role on the server; callback data is
 only a request, never a permission.
@@ -21,9 +22,11 @@ from aiogram.types import (
 
 from bot.config import Settings
 from bot.i18n import translate as _
+from bot.pii import mask_numbers
 from bot.services.audit import Actor
 from bot.services.enterprises import EnterpriseInfo, EnterpriseService, MergeRefused
 from bot.services.errors import NotAllowed, NotFound
+from handlers.buttons import forged, pressed_on
 from handlers.registry import Handlers
 
 router = Handlers("enterprise_admin")
@@ -67,10 +70,11 @@ def _not_staff() -> str:
 def _line(info: EnterpriseInfo) -> str:
     marks = [_("{count} 人").format(count=info.member_count)]
     if info.provisional:
-        marks.append(_("临时"))
+        marks.append(_("临时") if info.confirmed else _("临时，未确认"))
     if info.status != "active":
         marks.append(_("已注销") if info.status == "closed" else _("已迁出"))
-    return f"<code>{info.id}</code> {escape(info.name)} · " + " · ".join(marks)
+    name = escape(mask_numbers(info.name))  # a worker's number typed before it was refused
+    return f"<code>{info.id}</code> {name} · " + " · ".join(marks)
 
 
 def _refusal(error: Exception) -> str:
@@ -105,6 +109,31 @@ async def search(message: Message, command: CommandObject, enterprises: Enterpri
     await message.reply("\n".join(_line(hit.enterprise) for hit in hits))
 
 
+@router.message(Command("confirm"))
+async def confirm(message: Message, command: CommandObject, enterprises: EnterpriseService) -> None:
+    """A provisional enterprise (typed by a worker) is confirmed as a real employer: from
+    now on workers are offered it as a button."""
+    if not await _is_staff(message.from_user, enterprises) or message.from_user is None:
+        await message.reply(_not_staff())
+        return
+    ref = (command.args or "").strip()
+    if not ref or len(ref.split()) != 1:
+        await message.reply(_("用法：/confirm 企业编号（先用 /search 查找）"))
+        return
+    try:
+        info, changed = await enterprises.confirm(ref, _actor(message.from_user))
+    except (NotAllowed, NotFound) as error:
+        await message.reply(_refusal(error))
+        return
+    if not info.provisional:
+        text = _("这家企业已在企业库中登记，无需确认。")
+    elif changed:
+        text = _("已确认，职工填写单位时将可以选择这家企业：")
+    else:
+        text = _("这家企业此前已确认：")
+    await message.reply(f"{text}\n{_line(info)}")
+
+
 @router.message(Command("merge"))
 async def merge(message: Message, command: CommandObject, enterprises: EnterpriseService) -> None:
     if not await _is_staff(message.from_user, enterprises):
@@ -136,6 +165,18 @@ async def merge(message: Message, command: CommandObject, enterprises: Enterpris
     )
 
 
+async def _forged_merge_answer(callback_data: MergeCb, enterprises: EnterpriseService) -> str:
+    """Why a press that is not on its confirmation changes nothing: the merge's own
+    refusal when there is one (a second press after merging: already merged), else that
+    the button is no longer valid."""
+    if callback_data.action == "do":
+        try:
+            await enterprises.merge_preview(callback_data.src, callback_data.dst)
+        except (MergeRefused, NotFound) as error:
+            return _refusal(error)
+    return _("这个按钮已失效，请使用合并确认消息下方的按钮。")
+
+
 @router.callback_query(MergeCb.filter())
 async def merge_pressed(
     query: CallbackQuery, callback_data: MergeCb, enterprises: EnterpriseService
@@ -143,7 +184,10 @@ async def merge_pressed(
     if not await _is_staff(query.from_user, enterprises):
         await query.answer(_not_staff(), show_alert=True)
         return
-    message = query.message if isinstance(query.message, Message) else None
+    if forged(query):  # not on this confirmation: it would rewrite another message
+        await query.answer(await _forged_merge_answer(callback_data, enterprises), show_alert=True)
+        return
+    message = pressed_on(query)
     if callback_data.action == "cancel":
         await query.answer()
         if message is not None:

@@ -10,6 +10,7 @@ from bot.i18n import translate as _
 from bot.services.alerts import AlertService
 from bot.services.errors import AlreadyFollowed, NotAllowed, NotFound
 from handlers import texts
+from handlers.buttons import forged
 from handlers.registry import Handlers
 from handlers.review import actor_of
 
@@ -22,6 +23,13 @@ async def follow(query: CallbackQuery, callback_data: AlertCb, alerts: AlertServ
         await query.answer()
         return
     try:
+        if forged(query):
+            # Pressed on another message (a modified client, or the alert after it was
+            # edited): following up would rewrite that message into the alert. The reason
+            # the follow-up would be refused comes first (already followed, not allowed).
+            await alerts.check_follow(callback_data.alert, actor_of(query.from_user))
+            await query.answer(_("这个按钮已失效，请使用建会提示下方的按钮。"), show_alert=True)
+            return
         await alerts.follow_up(
             callback_data.alert,
             actor_of(query.from_user),

@@ -23,13 +23,17 @@ from bot.services.enterprises import EnterpriseService
 from bot.services.errors import AlreadyMember, OpenApplicationExists
 from bot.services.intake import Draft, IntakeService
 from bot.validation import (
+    EMPLOYER_MAX_LEN,
+    JOB_MAX_LEN,
     ValidationError,
     normalise_free_text,
+    validate_employer,
     validate_mobile,
     validate_name,
     validate_resident_id,
 )
 from handlers import texts
+from handlers.buttons import pressed_on
 from handlers.filters import CONTACT, PRIVATE, TEXT
 from handlers.registry import Handlers
 from handlers.states import Form
@@ -121,26 +125,38 @@ async def _assisted(state: FSMContext) -> bool:
     return bool((await state.get_data()).get("assisted_by"))
 
 
+async def step_message(query: CallbackQuery) -> Message | None:
+    """The message whose button was pressed, the only one a step edits. None, with the
+    press answered, when the data is not on it (a modified client pressing on another
+    message, or a message Telegram did not send): then nothing changes."""
+    message = pressed_on(query)
+    if message is None:
+        await query.answer(texts.use_latest_buttons(), show_alert=True)
+    return message
+
+
 # --- consent --------------------------------------------------------------------------
 @router.callback_query(Form.consent, FormCb.filter(F.action == "consent"))
 async def consent(query: CallbackQuery, state: FSMContext) -> None:
+    if (message := await step_message(query)) is None:
+        return
     data = await state.update_data(
         consent_at=utcnow().isoformat(), notice_version=texts.NOTICE_VERSION
     )
     await query.answer(texts.consent_recorded(assisted=bool(data.get("assisted_by"))))
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
-        await _ask_next(query.message, state, data)
+    await message.edit_reply_markup(reply_markup=None)
+    await _ask_next(message, state, data)
 
 
 @router.callback_query(Form.consent, FormCb.filter(F.action == "decline"))
 async def decline(query: CallbackQuery, state: FSMContext) -> None:
+    if (message := await step_message(query)) is None:
+        return
     assisted = await _assisted(state)
     await state.clear()
     await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
-        await query.message.answer(texts.declined_text(assisted=assisted))
+    await message.edit_reply_markup(reply_markup=None)
+    await message.answer(texts.declined_text(assisted=assisted))
 
 
 @router.message(Form.consent)
@@ -163,7 +179,7 @@ async def name_entered(message: Message, state: FSMContext, fonts: FontStack) ->
             assisted = bool((await state.get_data()).get("assisted_by"))
             await message.answer(texts.no_glyph_message(error, assisted=assisted))
         else:
-            await message.answer(texts.validation_message(error))
+            await message.answer(texts.validation_message(error, "name"))
         return
     await _store(message, state, name=name)
 
@@ -173,7 +189,7 @@ async def resident_id_entered(message: Message, state: FSMContext, intake: Intak
     try:
         resident = validate_resident_id(message.text or "")
     except ValidationError as error:
-        await message.answer(texts.validation_message(error))
+        await message.answer(texts.validation_message(error, "resident_id"))
         return
     try:
         await intake.check_person(resident.number)
@@ -212,7 +228,7 @@ async def _mobile(message: Message, state: FSMContext, raw: str) -> None:
     try:
         mobile = validate_mobile(raw)
     except ValidationError as error:
-        await message.answer(texts.validation_message(error))
+        await message.answer(texts.validation_message(error, "mobile"))
         return
     await _store(message, state, mobile=mobile, drop_keyboard=True)
 
@@ -222,7 +238,8 @@ async def employer_entered(
     message: Message, state: FSMContext, enterprises: EnterpriseService
 ) -> None:
     try:
-        typed = normalise_free_text(message.text or "", max_len=100)
+        # Refuses mobile and id numbers typed here before anything is stored or matched.
+        typed = validate_employer(message.text or "", max_len=EMPLOYER_MAX_LEN)
     except ValidationError as error:
         await message.answer(await _field_error(error, state))
         return
@@ -265,21 +282,22 @@ async def employer_picked(query: CallbackQuery, callback_data: FormCb, state: FS
         # Only the buttons we offered count: callback data can be forged.
         await query.answer(_("这个按钮已失效，请重新输入单位名称。"), show_alert=True)
         return
+    if (message := await step_message(query)) is None:
+        return
     await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
-        await state.update_data(employer_typed=None, employer_offered=None)
-        if callback_data.value == "none":
-            await _store(query.message, state, employer=typed, enterprise_id=None)
-        else:
-            chosen = int(callback_data.value)
-            await _store(query.message, state, employer=offered[str(chosen)], enterprise_id=chosen)
+    await message.edit_reply_markup(reply_markup=None)
+    await state.update_data(employer_typed=None, employer_offered=None)
+    if callback_data.value == "none":
+        await _store(message, state, employer=typed, enterprise_id=None)
+    else:
+        chosen = int(callback_data.value)
+        await _store(message, state, employer=offered[str(chosen)], enterprise_id=chosen)
 
 
 @router.message(Form.job, TEXT)
 async def job_entered(message: Message, state: FSMContext) -> None:
     try:
-        job = normalise_free_text(message.text or "", max_len=60)
+        job = normalise_free_text(message.text or "", max_len=JOB_MAX_LEN)
     except ValidationError as error:
         await message.answer(await _field_error(error, state))
         return
@@ -288,10 +306,11 @@ async def job_entered(message: Message, state: FSMContext) -> None:
 
 @router.callback_query(Form.job, FormCb.filter(F.action == "skip"))
 async def job_skipped(query: CallbackQuery, state: FSMContext) -> None:
+    if (message := await step_message(query)) is None:
+        return
     await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
-        await _store(query.message, state, job=None)
+    await message.edit_reply_markup(reply_markup=None)
+    await _store(message, state, job=None)
 
 
 # --- review ---------------------------------------------------------------------------
@@ -300,6 +319,8 @@ async def edit_field(query: CallbackQuery, callback_data: FormCb, state: FSMCont
     field = callback_data.value
     if field not in STATE_OF:
         await query.answer(_("无法识别的操作。"), show_alert=True)
+        return
+    if (message := await step_message(query)) is None:
         return
     await query.answer()
     data = await state.get_data()
@@ -311,13 +332,14 @@ async def edit_field(query: CallbackQuery, callback_data: FormCb, state: FSMCont
         for key in ("enterprise_id", "employer_uscc", "employer_typed", "employer_offered"):
             data.pop(key, None)
     await state.set_data(data)
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
-        await _ask_next(query.message, state, data)
+    await message.edit_reply_markup(reply_markup=None)
+    await _ask_next(message, state, data)
 
 
 @router.callback_query(Form.review, FormCb.filter(F.action == "submit"))
 async def submit(query: CallbackQuery, state: FSMContext, intake: IntakeService) -> None:
+    if (message := await step_message(query)) is None:
+        return
     data = await state.get_data()
     user = query.from_user
     try:
@@ -328,33 +350,41 @@ async def submit(query: CallbackQuery, state: FSMContext, intake: IntakeService)
         return
     try:
         submitted = await intake.submit(user.id, draft)
+    except ValidationError as error:  # an employer saved before the form checked it
+        await query.answer()
+        for key in ("employer", "enterprise_id", "employer_uscc", "employer_typed"):
+            data.pop(key, None)
+        await state.set_data(data)
+        await message.edit_reply_markup(reply_markup=None)
+        await message.answer(texts.validation_message(error, "employer"))
+        await _ask_next(message, state, data)
+        return
     except (OpenApplicationExists, AlreadyMember) as error:
         await state.clear()
         await query.answer()
-        if isinstance(query.message, Message):
-            await query.message.answer(standing_message(error, assisted=bool(draft.assisted_by)))
+        await message.answer(standing_message(error, assisted=bool(draft.assisted_by)))
         return
     await state.clear()
     await query.answer(_("已提交"))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            texts.summary_text(data).rsplit("\n\n", 1)[0]
-            + "\n\n"
-            + _("✅ 已提交，申请编号 {number}").format(number=submitted.number),
-            reply_markup=None,
-        )
-        if submitted.claim_code:
-            await send_claim_code(query.message, submitted.number, submitted.claim_code)
+    await message.edit_text(
+        texts.summary_text(data).rsplit("\n\n", 1)[0]
+        + "\n\n"
+        + _("✅ 已提交，申请编号 {number}").format(number=submitted.number),
+        reply_markup=None,
+    )
+    if submitted.claim_code:
+        await send_claim_code(message, submitted.number, submitted.claim_code)
 
 
 @router.callback_query(Form.review, FormCb.filter(F.action == "cancel"))
 async def cancel_from_summary(query: CallbackQuery, state: FSMContext) -> None:
+    if (message := await step_message(query)) is None:
+        return
     assisted = await _assisted(state)
     await state.clear()
     await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
-        await query.message.answer(texts.cancelled_text(assisted=assisted))
+    await message.edit_reply_markup(reply_markup=None)
+    await message.answer(texts.cancelled_text(assisted=assisted))
 
 
 @router.message(Form.review)
@@ -372,17 +402,73 @@ async def unexpected_input(message: Message, state: FSMContext) -> None:
 
 
 @router.callback_query(FormCb.filter())
-async def stale_button(query: CallbackQuery) -> None:
+async def stale_button(
+    query: CallbackQuery, callback_data: FormCb, state: FSMContext, intake: IntakeService
+) -> None:
+    done = await already_done(query, callback_data, state, intake)
+    if done is not None:  # a second press (a double tap, an old message): nothing is wrong
+        await query.answer(done)
+        return
     await query.answer(_("这个按钮已失效，请发送 /start 重新开始。"), show_alert=True)
+
+
+async def already_done(
+    query: CallbackQuery, callback_data: FormCb, state: FSMContext, intake: IntakeService
+) -> str | None:
+    """What a button did when it is pressed again after it worked (the form has moved
+    on), so that a worker who succeeded is not told the button is broken."""
+    action, current, data = callback_data.action, await state.get_state(), await state.get_data()
+    if current in FIELD_OF or current in (Form.consent.state, Form.review.state):
+        return _step_done(action, callback_data.value, current, data)
+    if current is not None:
+        return None
+    # No form open: it was submitted, cancelled or declined (or never started).
+    if action not in ("submit", "consent", "decline", "cancel"):
+        return None
+    member, pending = await intake.standing_of(query.from_user.id)
+    if pending is not None:
+        return _("您已提交申请 {number}，正在审核中。发送 /status 可查看进度。").format(
+            number=pending
+        )
+    if member is not None:
+        return _("您已经是工会会员了（会员编号 {number}）。").format(number=member)
+    if action == "submit":
+        entered = await intake.recently_assisted(query.from_user.id)
+        if entered is not None:  # staff who entered a paper application
+            return _("申请 {number} 已提交，正在审核中。").format(number=entered)
+        return None
+    if action == "cancel":
+        return texts.cancelled_text(assisted=False)
+    return texts.declined_text(assisted=False) if action == "decline" else None
+
+
+def _step_done(action: str, value: str, current: str | None, data: dict[str, Any]) -> str | None:
+    go_on = _("请按最新的提示继续填写。")
+    if action == "consent" and data.get("consent_at"):
+        return _("已记录您的同意。") + go_on
+    online = data.get("point_id") is None  # the street was picked from the list
+    if action == "street" and online and value == str(data.get("street_id")):
+        return _("已选择街道：{street}。").format(street=data.get("street_name", "")) + go_on
+    if action == "employer" and data.get("employer"):
+        return _("已记录工作单位：{employer}。").format(employer=data["employer"]) + go_on
+    if action == "skip" and "job" in data:
+        return _("已跳过岗位。") + go_on
+    if action == "edit" and FIELD_OF.get(current or "") == value:
+        return _("请直接输入新的{field}。").format(field=texts.FIELD_LABELS[value]())
+    return None
+
+
+FIELD_OF = {state.state: field for field, state in STATE_OF.items()}
 
 
 async def _field_error(error: ValidationError, state: FSMContext) -> str:
     """Emoji or symbols alone: say what this step expects, rather than a generic rule."""
+    current = await state.get_state() or ""
     if error.code == "text.no_words":
-        hint = texts.expects(await state.get_state() or "", assisted=await _assisted(state))
+        hint = texts.expects(current, assisted=await _assisted(state))
         if hint:
             return hint
-    return texts.validation_message(error)
+    return texts.validation_message(error, FIELD_OF.get(current))
 
 
 # --- helpers ----------------------------------------------------------------------------

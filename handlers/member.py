@@ -25,6 +25,7 @@ from bot.views.privacy import status_label
 from bot.views.review import reason_label, reason_with_note
 from bot.views.worker import four_ones_text
 from handlers import texts
+from handlers.buttons import forged, pressed_on
 from handlers.filters import PRIVATE
 from handlers.registry import Handlers
 
@@ -135,8 +136,11 @@ async def lang_chosen(
     if callback_data.value not in i18n.available_locales:
         await query.answer(_("无法识别的操作。"), show_alert=True)
         return
+    chooser = pressed_on(query)
+    if forged(query) or chooser is None:  # only from the /lang message: it is replaced
+        await query.answer(texts.use_latest_buttons(), show_alert=True)
+        return
     await preferences.set_locale(query.from_user.id, callback_data.value)
     with i18n.use_locale(callback_data.value):
         await query.answer(_("语言已切换为中文。"))
-        if isinstance(query.message, Message):
-            await query.message.edit_text(_("语言已切换为中文。"))
+        await chooser.edit_text(_("语言已切换为中文。"))

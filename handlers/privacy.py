@@ -13,6 +13,7 @@ from bot.services.preferences import PreferenceService
 from bot.services.privacy import PrivacyService, StaleConfirmation
 from bot.views import privacy as view
 from bot.views.privacy import PrivacyCb
+from handlers.buttons import forged, pressed_on
 from handlers.filters import PRIVATE
 from handlers.registry import Handlers
 
@@ -51,13 +52,19 @@ async def delete_confirmed(
     state: FSMContext,
 ) -> None:
     user = query.from_user
+    if forged(query):  # not pressed on the confirmation the bot showed: change nothing
+        await query.answer(view.stale_confirmation_text(), show_alert=True)
+        return
     try:
         # Only ever the presser's own data; the token ties it to what they were shown.
         result = await privacy.delete(
             user.id, Actor(user.id, "data subject"), confirm=callback_data.token
         )
     except StaleConfirmation:
-        await query.answer(view.stale_confirmation_text(), show_alert=True)
+        if (await privacy.deletion_plan(user.id)).nothing:  # pressed again after deleting
+            await query.answer(_("您的个人信息已删除，无需再次确认。"))
+        else:
+            await query.answer(view.stale_confirmation_text(), show_alert=True)
         return
     await state.clear()  # the storage's cached copy of the form, too
     _forget_language(preferences, user.id)
@@ -67,6 +74,9 @@ async def delete_confirmed(
 
 @router.callback_query(PrivacyCb.filter(F.action == "cancel"))
 async def delete_cancelled(query: CallbackQuery) -> None:
+    if forged(query):
+        await query.answer(view.stale_confirmation_text(), show_alert=True)
+        return
     await query.answer()
     await _close(query, view.cancelled_text())
 
@@ -74,15 +84,9 @@ async def delete_cancelled(query: CallbackQuery) -> None:
 async def _close(query: CallbackQuery, text: str) -> None:
     """Replace the confirmation with the outcome, so its buttons cannot be pressed again.
     Forged data may point at any message: only our confirmation is ever edited."""
-    message = query.message
-    if isinstance(message, Message) and _is_confirmation(message):
+    message = pressed_on(query)
+    if message is not None:
         await message.edit_text(text, reply_markup=None)
-
-
-def _is_confirmation(message: Message) -> bool:
-    rows = message.reply_markup.inline_keyboard if message.reply_markup else []
-    prefix = PrivacyCb.__prefix__ + ":"
-    return any((b.callback_data or "").startswith(prefix) for row in rows for b in row)
 
 
 def _forget_language(preferences: PreferenceService, user_id: int) -> None:

@@ -19,6 +19,7 @@ from bot.services.review import CardRef, ReviewService
 from bot.validation import ValidationError, clean_text
 from bot.views import review as view
 from handlers import texts
+from handlers.buttons import forged, pressed_on
 from handlers.filters import TEXT, TextStartsWith
 from handlers.registry import Handlers
 from handlers.states import ChangeEmployer, RejectNote
@@ -31,10 +32,26 @@ def actor_of(user: User) -> Actor:
 
 
 def _card(query: CallbackQuery) -> CardRef | None:
-    message = query.message
+    """The review card the press came from, when the pressed button is on it: only that
+    message is ever edited (forged data may name any application, on any message)."""
+    message = pressed_on(query)
     if message is None:
         return None
     return CardRef(message.chat.id, message.message_id)
+
+
+def not_on_this_card() -> str:
+    return _("这个按钮已失效，请使用审核卡片上现有的按钮。")
+
+
+async def _refuse_forged(query: CallbackQuery, review: ReviewService, application_id: int) -> bool:
+    """True (and answered) when the pressed data is not a button of the message it came
+    with. Whoever may not review hears that first, as for any other press."""
+    if not forged(query):
+        return False
+    if await _may_review(query, review, application_id):
+        await query.answer(not_on_this_card(), show_alert=True)
+    return True
 
 
 async def _refuse(query: CallbackQuery, error: Exception) -> None:
@@ -71,8 +88,9 @@ async def _ask_in_reply(
         }
     )
     await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.reply(
+    message = pressed_on(query)
+    if message is not None:
+        await message.reply(
             prompt.format(who=query.from_user.mention_html()),
             reply_markup=ForceReply(selective=True),
         )
@@ -95,6 +113,8 @@ async def _may_review(query: CallbackQuery, review: ReviewService, application_i
 
 @router.callback_query(ReviewCb.filter(F.action == "approve"))
 async def approve(query: CallbackQuery, callback_data: ReviewCb, review: ReviewService) -> None:
+    if await _refuse_forged(query, review, callback_data.app):
+        return
     try:
         result = await review.approve(callback_data.app, actor_of(query.from_user), _card(query))
     except (NotAllowed, AlreadyDecided, NotFound) as error:
@@ -111,6 +131,8 @@ async def approve(query: CallbackQuery, callback_data: ReviewCb, review: ReviewS
 async def show_reasons(
     query: CallbackQuery, callback_data: ReviewCb, review: ReviewService
 ) -> None:
+    if await _refuse_forged(query, review, callback_data.app):
+        return
     if not await _may_review(query, review, callback_data.app):
         return
     await query.answer()
@@ -119,8 +141,9 @@ async def show_reasons(
         if callback_data.action == "reject"
         else view.review_keyboard(callback_data.app)
     )
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=markup)
+    card = pressed_on(query)
+    if card is not None:
+        await card.edit_reply_markup(reply_markup=markup)
 
 
 @router.callback_query(ReviewCb.filter(F.action == "reason"))
@@ -130,6 +153,8 @@ async def reason_picked(
     reason = callback_data.reason
     if reason not in {"incomplete", "outside_area", "duplicate", "other"}:
         await query.answer(_("无法识别的操作。"), show_alert=True)
+        return
+    if await _refuse_forged(query, review, callback_data.app):
         return
     actor = actor_of(query.from_user)
     if reason == "other":
@@ -150,6 +175,8 @@ async def reason_picked(
 async def ask_employer(
     query: CallbackQuery, callback_data: ReviewCb, review: ReviewService, state: FSMContext
 ) -> None:
+    if await _refuse_forged(query, review, callback_data.app):
+        return
     if not await _may_review(query, review, callback_data.app):
         return
     prompt = _("{who}，请回复本条消息，输入正确的单位名称或统一社会信用代码；发送 /cancel 放弃。")
@@ -170,13 +197,18 @@ async def employer_typed(
     try:
         text = clean_text(message.text or "", max_len=100)
     except ValidationError as error:
-        await message.reply(texts.validation_message(error))
+        await message.reply(texts.validation_message(error, "employer_search"))
         return
     hits = await enterprises.search(text, limit=5)
     if not hits:
         await message.reply(_("没有找到匹配的企业，请换个名称再试，或发送 /cancel 放弃。"))
         return
-    choices = [(h.enterprise.id, h.enterprise.name, h.enterprise.member_count) for h in hits]
+    choices = [
+        view.EmployerChoice(
+            e.id, e.name, e.member_count, provisional=e.provisional, confirmed=e.confirmed
+        )
+        for e in (hit.enterprise for hit in hits)
+    ]
     await message.reply(
         _("请选择正确的单位（括号内为已入会人数）："),
         reply_markup=view.employer_choices(data["app"], choices),
@@ -188,8 +220,15 @@ async def employer_chosen(
     query: CallbackQuery,
     callback_data: EmployerCb,
     enterprises: EnterpriseService,
+    review: ReviewService,
     state: FSMContext,
 ) -> None:
+    # Only from the list of choices this step sent: pressed on the review card (or any
+    # other message), the data would replace that message with the outcome.
+    if forged(query):
+        if await _may_review(query, review, callback_data.app):
+            await query.answer(_("请在单位选择列表中点选，不要在审核卡片上操作。"), show_alert=True)
+        return
     data = await state.get_data()
     card = _remembered_card(data) if data.get("app") == callback_data.app else None
     try:
@@ -204,8 +243,9 @@ async def employer_chosen(
         return
     await state.clear()
     await query.answer(_("已更改为 {name}").format(name=change.enterprise_name))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
+    choices = pressed_on(query)
+    if choices is not None:
+        await choices.edit_text(
             _("🏢 {who} 已将申请 {number} 的单位改为：{name}").format(
                 who=escape(query.from_user.full_name),
                 number=change.application_number,
@@ -226,7 +266,7 @@ async def note_typed(message: Message, state: FSMContext, review: ReviewService)
     try:
         note = clean_text(message.text or "", max_len=200)
     except ValidationError as error:
-        await message.reply(texts.validation_message(error))
+        await message.reply(texts.validation_message(error, "reject_note"))
         return
     await state.clear()
     if message.from_user is None:

@@ -128,7 +128,8 @@ async def street_picked(
     except (ValueError, NotFound):
         await query.answer(_("无法识别的街道，请重新选择。"), show_alert=True)
         return
+    if (message := await form.step_message(query)) is None:
+        return
     await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
-        await form.begin(query.message, state, street.id, street.name, None)
+    await message.edit_reply_markup(reply_markup=None)
+    await form.begin(message, state, street.id, street.name, None)

@@ -218,6 +218,11 @@ def employer_keyboard(candidates: list[tuple[int, str]]) -> InlineKeyboardMarkup
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+def use_latest_buttons() -> str:
+    """A press whose data is not on the message it came with (a modified client)."""
+    return _("这个按钮已失效，请使用最新一条消息下方的按钮。")
+
+
 def street_keyboard(streets: list[tuple[int, str]]) -> InlineKeyboardMarkup:
     rows = [
         [
@@ -242,9 +247,31 @@ def no_glyph_message(error: ValidationError, *, assisted: bool = False) -> str:
     ).format(chars=chars)
 
 
-def validation_message(error: ValidationError) -> str:
+FIELD_LABELS = {
+    "name": lambda: _("姓名"),
+    "resident_id": lambda: _("身份证号"),
+    "mobile": lambda: _("手机号"),
+    "employer": lambda: _("工作单位"),
+    "job": lambda: _("岗位"),
+    "employer_search": lambda: _("单位名称"),
+    "reject_note": lambda: _("驳回原因"),
+}
+# Too long for these means a wrong format: their own rule says what is expected.
+_TOO_LONG_AS = {"name": "name.too_long", "resident_id": "ric.format", "mobile": "mobile.invalid"}
+
+
+def validation_message(error: ValidationError, field: str | None = None) -> str:
+    """The polite answer to a refused input; `field` (a FIELD_LABELS key) lets a length
+    refusal say which field and how long it may be ("工作单位最多 100 个字")."""
     if error.code == "name.no_glyph":
         return no_glyph_message(error)
+    if error.code == "text.too_long":
+        if field in _TOO_LONG_AS:
+            return validation_message(ValidationError(_TOO_LONG_AS[field]))
+        if field in FIELD_LABELS and error.limit:
+            return _("{field}最多 {limit} 个字，请简短一些后重新输入。").format(
+                field=FIELD_LABELS[field](), limit=error.limit
+            )
     messages = {
         "text.empty": _("内容不能为空，请重新输入。"),
         "text.too_long": _("输入内容太长了，请简短一些。"),
@@ -266,6 +293,15 @@ def validation_message(error: ValidationError) -> str:
         "mobile.not_mobile": _("这不是手机号码（可能是座机），请输入 11 位手机号。"),
         "uscc.format": _("统一社会信用代码应为 18 位字母或数字，请核对后重新输入。"),
         "uscc.checksum": _("统一社会信用代码校验位不正确，请核对后重新输入。"),
+        "employer.mobile": _(
+            "工作单位一栏不能填写手机号，请输入单位全称（如营业执照上的名称）或统一社会信用代码。"
+        ),
+        "employer.resident_id": _(
+            "工作单位一栏不能填写身份证号，请输入单位全称（如营业执照上的名称）或统一社会信用代码。"
+        ),
+        "employer.digits": _(
+            "工作单位一栏请填写单位名称，不能只填数字（统一社会信用代码为 18 位，请完整输入）。"
+        ),
     }
     return messages.get(error.code, _("输入内容不符合要求，请重新输入。"))
 

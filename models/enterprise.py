@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, text
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -21,6 +23,11 @@ class Enterprise(Base):
     street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"))
     # Created from a worker's free text rather than from the registry.
     provisional: Mapped[bool] = mapped_column(Boolean, default=True)
+    # When staff first vouched for a provisional enterprise: approved an application naming
+    # it, picked it on a review card (🏢 更改单位), merged another into it or confirmed it
+    # (/confirm, `unionbot enterprises confirm`). Only registered or confirmed enterprises
+    # are offered to workers: a provisional name is whatever some worker typed.
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Distinct approved, active individual members; recomputed in each approval.
     member_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)

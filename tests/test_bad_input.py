@@ -46,7 +46,6 @@ EXPECTS = {
 STEPS = tuple(EXPECTS)
 STATE = {step: f"Form:{step}" for step in STEPS}
 # Validation wording (handlers/texts.py).
-TOO_LONG = "输入内容太长了，请简短一些。"
 BAD_NAME = "姓名只能包含汉字（少数民族姓名可用“·”）或英文字母，请重新输入。"
 RIC_FORMAT = "身份证号应为 18 位（最后一位可以是 X），请重新输入。"
 MOBILE_INVALID = "手机号格式不正确，请输入 11 位手机号。"
@@ -78,12 +77,17 @@ TEXTS = {
 # The answer to each text at the steps that validate text; consent and review always
 # answer with their EXPECTS hint. Employer and job take free text: HTML there is valid
 # (and escaped on display, see test_html_in_free_text_is_shown_escaped).
+# Too long: the answer names the field and its limit, or the field's format.
 TEXT_REPLIES = {
-    "name": {"4,000 characters": TOO_LONG, "only emoji": BAD_NAME, "<b>": BAD_NAME},
-    "resident_id": {"4,000 characters": TOO_LONG, "only emoji": RIC_FORMAT, "<b>": RIC_FORMAT},
-    "mobile": {"4,000 characters": TOO_LONG, "only emoji": MOBILE_INVALID, "<b>": MOBILE_INVALID},
-    "employer": {"4,000 characters": TOO_LONG},
-    "job": {"4,000 characters": TOO_LONG},
+    "name": {"4,000 characters": "姓名最多 40 个字", "only emoji": BAD_NAME, "<b>": BAD_NAME},
+    "resident_id": {"4,000 characters": RIC_FORMAT, "only emoji": RIC_FORMAT, "<b>": RIC_FORMAT},
+    "mobile": {
+        "4,000 characters": MOBILE_INVALID,
+        "only emoji": MOBILE_INVALID,
+        "<b>": MOBILE_INVALID,
+    },
+    "employer": {"4,000 characters": "工作单位最多 100 个字"},
+    "job": {"4,000 characters": "岗位最多 60 个字"},
 }
 TEXT_REPLIES["name"]["<script>"] = BAD_NAME
 TEXT_REPLIES["resident_id"]["<script>"] = RIC_FORMAT
@@ -356,7 +360,6 @@ FORGED = [
     ("consent", "f:submit:", STALE),
     ("name", "f:submit:", STALE),
     ("job", "f:submit:", STALE),
-    ("name", "f:consent:", STALE),
     ("employer", "f:skip:", STALE),
     ("mobile", "f:edit:name", STALE),
     ("review", "f:street:1", STALE),
@@ -384,6 +387,21 @@ async def test_forged_buttons_are_refused(live: Live, step: str, data: str, expe
     assert await snapshot(live, worker.user_id) == before
     assert len(live.emu.messages(worker.user_id)) == messages
     assert await applications(live, worker.user_id) == []
+    assert_healthy(live, worker.user_id)
+
+
+async def test_consent_pressed_again_later_says_it_is_recorded(live: Live) -> None:
+    # What a double tap looks like once the first tap moved the form on.
+    worker, prompt = await to_step(live, "name")
+    before = await snapshot(live, worker.user_id)
+    messages = len(live.emu.messages(worker.user_id))
+    query = live.emu.press_button(
+        worker.user_id, worker.user_id, prompt["message_id"], "f:consent:", forge=True
+    )
+    answer = await answer_of(live, query)
+    assert "已记录您的同意" in answer["text"] and not answer["show_alert"]
+    assert await snapshot(live, worker.user_id) == before
+    assert len(live.emu.messages(worker.user_id)) == messages
     assert_healthy(live, worker.user_id)
 
 

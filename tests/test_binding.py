@@ -13,17 +13,24 @@ from sqlalchemy import select, update
 
 from bot.cli import main
 from bot.db import Database
-from bot.local import DEMO_TOKEN
+from bot.emulator import Emulator
+from bot.local import DEMO_TOKEN, local_settings, running_bot
+from bot.people import Person
 from bot.pii import LookupHasher, generate_key, parse_key
 from bot.services.audit import Actor
 from bot.services.binding import (
+    BIND_FAILURES_PER_CHAT,
+    BIND_FAILURES_PER_USER,
+    BIND_REFUSED,
     CODE_ALPHABET,
     CODE_LENGTH,
     BindCodeExpired,
     BindCodeUsed,
     BindingService,
     ChatTaken,
+    TooManyBindAttempts,
     UnknownBindCode,
+    new_bind_code,
 )
 from bot.services.errors import NotAllowed, NotFound
 from bot.services.intake import Draft, IntakeService
@@ -31,7 +38,16 @@ from models import AuditEntry, BindCode, OutboxMessage, Street, UnboundGroup
 from models.base import utcnow
 from tests.conftest import FEDERATION_CHAT, World, make_draft
 from tests.engines import new_store
-from tests.live import OUTSIDER_ID, REVIEW_GROUP, Live, live_bot, settle
+from tests.live import (
+    FEDERATION_GROUP,
+    OUTSIDER_ID,
+    REVIEW_GROUP,
+    Live,
+    live_bot,
+    make_emulator_people,
+    seed,
+    settle,
+)
 
 ADMIN = Actor(950, "管理员")
 CLI = Actor.cli("test")
@@ -176,6 +192,87 @@ async def test_chat_roles_and_the_one_time_notice(world: World, binding: Binding
     assert sorted(results) == [False, False, False, False, True]
 
 
+async def _wrong_codes(binding: BindingService, actor: Actor, chat_id: int, count: int) -> None:
+    for _ in range(count):
+        with pytest.raises(UnknownBindCode):
+            await binding.bind(new_bind_code(), chat_id, "新街口审核群", actor)
+
+
+async def test_wrong_codes_are_limited_per_person_audited_and_shared(
+    world: World, binding: BindingService
+) -> None:
+    code, _ = await binding.create_code("XC", CLI)
+    await _wrong_codes(binding, ADMIN, NEW_GROUP, BIND_FAILURES_PER_USER)
+    with pytest.raises(TooManyBindAttempts) as blocked:
+        await binding.bind(code, NEW_GROUP, None, ADMIN)  # even the right code must wait
+    refused = await _audit(world, BIND_REFUSED)
+    assert len(refused) == BIND_FAILURES_PER_USER
+    assert {(e.actor_user_id, e.subject_type, e.subject_id) for e in refused} == {
+        (ADMIN.user_id, "chat", str(NEW_GROUP))
+    }
+    assert {e.after["reason"] for e in refused} == {"unknown"}
+    assert blocked.value.scope == "user" and blocked.value.limit == BIND_FAILURES_PER_USER
+    assert (
+        timedelta(hours=1)
+        <= blocked.value.retry_at - refused[0].at
+        <= timedelta(hours=1, minutes=1)
+    )
+    # Another bot process (a service of its own on the same database) holds it too.
+    other = BindingService(world.db, binding.hasher)
+    with pytest.raises(TooManyBindAttempts):
+        await other.bind(code, NEW_GROUP, None, ADMIN)
+    assert len(await _audit(world, BIND_REFUSED)) == BIND_FAILURES_PER_USER  # not counted
+    assert await binding.chat_role(NEW_GROUP, FEDERATION_CHAT) is None
+    # The code was never looked at: another administrator binds with it.
+    second = Actor(951, "管理员二")
+    await world.admin.add_staff(951, second.name, "admin", None, CLI)
+    assert await binding.bind(code, NEW_GROUP, None, second) == "新街口街道"
+
+
+async def test_wrong_codes_are_limited_per_group(world: World, binding: BindingService) -> None:
+    admins = [Actor(960 + n, f"管理员{n}") for n in range(5)]
+    for actor in admins:
+        await world.admin.add_staff(actor.user_id, actor.name, "admin", None, CLI)
+    per_admin = BIND_FAILURES_PER_USER - 1
+    tried = 0
+    for actor in admins:
+        count = min(per_admin, BIND_FAILURES_PER_CHAT - tried)
+        await _wrong_codes(binding, actor, NEW_GROUP, count)
+        tried += count
+    assert tried == BIND_FAILURES_PER_CHAT
+    last = Actor(970, "管理员末")
+    await world.admin.add_staff(last.user_id, last.name, "admin", None, CLI)
+    with pytest.raises(TooManyBindAttempts) as blocked:
+        await binding.bind(new_bind_code(), NEW_GROUP, None, last)
+    assert blocked.value.scope == "chat" and blocked.value.limit == BIND_FAILURES_PER_CHAT
+    await _wrong_codes(binding, last, -100601, 1)  # another group is not held up
+
+
+async def test_used_and_expired_codes_count_and_the_window_passes(world: World) -> None:
+    binding = BindingService(
+        world.db, LookupHasher(parse_key(generate_key())), failure_window=timedelta(seconds=1)
+    )
+    await world.admin.add_staff(ADMIN.user_id, ADMIN.name, "admin", None, CLI)
+    await world.admin.add_street("XC", "新街口街道", CLI)
+    used, _ = await binding.create_code("XC", CLI)
+    await binding.bind(used, NEW_GROUP, None, ADMIN)
+    expired, _ = await binding.create_code("XC", CLI, ttl=timedelta(microseconds=1))
+    await asyncio.sleep(0.01)
+    with pytest.raises(BindCodeUsed):
+        await binding.bind(used, -100601, None, ADMIN)
+    with pytest.raises(BindCodeExpired):
+        await binding.bind(expired, -100601, None, ADMIN)
+    await _wrong_codes(binding, ADMIN, -100601, BIND_FAILURES_PER_USER - 2)
+    assert [e.after["reason"] for e in await _audit(world, BIND_REFUSED)][:2] == [
+        "used",
+        "expired",
+    ]
+    with pytest.raises(TooManyBindAttempts):
+        await binding.bind(new_bind_code(), -100601, None, ADMIN)
+    await asyncio.sleep(1.1)  # the window has passed: codes are checked again
+    await _wrong_codes(binding, ADMIN, -100601, 1)
+
+
 async def test_group_migration_moves_the_binding(world: World, binding: BindingService) -> None:
     assert await binding.follow_migration(-100500, -1002000500, Actor(None, "telegram"))
     assert await binding.street_of_chat(-1002000500) == "DS"
@@ -307,3 +404,32 @@ async def test_a_stranger_group_is_told_once_then_ignored(tmp_path: Path) -> Non
         await settle(live)
         assert len(bot_texts(live, STRANGER_GROUP)) == 1
         assert not live.emu.internal_errors
+
+
+async def test_bind_guessing_in_a_group_is_slowed_down_across_restarts(tmp_path: Path) -> None:
+    async with Emulator() as emu:
+        make_emulator_people(emu)
+        admin_id = ADMIN.user_id or 0
+        emu.add_user(admin_id, ADMIN.name)
+        emu.add_group(NEW_GROUP, "新街口街道审核群", [admin_id], [admin_id])
+        store = new_store(tmp_path)
+        settings = local_settings(emu.base_url, store.url, federation_chat_id=FEDERATION_GROUP)
+        await seed(settings)
+        admin = Person(emu, admin_id, ADMIN.name)
+        async with running_bot(settings) as app:
+            binding: BindingService = app.dispatcher.workflow_data["binding"]
+            await binding.admin.add_staff(admin_id, ADMIN.name, "admin", None, CLI)
+            await binding.admin.add_street("XC", "新街口街道", CLI)
+            code, _ = await binding.create_code("XC", CLI)
+            mark = emu.mark()
+            emu.add_bot_to_group(DEMO_TOKEN, NEW_GROUP, admin_id)
+            await emu.wait_for(NEW_GROUP, "bind-code", since=mark)
+            for _ in range(BIND_FAILURES_PER_USER):
+                await admin.say(f"/bind {new_bind_code()}", "绑定码无效", chat_id=NEW_GROUP)
+        # The bot restarts: the wrong codes are still counted.
+        async with running_bot(settings):
+            reply = await admin.say(f"/bind {code}", "输错绑定码", chat_id=NEW_GROUP)
+            assert f"已达 {BIND_FAILURES_PER_USER} 次" in reply["text"]
+            assert "之后再试" in reply["text"] and "已绑定" not in reply["text"]
+        assert store.scalar("SELECT review_chat_id FROM street WHERE code = 'XC'") is None
+        assert not emu.internal_errors

@@ -198,6 +198,29 @@ def test_a_provisional_spelling_yields_to_a_registered_enterprise() -> None:
     assert alone.match("字节跳动").auto == 2
 
 
+def test_unconfirmed_provisional_enterprises_are_offered_only_to_staff() -> None:
+    code = "91110108MA01XK3E0" + uscc_check_char("91110108MA01XK3E0")
+    entries = [
+        (1, "北京字节跳动科技有限公司", None, 1),
+        (2, "17012345678", None, 1),  # what a worker typed in a trial
+        (3, "字节跳动外卖", code, 1),
+        (4, "鑫瑞德传媒", None, 1),
+    ]
+    matcher = EnterpriseMatcher(entries, provisional={2, 3, 4}, unconfirmed={2, 3, 4})
+    for typed in ("字节跳动外卖", "17012345678", "鑫瑞德传媒", "鑫瑞德", code):
+        match = matcher.match(typed)
+        assert match.auto is None, typed
+        assert {c.id for c in match.candidates} <= {1}, typed
+    assert matcher.match(code).uscc == code  # a new USCC to the worker: they name it
+    staff = matcher.match("鑫瑞德", include_unconfirmed=True)
+    assert [c.id for c in staff.candidates] == [4]
+    assert matcher.match(code, include_unconfirmed=True).auto == 3
+    # Confirmed by staff: offered like a registered one.
+    confirmed = EnterpriseMatcher(entries, provisional={2, 3, 4}, unconfirmed={2, 3})
+    assert confirmed.match("鑫瑞德传媒").auto == 4
+    assert [c.id for c in confirmed.match("鑫瑞德").candidates] == [4]
+
+
 def test_nonsense_gets_no_candidates(matcher: EnterpriseMatcher) -> None:
     for typed in ("", "   ", "!!!", "无业", "x" * 5000):
         match = matcher.match(typed)

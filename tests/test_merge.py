@@ -340,7 +340,7 @@ async def test_search_and_merge_in_the_federation_group(tmp_path: Path) -> None:
         found = await staff.say("/search 字节跳动", "字节跳动", FEDERATION_GROUP)
         assert found["text"].splitlines() == [
             f"{target_id} {REGISTERED} · 0 人",
-            f"{source_id} <b>字节跳动</b> · 0 人 · 临时",  # escaped: shown, not bold
+            f"{source_id} <b>字节跳动</b> · 0 人 · 临时，未确认",  # escaped: shown, not bold
         ]
         assert {e["type"] for e in found["entities"]} == {"code"}
         await outsider.say("/search 字节跳动", "只有区总工会工作人员", FEDERATION_GROUP)

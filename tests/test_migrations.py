@@ -112,6 +112,44 @@ async def test_upgrade_merges_duplicates_that_races_left_behind(tmp_path: Path) 
 APP_ID = "SELECT id FROM application WHERE number = ?"
 
 
+async def test_upgrade_confirms_provisional_enterprises_that_staff_approved(
+    tmp_path: Path,
+) -> None:
+    """Approving an application confirms its provisional enterprise (offered to workers
+    from then on); the upgrade counts approvals made before it the same way, except for a
+    name that is a phone or id number (what a worker typed before the form refused it)."""
+    store = new_store(tmp_path, "before_confirmed", migrated=False)
+    await asyncio.to_thread(upgrade, store.url)  # the services need today's schema ...
+    db = Database(store.url)
+    cipher = PiiCipher({"k1": parse_key(generate_key())}, "k1")
+    intake = IntakeService(db, cipher, LookupHasher(parse_key(generate_key())))
+    review = ReviewService(db, federation_chat_id=None, threshold=25)
+    admin = AdminService(db)
+    await admin.add_street("DS", "德胜街道", Actor.cli("test"))
+    await admin.add_staff(501, "审核员", "street", "DS", Actor.cli("test"))
+    street_id = (await admin.streets())[0].id
+    numbers = {}
+    for seq, employer in enumerate(("鑫瑞德传媒", "德润昌物流", "恒远兴装饰")):
+        draft = make_draft_for(street_id, seq, employer)
+        numbers[employer] = (await intake.submit(100 + seq, draft)).number
+    for employer in ("鑫瑞德传媒", "恒远兴装饰"):
+        app_id = int(store.scalar(APP_ID, numbers[employer]))
+        await review.approve(app_id, Actor(501, "审核员"), None)
+    await db.dispose()
+    # What the trial left: an approved application whose employer is a mobile number.
+    store.sql("UPDATE enterprise SET name = '+86170123456788613800138000' WHERE id = 3")
+    # ... then back to the revision before confirmed_at (which drops the column).
+    await asyncio.to_thread(command.downgrade, alembic_config(store.url), "b7d2f4a9c1e3")
+
+    await asyncio.to_thread(upgrade, store.url)
+    rows = store.sql("SELECT name, confirmed_at FROM enterprise ORDER BY id")
+    assert [(name, confirmed is not None) for name, confirmed in rows] == [
+        ("鑫瑞德传媒", True),
+        ("德润昌物流", False),  # submitted, not yet approved
+        ("+86170123456788613800138000", False),
+    ]
+
+
 def make_draft_for(street_id: int, seq: int, employer: str) -> Draft:
     return Draft(
         street_id=street_id, point_id=None, consent_at=utcnow(), notice_version="2026-11",

@@ -19,6 +19,7 @@ from bot.validation import (
     normalise_free_text,
     ric_check_char,
     uscc_check_char,
+    validate_employer,
     validate_mobile,
     validate_name,
     validate_resident_id,
@@ -404,3 +405,115 @@ def test_normalise_free_text() -> None:
     assert normalise_free_text("  焊工　 ") == "焊工"
     with rejects("text.too_long"):
         normalise_free_text("a" * 101)
+
+
+# --------------------------------------------------------------------------- employer
+
+MOBILE_PREFIXES = ("130", "138", "139", "150", "166", "170", "177", "186", "199")
+
+
+@st.composite
+def mobiles(draw: st.DrawFn) -> str:
+    """A mainland mobile number as people type it: prefixes, spaces, dashes, brackets."""
+    digits = draw(st.sampled_from(MOBILE_PREFIXES)) + draw(
+        st.text("0123456789", min_size=8, max_size=8)
+    )
+    prefix = draw(st.sampled_from(["", "+86", "+86 ", "86", "(+86)", "0086 "]))
+    separator = draw(st.sampled_from(["", " ", "-", "."]))
+    return prefix + separator.join([digits[:3], digits[3:7], digits[7:]])
+
+
+WORDS = st.sampled_from(["", "字节跳动", "我的电话", "Tel:", "北京某某科技有限公司 ", "（手机）"])
+
+
+@PROPERTY
+@given(mobiles(), WORDS, WORDS)
+def test_employer_with_a_mobile_number_rejected(mobile: str, before: str, after: str) -> None:
+    with rejects("employer.mobile"):
+        validate_employer(before + mobile + after)
+
+
+@PROPERTY
+@given(resident_ids(), WORDS, st.booleans())
+def test_employer_with_a_resident_id_rejected(
+    case: tuple[str, date, int], before: str, spaced: bool
+) -> None:
+    number = case[0]
+    typed = f"{number[:6]} {number[6:14]} {number[14:]}" if spaced else number.lower()
+    with rejects("employer.resident_id"):
+        validate_employer(before + typed)
+
+
+@PROPERTY
+@given(usccs(), st.sampled_from(["", "字节跳动 ", "信用代码："]))
+def test_employer_valid_uscc_accepted(code: str, before: str) -> None:
+    try:
+        validate_resident_id(code)
+    except ValidationError:
+        pass
+    else:  # a code that is also a valid id number is refused as one (see find_uscc)
+        return
+    assert validate_employer(before + code) == normalise_free_text(before + code)
+
+
+def test_employer_uscc_of_digits_accepted() -> None:
+    first17 = "91110102000012345"
+    code = first17 + uscc_check_char(first17)
+    assert sum(ch.isdigit() for ch in code) >= 17
+    assert validate_employer(code) == code
+
+
+def test_employer_uscc_with_a_typo_is_left_to_the_form() -> None:
+    # The form answers "校验位不正确" for it (bot.matching.find_uscc): not a digits refusal.
+    first17 = "91110108MA01XK3E0"
+    wrong = first17 + ("1" if uscc_check_char(first17) != "1" else "2")
+    assert validate_employer(wrong) == wrong
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("+86170123456788613800138000", "employer.mobile"),
+        ("１３８１２３４５６７８", "employer.mobile"),  # full width
+        ("20000000000000000", "employer.digits"),  # 17 digits
+        ("110102900517001", "employer.resident_id"),  # first-generation 15-digit id
+        ("11010219900517901" + "0", "employer.resident_id"),  # id shape, wrong check digit
+        ("010-6601 2345", "employer.digits"),  # a landline
+        ("QQ 12345678", "employer.digits"),
+        ("12345 号", "employer.digits"),
+        ("123456", "employer.digits"),
+    ],
+)
+def test_employer_numbers_rejected(raw: str, code: str) -> None:
+    with rejects(code):
+        validate_employer(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "北京字节跳动科技有限公司",
+        "7天连锁酒店",
+        "58同城",
+        "360",
+        "北京市第101中学",
+        "北京2008奥运会组委会",
+        "Beijing ByteDance Co",
+        "西城区 3 号楼 502 室 早点铺",
+    ],
+)
+def test_employer_names_with_short_numbers_accepted(raw: str) -> None:
+    assert validate_employer(raw) == normalise_free_text(raw)
+
+
+def test_employer_length_error_carries_the_limit() -> None:
+    with rejects("text.too_long") as refused:
+        validate_employer("工" * 101)
+    assert refused.value.limit == 100
+
+
+def test_employer_number_that_passes_the_uscc_check_by_chance_is_still_a_mobile() -> None:
+    # Found by hypothesis: "0086 16689999408Tel:" is 18 characters of the USCC alphabet
+    # with a right check character, but no USCC starts with 0 (no such authority).
+    with rejects("employer.mobile"):
+        validate_employer("0086 16689999408Tel:")

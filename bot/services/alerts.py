@@ -53,6 +53,18 @@ class AlertService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    async def check_follow(self, alert_id: int, actor: Actor) -> None:
+        """Raise what `follow_up` would raise (NotAllowed, NotFound, AlreadyFollowed),
+        changing nothing: for presses that must not act."""
+        async with self.db.read() as session:
+            if not await has_role(session, actor.user_id, ("federation", "admin")):
+                raise NotAllowed()
+            alert = await session.get(ThresholdAlert, alert_id)
+            if alert is None:
+                raise NotFound("alert")
+            if alert.followed_by_name is not None:
+                raise AlreadyFollowed(alert.followed_by_name, alert.followed_at or utcnow())
+
     async def follow_up(self, alert_id: int, actor: Actor, chat_id: int, message_id: int) -> None:
         async with self.db.transaction() as session:
             if not await has_role(session, actor.user_id, ("federation", "admin")):

@@ -3,6 +3,11 @@
 A group becomes a street's review group only when an administrator sends `/bind CODE`
 there with a code printed by `unionbot streets bind-code`. Only the code's keyed hash is
 stored, so a database dump does not reveal codes that are still usable.
+
+Wrong codes are limited per person and per group (see BIND_FAILURES_PER_USER). Each one
+is written to the audit log, as evidence of guessing, and the limit counts those entries:
+the log is append-only, shared by every bot process and survives restarts, so it needs no
+table of its own.
 """
 
 from __future__ import annotations
@@ -22,15 +27,26 @@ from bot.services.admin import AdminService, SetupError, _street
 from bot.services.audit import Actor, display_name, record
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.roles import has_role
-from models import BindCode, Staff, Street, UnboundGroup
+from models import AuditEntry, BindCode, Staff, Street, UnboundGroup
 from models.base import utcnow
 
 # No 0/O, 1/I/L: codes are read off a terminal and typed by hand on a phone.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-CODE_LENGTH = 8  # 31**8 ≈ 8.5e11; only admins may try, and codes expire
+CODE_LENGTH = 10
 CODE_CONTEXT = "bind-code"
 DEFAULT_TTL = timedelta(hours=24)
 TITLE_MAX = 120
+
+# Why guessing is hopeless: there are 31**10 ≈ 8.2e14 codes, each lives 24 hours and binds
+# once, and only administrators may try at all. A group gets 20 wrong codes an hour, so
+# 480 in a code's lifetime; with even ten codes alive at once one group's chance is
+# 480 × 10 / 8.2e14 ≈ 6e-12, and a thousand groups and admin accounts working together
+# stay below 1e-8. (Without the limit, one admin account tried 300 codes in 47 seconds.)
+# Constants rather than settings: loosening them is a security decision, made in review.
+BIND_FAILURES_PER_USER = 5
+BIND_FAILURES_PER_CHAT = 20
+BIND_FAILURE_WINDOW = timedelta(hours=1)
+BIND_REFUSED = "bind_code.refused"  # the audit action of a wrong, used or expired code
 
 ChatRole = Literal["review", "federation"]
 
@@ -51,6 +67,22 @@ class BindCodeUsed(BindCodeError):
 @dataclass
 class BindCodeExpired(BindCodeError):
     expired_at: datetime
+
+
+@dataclass
+class TooManyBindAttempts(DomainError):
+    """Too many wrong codes lately from this person (`scope` "user") or in this group
+    ("chat"); nothing is checked until `retry_at`."""
+
+    scope: Literal["user", "chat"]
+    limit: int
+    retry_at: datetime
+
+
+def _reason(error: BindCodeError) -> str:
+    if isinstance(error, BindCodeUsed):
+        return "used"
+    return "expired" if isinstance(error, BindCodeExpired) else "unknown"
 
 
 @dataclass
@@ -81,9 +113,20 @@ def normalize_code(text: str) -> str:
 
 
 class BindingService:
-    def __init__(self, db: Database, hasher: LookupHasher) -> None:
+    def __init__(
+        self,
+        db: Database,
+        hasher: LookupHasher,
+        *,
+        failures_per_user: int = BIND_FAILURES_PER_USER,
+        failures_per_chat: int = BIND_FAILURES_PER_CHAT,
+        failure_window: timedelta = BIND_FAILURE_WINDOW,
+    ) -> None:
         self.db = db
         self.hasher = hasher
+        self.failures_per_user = failures_per_user
+        self.failures_per_chat = failures_per_chat
+        self.failure_window = failure_window
         # The street and staff rules live in AdminService; reused inside our transactions.
         self.admin = AdminService(db)
 
@@ -125,28 +168,77 @@ class BindingService:
     ) -> str:
         """Make `chat_id` the review group of the code's street; returns the street's name.
 
-        The waiting applications are posted there (AdminService's binding logic)."""
+        The waiting applications are posted there (AdminService's binding logic). A wrong,
+        used or expired code is audited (committed, though the bind fails) and counted:
+        past the limit, TooManyBindAttempts, and the code is not even looked at."""
         async with self.db.transaction() as session:
             await _require_admin(session, actor)
             await _check_chat_free(session, chat_id, federation_chat_id)
-            code_id, street_id = await self._consume(session, code, chat_id)
-            street = await session.get_one(Street, street_id)
-            await self.admin._bind(session, street, chat_id, actor)
-            await record(
-                session,
-                actor,
-                "bind_code.used",
-                "street",
-                street.code,
-                after={
-                    "code_id": code_id,
-                    "chat": chat_id,
-                    "title": (chat_title or "")[:TITLE_MAX],
-                },
-            )
-            # A group that is unbound again later deserves to be told again, once.
-            await session.execute(delete(UnboundGroup).where(UnboundGroup.chat_id == chat_id))
-            return street.name
+            await self._check_attempts(session, actor, chat_id)
+            try:
+                code_id, street_id = await self._consume(session, code, chat_id)
+            except BindCodeError as error:
+                # Committed with this transaction (it changed nothing else). Never the
+                # typed text: a near miss of a real code is still a clue.
+                await record(
+                    session,
+                    actor,
+                    BIND_REFUSED,
+                    "chat",
+                    chat_id,
+                    after={"reason": _reason(error), "title": (chat_title or "")[:TITLE_MAX]},
+                )
+                failure = error
+            else:
+                return await self._bind_chat(
+                    session, street_id, code_id, chat_id, chat_title, actor
+                )
+        raise failure
+
+    async def _bind_chat(
+        self,
+        session: AsyncSession,
+        street_id: int,
+        code_id: int,
+        chat_id: int,
+        chat_title: str | None,
+        actor: Actor,
+    ) -> str:
+        street = await session.get_one(Street, street_id)
+        await self.admin._bind(session, street, chat_id, actor)
+        await record(
+            session,
+            actor,
+            "bind_code.used",
+            "street",
+            street.code,
+            after={"code_id": code_id, "chat": chat_id, "title": (chat_title or "")[:TITLE_MAX]},
+        )
+        # A group that is unbound again later deserves to be told again, once.
+        await session.execute(delete(UnboundGroup).where(UnboundGroup.chat_id == chat_id))
+        return street.name
+
+    async def _check_attempts(self, session: AsyncSession, actor: Actor, chat_id: int) -> None:
+        """Refuse while this person or this group has used up its wrong codes. Counted in
+        the caller's transaction (SQLite: one writer, so exact; PostgreSQL: attempts
+        handled at the very same moment by two processes may both pass)."""
+        since = utcnow() - self.failure_window
+        refused = select(AuditEntry.at).where(
+            AuditEntry.action == BIND_REFUSED, AuditEntry.at > since
+        )
+        checks = (
+            ("user", self.failures_per_user, AuditEntry.actor_user_id == actor.user_id),
+            ("chat", self.failures_per_chat, AuditEntry.subject_id == str(chat_id)),
+        )
+        blocked: list[TooManyBindAttempts] = []
+        for scope, limit, condition in checks:
+            times = list(await session.scalars(refused.where(condition).order_by(AuditEntry.at)))
+            if len(times) >= limit:
+                # Free again when enough of them have left the window to be under the limit.
+                retry_at = _next_minute(times[len(times) - limit] + self.failure_window)
+                blocked.append(TooManyBindAttempts(scope, limit, retry_at))  # type: ignore[arg-type]
+        if blocked:
+            raise max(blocked, key=lambda error: error.retry_at)
 
     async def _consume(self, session: AsyncSession, code: str, chat_id: int) -> tuple[int, int]:
         """Mark the code used with one conditional UPDATE, so two /bind race safely."""
@@ -244,6 +336,12 @@ class BindingService:
                 return False
             await self.admin._bind(session, street, new_chat_id, actor)
             return True
+
+
+def _next_minute(moment: datetime) -> datetime:
+    """Rounded up: the answer names a minute, and trying in that minute must work."""
+    whole = moment.replace(second=0, microsecond=0)
+    return whole if whole == moment else whole + timedelta(minutes=1)
 
 
 async def _require_admin(session: AsyncSession, actor: Actor) -> None:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -94,6 +94,30 @@ async def _resolve(session: AsyncSession, enterprise: Enterprise) -> Enterprise:
     if enterprise.merged_into_id is None:
         return enterprise
     return await session.get_one(Enterprise, enterprise.merged_into_id)
+
+
+def offered_to_workers(enterprise: Enterprise) -> bool:
+    """Registered, or provisional and confirmed by staff: only these are shown to workers
+    (as buttons, or as "已识别工作单位"). A provisional name is whatever one worker typed."""
+    return not enterprise.provisional or enterprise.confirmed_at is not None
+
+
+async def confirm(session: AsyncSession, enterprise_id: int) -> bool:
+    """Mark a provisional enterprise confirmed by staff (the caller's transaction holds
+    the staff action: an approval, an employer change, a merge). True if it was not yet."""
+    result = await session.execute(
+        update(ENTERPRISES)
+        .where(
+            ENTERPRISES.c.id == enterprise_id,
+            ENTERPRISES.c.provisional.is_(True),
+            ENTERPRISES.c.confirmed_at.is_(None),
+        )
+        .values(confirmed_at=utcnow())
+    )
+    changed = bool(result.rowcount)  # type: ignore[attr-defined]
+    if changed:
+        Database.flag(session, ENTERPRISES_TOPIC)  # the matcher offers it from now on
+    return changed
 
 
 async def lock(session: AsyncSession, enterprise_ids: Iterable[int]) -> None:
@@ -191,6 +215,9 @@ class EnterpriseInfo:
     employees: int | None
     has_union: bool
     alerts: tuple[AlertInfo, ...] = ()
+    # False for a provisional enterprise no staff member has confirmed yet (see
+    # `offered_to_workers`): staff searches show it, marked; workers are never offered it.
+    confirmed: bool = True
 
 
 @dataclass(frozen=True)
@@ -218,6 +245,7 @@ class EmployerChange:
     enterprise_name: str
     provisional: bool
     member_count: int
+    confirmed: bool = False  # this change confirmed a provisional enterprise
 
 
 # ---------------------------------------------------------------------------- service
@@ -264,7 +292,8 @@ class EnterpriseService:
                 return [SearchHit(await self.get(text), 100)]
             except NotFound:
                 pass
-        match = (await self.matcher()).match(text, limit=limit)
+        # Staff searching: unconfirmed provisional enterprises too (marked as such).
+        match = (await self.matcher()).match(text, limit=limit, include_unconfirmed=True)
         async with self.db.read() as session:
             hits = []
             for candidate in match.candidates:
@@ -277,14 +306,18 @@ class EnterpriseService:
         """What the conversation offers for the employer a worker typed: `auto` when
         certain (a USCC the registry knows, or one exact registered name), else up to
         three candidates for buttons. A valid USCC unknown to the registry comes back in
-        `uscc` with no candidates: create a provisional enterprise carrying it."""
+        `uscc` with no candidates: create a provisional enterprise carrying it.
+
+        Only enterprises `offered_to_workers` are ever named: an unconfirmed provisional
+        one is what another worker typed. The same name or USCC still lands on it when
+        the application is stored (`find_or_create`), so the count stays together."""
         uscc, _invalid = find_uscc(text)
         if uscc is not None:
             async with self.db.read() as session:
                 found = await session.scalar(select(Enterprise).where(Enterprise.uscc == uscc))
                 if found is not None:
                     found = await _resolve(session, found)
-            if found is None:
+            if found is None or not offered_to_workers(found):
                 return Match(uscc=uscc)
             candidate = Candidate(found.id, found.name, 100)
             return Match(auto=found.id, candidates=(candidate,), uscc=uscc)
@@ -306,14 +339,18 @@ class EnterpriseService:
                             ENTERPRISES.c.uscc,
                             ENTERPRISES.c.street_id,
                             ENTERPRISES.c.provisional,
+                            ENTERPRISES.c.confirmed_at,
                         ).where(*_MATCHABLE)
                     )
                 )
             entries = [(r.id, r.name, r.uscc, r.street_id) for r in rows]
             provisional = {r.id for r in rows if r.provisional}
+            unconfirmed = {r.id for r in rows if r.provisional and r.confirmed_at is None}
             # Pinyin is memoised per name, so only the first build is slow: off the loop.
             self._matcher = await asyncio.to_thread(
-                EnterpriseMatcher, entries, provisional=provisional
+                partial(
+                    EnterpriseMatcher, entries, provisional=provisional, unconfirmed=unconfirmed
+                )
             )
             self._matcher_stamp = stamp
             self._matcher_built = time.monotonic()
@@ -349,6 +386,25 @@ class EnterpriseService:
                 Database.flag(session, ENTERPRISES_TOPIC)
                 await session.refresh(enterprise)
             return await _info(session, enterprise)
+
+    async def confirm(self, ref: int | str, actor: Actor) -> tuple[EnterpriseInfo, bool]:
+        """Federation staff (or the command line) vouch for a provisional enterprise, so
+        workers are offered it. (info, whether it changed); audited when it did."""
+        async with self.db.transaction() as session:
+            await _require_federation(session, actor)
+            enterprise = await _resolve(session, await _by_ref(session, ref))
+            changed = await confirm(session, enterprise.id)
+            if changed:
+                await record(
+                    session,
+                    actor,
+                    "enterprise.confirmed",
+                    "enterprise",
+                    enterprise.id,
+                    after={"name": enterprise.name},
+                )
+                await session.refresh(enterprise)
+            return await _info(session, enterprise), changed
 
     async def merge_preview(
         self, source: int | str, target: int | str
@@ -388,6 +444,8 @@ class EnterpriseService:
             )
             source_count = await recount(session, source_id)
             target_count = await recount(session, target_id)
+            # Federation staff chose the target as the real enterprise.
+            target_confirmed = await confirm(session, target_id)
             raised = await raise_threshold_alert(
                 session, target_id, target_count, self.threshold, self.federation_chat_id
             )
@@ -398,6 +456,7 @@ class EnterpriseService:
                 "applications_moved": applications,
                 "alert_moved": alert_moved,
                 "alert_raised": raised,
+                "target_confirmed": target_confirmed,
             }
             await record(
                 session,
@@ -453,9 +512,12 @@ class EnterpriseService:
             if target.status != "active":
                 raise EnterpriseNotActive(f"enterprise {target.id} is {target.status}")
             old = application.enterprise_id
+            confirmed = False
             if old != target.id:
                 await lock(session, (old, target.id))
                 await _set_employer(session, application_id, old, target.id)
+                # The reviewer picked it from a search: staff vouch for it from now on.
+                confirmed = await confirm(session, target.id)
                 await record(
                     session,
                     actor,
@@ -463,7 +525,11 @@ class EnterpriseService:
                     "application",
                     application.number,
                     before={"enterprise_id": old},
-                    after={"enterprise_id": target.id, "enterprise": target.name},
+                    after={
+                        "enterprise_id": target.id,
+                        "enterprise": target.name,
+                        "confirmed": confirmed,
+                    },
                 )
                 if card is not None:
                     await outbox.enqueue(
@@ -480,6 +546,7 @@ class EnterpriseService:
                 target.name,
                 target.provisional,
                 target.member_count,
+                confirmed,
             )
 
     async def is_federation_staff(self, user_id: int) -> bool:
@@ -575,6 +642,7 @@ async def _info(
         employees=enterprise.employees,
         has_union=enterprise.has_union,
         alerts=alerts,
+        confirmed=offered_to_workers(enterprise),
     )
 
 

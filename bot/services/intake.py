@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +15,7 @@ from bot.pii import LookupHasher, PiiCipher
 from bot.services import enterprises, outbox, sequences
 from bot.services.audit import Actor, display_name, record
 from bot.services.errors import AlreadyMember, ConsentMissing, NotFound, OpenApplicationExists
+from bot.validation import validate_employer
 from models import Application, Enterprise, Member, ReceptionPoint, Staff, Street, UnionOrg
 from models.base import utcnow
 
@@ -178,6 +179,10 @@ class IntakeService:
         `user_id` is the staff member's; the worker claims it later with the code."""
         if draft.consent_at is None or not draft.notice_version:
             raise ConsentMissing()
+        if draft.enterprise_id is None:
+            # Typed text becomes an enterprise name: never a mobile or id number, even from
+            # a form saved before the form checked it (raises ValidationError).
+            validate_employer(draft.employer)
         ric_hash = self.ric_hash(draft.resident_id)
         claim_code = new_claim_code() if draft.assisted_by else None
         applicant = None if draft.assisted_by else user_id
@@ -292,6 +297,22 @@ class IntakeService:
         async with self.db.read() as session:
             row = (await session.execute(select(member, pending))).one()
         return row[0], row[1]
+
+    async def recently_assisted(
+        self, staff_user_id: int, within: timedelta = timedelta(minutes=30)
+    ) -> str | None:
+        """The number of the paper application this staff member submitted last, if it was
+        within `within` (to answer a second press of 提交 kindly)."""
+        async with self.db.read() as session:
+            return await session.scalar(
+                select(Application.number)
+                .where(
+                    Application.assisted_by_user_id == staff_user_id,
+                    Application.submitted_at >= utcnow() - within,
+                )
+                .order_by(Application.id.desc())
+                .limit(1)
+            )
 
     async def applications_of(self, user_id: int) -> list[ApplicationView]:
         async with self.db.read() as session:

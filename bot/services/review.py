@@ -84,6 +84,8 @@ class ReviewService:
             )
 
             count = await enterprises.recount(session, application.enterprise_id)
+            # Staff approved a worker naming it: a provisional enterprise is confirmed.
+            confirmed = await enterprises.confirm(session, application.enterprise_id)
             alert_raised = await raise_threshold_alert(
                 session, application.enterprise_id, count, self.threshold, self.federation_chat_id
             )
@@ -94,7 +96,12 @@ class ReviewService:
                 "application",
                 application.number,
                 before={"status": "submitted"},
-                after={"status": "approved", "member": member_number, "count": count},
+                after={
+                    "status": "approved",
+                    "member": member_number,
+                    "count": count,
+                    **({"enterprise_confirmed": True} if confirmed else {}),
+                },
             )
             user = application.telegram_user_id
             messages = []

@@ -11,6 +11,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bot import timefmt
 from bot.callbacks import EmployerCb, ReviewCb
 from bot.i18n import translate as _
+from bot.pii import mask_numbers
 from bot.union_names import joint_union_name, street_union_name
 
 
@@ -85,8 +86,11 @@ def review_card_text(card: ReviewCardData, today: date) -> str:
         _("性别：{gender}　年龄：{age}").format(
             gender=gender_label(card.gender), age=timefmt.age(card.birth_date, today)
         ),
+        # Masked: a name stored before the form refused numbers may hold someone's mobile.
         _("工作单位：{employer}（本企业已入会 {count}/{threshold}）").format(
-            employer=escape(card.employer), count=card.enterprise_count, threshold=card.threshold
+            employer=escape(mask_numbers(card.employer)),
+            count=card.enterprise_count,
+            threshold=card.threshold,
         ),
         _("受理：{union} · {channel}").format(
             union=escape(street_union_name(card.street_name)),
@@ -140,16 +144,34 @@ def review_keyboard(application_id: int) -> InlineKeyboardMarkup:
     )
 
 
-def employer_choices(application_id: int, hits: list[tuple[int, str, int]]) -> InlineKeyboardMarkup:
-    """(enterprise id, name, member count) as buttons for staff to pick from."""
+@dataclass(frozen=True)
+class EmployerChoice:
+    id: int
+    name: str
+    member_count: int
+    provisional: bool
+    confirmed: bool
+
+
+def employer_choice_label(choice: EmployerChoice) -> str:
+    """Name and count; enterprises made from workers' text are marked, so staff know what
+    they pick (picking one confirms it, and workers are offered it from then on)."""
+    mark = ""
+    if choice.provisional:
+        mark = _("·临时") if choice.confirmed else _("·临时，未确认")
+    return f"{mask_numbers(choice.name)[:44]}{mark}（{choice.member_count}）"
+
+
+def employer_choices(application_id: int, choices: list[EmployerChoice]) -> InlineKeyboardMarkup:
+    """Buttons for staff to pick the right employer from."""
     rows = [
         [
             InlineKeyboardButton(
-                text=f"{name[:50]}（{count}）",
-                callback_data=EmployerCb(app=application_id, enterprise=ident).pack(),
+                text=employer_choice_label(choice),
+                callback_data=EmployerCb(app=application_id, enterprise=choice.id).pack(),
             )
         ]
-        for ident, name, count in hits
+        for choice in choices
     ]
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
