@@ -74,8 +74,9 @@ async def run_demo(out: Path) -> int:
             out / "unionbot.db",
             federation_chat_id=FEDERATION_GROUP,
             # The emulator enforces no flood limits and the story compresses a working week
-            # into seconds, so the review group may take more than Telegram's 20/min.
-            outbox={"group_per_minute": 1200},
+            # into seconds: the bot may send faster than Telegram's 1 message a second into
+            # a chat and 20 a minute into a group (the real limits are the defaults).
+            outbox={"group_per_minute": 1200, "private_per_second": 20},
         )
         points = await _seed(settings.database.url, out)
         _people(emu)
