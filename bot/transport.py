@@ -11,6 +11,9 @@ never lost in silence.
   with ReplyDeferred (the dispatcher's error handler logs one line).
 - An answer to a callback query that Telegram finds too old (an update resumed after a
   restart) is dropped with a log line: the person pressed long ago and nobody waits.
+- An edit that changes nothing ("message is not modified") is a success: the message
+  already says it, for example because a process handled the update before it died and
+  the one that took over repeats the edit.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ PACED: tuple[type[TelegramMethod[Any]], ...] = (
 MAX_REPLY_WAIT = 60.0  # seconds a handler's reply may wait for Telegram's retry_after
 NETWORK_RETRIES = 2
 TOO_OLD = ("query is too old", "query id is invalid")
+NOT_MODIFIED = "message is not modified"
+EDITS = (m.EditMessageText, m.EditMessageCaption, m.EditMessageReplyMarkup, m.EditMessageMedia)
 
 # True while the outbox sender makes the call.
 from_outbox: contextvars.ContextVar[bool] = contextvars.ContextVar("from_outbox", default=False)
@@ -78,7 +83,12 @@ class PacedRequests(BaseRequestMiddleware):
             return await make_request(bot, method)
         if from_outbox.get():  # the sender took its slot itself
             return await make_request(bot, method)
-        return await self._reply(make_request, bot, method, chat_id)
+        try:
+            return await self._reply(make_request, bot, method, chat_id)
+        except TelegramBadRequest as error:
+            if isinstance(method, EDITS) and NOT_MODIFIED in error.message.lower():
+                return True
+            raise
 
     async def _reply(
         self,

@@ -8,7 +8,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ApiCall:
-    """One Bot API request. `at` is time.monotonic(), for checking rate limits."""
+    """One Bot API request. `at` is time.monotonic() when it arrived, for checking rate
+    limits; `answered` when its answer was ready (after the work the method does)."""
 
     at: float
     wall: float
@@ -18,6 +19,7 @@ class ApiCall:
     chat_id: int | str | None
     status: int  # HTTP status; 0 means the connection was dropped without a response
     description: str | None = None
+    answered: float = 0.0
 
     @property
     def ok(self) -> bool:

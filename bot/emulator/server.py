@@ -122,7 +122,15 @@ class BotApi:
     ) -> None:
         chat_id = chat_key(params.raw("chat_id")) or params.raw("chat_id")
         call = ApiCall(
-            started, wall, bot.token, name, params.loggable(), chat_id, status, description
+            started,
+            wall,
+            bot.token,
+            name,
+            params.loggable(),
+            chat_id,
+            status,
+            description,
+            time.monotonic(),
         )
         self.world.sent_log.append(call)
         self.world.changes.fire()
