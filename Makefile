@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_approvals
 	$(BIN)/python -m bench.bench_matching
 	$(BIN)/python -m bench.bench_updates
+	$(BIN)/python -m bench.bench_limiter
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

@@ -151,7 +151,9 @@ async def build_app(
     if migrate:
         await upgrade_async(settings.database.url)
     await check_keys(settings, keys.cipher, keys.hasher)  # a wrong key stops here, named
-    db = Database(settings.database.url, echo=settings.database.echo)
+    db = Database(
+        settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size
+    )
     bot = make_bot(settings)
     me = await identify(bot, settings)  # one clear line, never the token, when it fails
     locks = open_locks(db)

@@ -101,6 +101,10 @@ class TelegramSettings(Section):
 class DatabaseSettings(Section):
     url: str = "sqlite+aiosqlite:///unionbot.db"
     echo: bool = False
+    # PostgreSQL: connections each process keeps open. The outbox sender alone has about
+    # 30 deliveries in flight; connections made and closed per use cost more than the
+    # query. Mind the server's max_connections across all processes.
+    pool_size: int = Field(20, ge=1, le=200)
 
 
 class FederationSettings(Section):

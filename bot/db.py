@@ -35,8 +35,9 @@ def dialect_insert(session: AsyncSession) -> Any:
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5) -> None:
         self.url = make_url(url)
+        self.pool_size = pool_size
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite and self.url.database and self.url.database != ":memory:":
             Path(self.url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +67,7 @@ class Database:
         # hide_parameters: SQL errors must not carry personal data into logs.
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if not self.is_sqlite:
-            kwargs["pool_pre_ping"] = True
+            kwargs.update(pool_pre_ping=True, pool_size=self.pool_size, max_overflow=5)
             return create_async_engine(self.url, **kwargs)
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         engine = create_async_engine(self.url, **kwargs)

@@ -7,11 +7,21 @@ comes from the outbox sender or from a handler's direct reply, so the limits hol
 many code paths and processes send.
 
 The limit is a sliding window (at most N sends in any window of P seconds), the rule the
-limits are documented in: bursts up to N are allowed, then one send each time the oldest
-leaves the window. Each window is SLACK longer than Telegram's, and a send that would go
-more than LATE after its slot (a busy event loop, a slow reservation) takes a new slot
-instead: the send times Telegram sees never drift far enough from the plan to put one
-send too many into a window.
+limits are documented in. Into one chat bursts are allowed (a group gets its 20 cards of a
+minute one a second, not one every three seconds). Overall, sends are spread evenly at
+OVERALL_SHARE of the rate: a burst of 30 requests leaves the process over a few hundred
+milliseconds of serialisation, so its arrival times bunch and the next burst, planned a
+window later, meets the tail of the last one at Telegram; evenly spaced sends never queue,
+and each has 1/rate - 1/window of room for the network's jitter (about 30 ms).
+
+Each window is SLACK longer than Telegram's, and a send that would go more than LATE
+after its slot (a busy event loop, a slow reservation) takes a new slot instead: the send
+times Telegram sees never drift far enough from the plan to put one send too many into
+a window.
+
+In a group, new messages leave EDIT_RESERVE of the minute's sends free: the edit of a
+card staff just pressed, or the answer to a command, goes within a second even while new
+cards fill the group's minute (the outbox sender asks `wait_times(..., new=...)`).
 
 LocalPacer keeps the windows in memory (one process: SQLite). SharedPacer keeps them in
 the database, reserved under a row lock, in the database's clock (several processes,
@@ -22,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -37,9 +48,14 @@ from bot.db import Database
 from models import SendWindow
 
 GLOBAL = 0  # the window of all chats together
-SLACK = 0.02  # seconds each window is longer than Telegram's
-LATE = 0.01  # seconds a send may go after its slot; later, it takes a new one
+SLACK = 0.05  # seconds each window is longer than Telegram's
+OVERALL_SHARE = 0.97  # of the overall rate, spread evenly
+EDIT_RESERVE = 0.25  # of a group's minute, kept free of new messages
+LATE = 0.015  # seconds a send may go after its slot; later, it takes a new one
 MAX_TRIES = 4  # new slots taken for one send before it goes anyway
+AHEAD = 2  # reservations a process holds ahead at a time
+KEEP_EXTRA = 4
+MAX_HOLD = 0.25  # seconds the turn is held waiting for a slot; longer, it is passed on
 MAX_LEAD = 0.1  # seconds: a shared reservation never plans further ahead than this
 
 
@@ -49,10 +65,11 @@ class Rule:
 
     limit: int
     period: float
+    slack: float = SLACK
 
     @property
     def widened(self) -> float:
-        return self.period + SLACK
+        return self.period + self.slack
 
 
 @dataclass(frozen=True)
@@ -64,7 +81,9 @@ class Window:
 
     @property
     def keep(self) -> int:
-        return max(rule.limit for rule in self.rules)
+        """Times kept: what the rules look back on, and a few more, so that giving back
+        a reservation (there is one ahead per process) leaves the earlier ones known."""
+        return max(rule.limit for rule in self.rules) + KEEP_EXTRA
 
     @property
     def span(self) -> float:
@@ -83,15 +102,31 @@ class Limits:
             settings.global_per_second, settings.private_per_second, settings.group_per_minute
         )
 
-    def windows(self, chat_id: int) -> tuple[Window, Window]:
-        """The chat's own window, then the overall one. Every chat gets one message per
-        1/private_per_second seconds (Telegram: about one a second in any chat); a group
-        also at most group_per_minute a minute."""
-        rules = [Rule(1, 1.0 / self.private_per_second)]
-        if chat_id < 0:
-            rules.append(Rule(max(1, int(self.group_per_minute)), 60.0))
-        overall = Window(GLOBAL, (Rule(max(1, int(self.global_per_second)), 1.0),))
-        return Window(chat_id, tuple(rules)), overall
+    def windows(self, chat_id: int, *, new: bool = False) -> tuple[Window, Window]:
+        """The chat's own window, then the overall one."""
+        return Window(chat_id, _chat_rules(self, chat_id < 0, new)), _overall(self)
+
+
+@cache
+def _chat_rules(limits: Limits, group: bool, new: bool) -> tuple[Rule, ...]:
+    """Every chat gets one message per 1/private_per_second seconds (Telegram: about one
+    a second in any chat); a group also at most group_per_minute a minute, of which a new
+    message (`new`) may use only what EDIT_RESERVE leaves."""
+    rules = [Rule(1, 1.0 / limits.private_per_second)]
+    if group:
+        per_minute = max(1, int(limits.group_per_minute))
+        if new:
+            per_minute = max(1, per_minute - math.ceil(per_minute * EDIT_RESERVE))
+        rules.append(Rule(per_minute, 60.0))
+    return tuple(rules)
+
+
+@cache
+def _overall(limits: Limits) -> Window:
+    limit = max(1, int(limits.global_per_second))
+    # Spread evenly, the spacing is the margin: 31 sends span 1/OVERALL_SHARE seconds.
+    spread = Rule(1, 1.0 / (limits.global_per_second * OVERALL_SHARE), slack=0.0)
+    return Window(GLOBAL, (Rule(limit, 1.0, slack=0.02), spread))
 
 
 def next_slot(times: list[float], window: Window, now: float) -> float:
@@ -114,43 +149,82 @@ def trimmed(times: list[float], window: Window, now: float) -> list[float]:
 class Slot:
     """When the send may go, in time.monotonic(): not before `latest` (the slot, if the
     reservation's clock reading was as late as possible), and it is late after
-    `earliest` + LATE (the slot, if that reading was as early as possible)."""
+    `earliest` + LATE (the slot, if that reading was as early as possible). `planned` is
+    the slot in the pacer's own clock, as it is kept in the windows."""
 
     earliest: float
     latest: float
+    planned: float
 
 
 async def take_slot(pacer: Pacer, chat_id: int) -> None:
-    """Reserve a slot for a send into `chat_id` and wait for it; on waking too late (the
-    event loop was busy), reserve again rather than send off-plan."""
-    for _attempt in range(MAX_TRIES):
-        slot = await pacer.reserve(chat_id)
-        wait = slot.latest - time.monotonic()
+    """Wait until the chat's own window has room, then take the next slot overall and
+    wait for it. A process holds at most AHEAD reservations at a time (`pacer.turn`):
+    a send that wakes too late (the event loop was busy) gives its slot back and takes
+    the next, which is then about now, instead of queueing behind a second's worth of
+    reservations, and late wakers never bunch up; the second reservation hides the time
+    a reservation takes (a database transaction on PostgreSQL). If another send took the
+    chat's window meanwhile, the slot is given back and the turn passed on while this one
+    waits."""
+    while True:
+        wait = (await pacer.wait_times([chat_id]))[chat_id]
         if wait > 0:
             await asyncio.sleep(wait)
-        if time.monotonic() - slot.earliest <= LATE:
-            return
+        async with pacer.turn:
+            slot: Slot | None = None
+            for _attempt in range(MAX_TRIES):
+                slot = await pacer.reserve(chat_id, replacing=slot)
+                wait = slot.latest - time.monotonic()
+                if wait > MAX_HOLD:
+                    await pacer.release(chat_id, slot)
+                    break
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if time.monotonic() - slot.earliest <= LATE:
+                    return
+            else:
+                return  # late every time: go anyway, the margins absorb one
 
 
 class Pacer(Protocol):
-    async def reserve(self, chat_id: int) -> Slot:
-        """Take the next slot for a send into `chat_id`."""
+    turn: asyncio.Semaphore
 
-    async def wait_times(self, chat_ids: list[int]) -> dict[int, float]:
+    async def reserve(self, chat_id: int, replacing: Slot | None = None) -> Slot:
+        """Take the next slot for a send into `chat_id` (giving back `replacing`, a slot
+        of the same chat that was missed)."""
+
+    async def release(self, chat_id: int, slot: Slot) -> None:
+        """Give back a slot that will not be used."""
+
+    async def wait_times(
+        self, chat_ids: list[int], new: frozenset[int] = frozenset()
+    ) -> dict[int, float]:
         """For each chat, seconds until its own window has room, taking nothing (the
-        overall window is not counted: the outbox sender queues on that one)."""
+        overall window is not counted: the outbox sender queues on that one); for the
+        chats in `new`, room for a new message."""
+
+
+def _without(times: list[float], planned: float | None) -> list[float]:
+    if planned is None or planned not in times:
+        return times
+    kept = list(times)
+    kept.remove(planned)
+    return kept
 
 
 class LocalPacer:
     def __init__(self, limits: Limits, clock: Any = time.monotonic) -> None:
         self.limits = limits
         self.clock = clock
+        self.turn = asyncio.Semaphore(AHEAD)
         self._times: dict[int, deque[float]] = {}
         self._reserved = 0
 
-    async def reserve(self, chat_id: int) -> Slot:
+    async def reserve(self, chat_id: int, replacing: Slot | None = None) -> Slot:
         now = self.clock()
         windows = self.limits.windows(chat_id)
+        if replacing is not None:
+            await self.release(chat_id, replacing)
         slot = max(next_slot(list(self._times.get(w.key, ())), w, now) for w in windows)
         for window in windows:
             times = self._times.setdefault(window.key, deque())
@@ -160,14 +234,22 @@ class LocalPacer:
         self._reserved += 1
         if self._reserved % 1024 == 0:
             self._forget_quiet_chats(now)
-        return Slot(slot, slot)  # in self.clock's time: time.monotonic() but in tests
+        return Slot(slot, slot, slot)  # in self.clock's time: time.monotonic() but in tests
 
-    async def wait_times(self, chat_ids: list[int]) -> dict[int, float]:
+    async def release(self, chat_id: int, slot: Slot) -> None:
+        for window in self.limits.windows(chat_id):
+            times = self._times.get(window.key)
+            if times is not None and slot.planned in times:
+                times.remove(slot.planned)
+
+    async def wait_times(
+        self, chat_ids: list[int], new: frozenset[int] = frozenset()
+    ) -> dict[int, float]:
         now = self.clock()
         return {
             chat_id: next_slot(list(self._times.get(own.key, ())), own, now) - now
             for chat_id in chat_ids
-            for own in self.limits.windows(chat_id)[:1]
+            for own in self.limits.windows(chat_id, new=chat_id in new)[:1]
         }
 
     def _forget_quiet_chats(self, now: float) -> None:
@@ -192,14 +274,16 @@ class SharedPacer:
     def __init__(self, db: Database, limits: Limits) -> None:
         self.db = db
         self.limits = limits
+        self.turn = asyncio.Semaphore(AHEAD)
         # How long the rest of a reservation takes once the clock is read (a running
         # average): a slot is never set earlier than that from now, so that it is still
         # ahead when the reservation returns.
         self._lead = 0.005
 
-    async def reserve(self, chat_id: int) -> Slot:
+    async def reserve(self, chat_id: int, replacing: Slot | None = None) -> Slot:
         windows = self.limits.windows(chat_id)
         keys = sorted(w.key for w in windows)
+        given_back = replacing.planned if replacing is not None else None
         async with self.db.transaction(urgent=True) as session:
             # An upsert that changes nothing locks the rows (made if missing) and returns
             # them; FOR UPDATE semantics on both engines, in key order.
@@ -212,8 +296,10 @@ class SharedPacer:
             before = time.monotonic()
             now = await self._now(session)
             read_at = time.monotonic()  # the database's clock was read in between
-            times = {row.chat_id: _parse(row.times) for row in rows}
-            slot = max(next_slot(times.get(w.key, []), w, now + self._lead) for w in windows)
+            times = {row.chat_id: _without(_parse(row.times), given_back) for row in rows}
+            # A slot given back was missed: the reservation took longer than planned.
+            lead = self._lead if replacing is None else min(MAX_LEAD, 2 * self._lead + LATE)
+            slot = max(next_slot(times.get(w.key, []), w, now + lead) for w in windows)
             await session.execute(
                 _store_times(),
                 [
@@ -223,9 +309,25 @@ class SharedPacer:
             )
         taken = time.monotonic() - read_at
         self._lead = min(MAX_LEAD, 0.8 * self._lead + 0.2 * taken * 1.5)
-        return Slot(before + (slot - now), read_at + (slot - now))
+        return Slot(before + (slot - now), read_at + (slot - now), float(_format([slot])))
 
-    async def wait_times(self, chat_ids: list[int]) -> dict[int, float]:
+    async def release(self, chat_id: int, slot: Slot) -> None:
+        keys = sorted(w.key for w in self.limits.windows(chat_id))
+        async with self.db.transaction(urgent=True) as session:
+            rows = (
+                await session.execute(
+                    _lock_rows(self.db.is_sqlite), [{"chat_id": key} for key in keys]
+                )
+            ).all()
+            await session.execute(
+                _store_times(),
+                [{"key": row.chat_id, "times": _format(_without(_parse(row.times), slot.planned))}
+                 for row in rows],
+            )  # fmt: skip
+
+    async def wait_times(
+        self, chat_ids: list[int], new: frozenset[int] = frozenset()
+    ) -> dict[int, float]:
         if not chat_ids:
             return {}
         async with self.db.read() as session:
@@ -239,7 +341,7 @@ class SharedPacer:
         return {
             chat_id: next_slot(times.get(own.key, []), own, now) - now
             for chat_id in chat_ids
-            for own in self.limits.windows(chat_id)[:1]
+            for own in self.limits.windows(chat_id, new=chat_id in new)[:1]
         }
 
     async def _now(self, session: Any) -> float:

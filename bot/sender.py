@@ -41,7 +41,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.types import BufferedInputFile
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from bot.config import OutboxSettings
 from bot.db import Database
@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 300.0
 CHAT_HORIZON = 0.25  # a chat whose window opens later than this waits for a later round
-CANDIDATES = 2000  # pending rows looked at per round
+CANDIDATES = 500  # pending rows looked at per round (the oldest; and group edits)
 TABLE = OutboxMessage.__table__
 
 
@@ -96,8 +96,10 @@ class OutboxSender:
         self.settings = settings
         self.pacer = pacer
         self.federation_chat_id = federation_chat_id
-        # About a second's worth of the overall rate is claimed (and paced) at a time.
+        # About a second's worth of the overall rate is claimed (and paced) at a time, and
+        # a new round starts when a quarter of it is free (a round reads the queue).
         self.capacity = max(1, math.ceil(settings.global_per_second))
+        self._refill = max(1, self.capacity // 4)
         self._wake = asyncio.Event()
         self._in_flight: dict[int, int] = {}  # chat id -> row id being sent
         self._done = asyncio.Event()
@@ -189,18 +191,21 @@ class OutboxSender:
         # outcome after our snapshot, so what we read of its chat is stale.
         busy = set(self._in_flight)
         sending = set(self._in_flight.values())
+        is_due = TABLE.c.next_attempt_at <= bindparam("now", now, TABLE.c.next_attempt_at.type)
+        columns = (TABLE.c.id, TABLE.c.chat_id, TABLE.c.target_message_id, is_due.label("due"))
+        pending = TABLE.c.status == "pending"
         async with self.db.read() as session:
-            rows = list(
-                await session.execute(
-                    select(
-                        TABLE.c.id, TABLE.c.chat_id, TABLE.c.kind, TABLE.c.target_message_id,
-                        TABLE.c.next_attempt_at,
-                    )
-                    .where(TABLE.c.status == "pending")
-                    .order_by(TABLE.c.id)
-                    .limit(CANDIDATES)
-                )
-            )  # fmt: skip
+            oldest = await session.execute(
+                select(*columns).where(pending).order_by(TABLE.c.id).limit(CANDIDATES)
+            )
+            # Edits of group messages go first, wherever they are in the queue.
+            edits = await session.execute(
+                select(*columns)
+                .where(pending, TABLE.c.chat_id < 0, TABLE.c.target_message_id.is_not(None))
+                .order_by(TABLE.c.id)
+                .limit(CANDIDATES)
+            )
+            rows = sorted({row.id: row for row in [*oldest, *edits]}.values(), key=lambda r: r.id)
         found = Round()
         heads: dict[int, Any] = {}
         newest_edit: dict[tuple[int, int], Any] = {}
@@ -221,21 +226,27 @@ class OutboxSender:
                 and head.target_message_id is None
             ):  # fmt: skip
                 heads[row.chat_id] = row  # groups: the first edit goes before new cards
-        due = []
-        for head in heads.values():
-            if head.next_attempt_at <= now:
-                due.append(head)
-            else:
-                wait = (head.next_attempt_at - now).total_seconds()
-                found.next_due = wait if found.next_due is None else min(found.next_due, wait)
+        due = [head for head in heads.values() if head.due]
+        later = [head.id for head in heads.values() if not head.due]
+        if later:  # retries waiting for their time: when the first of them falls due
+            async with self.db.read() as session:
+                first = await session.scalar(
+                    select(func.min(TABLE.c.next_attempt_at)).where(TABLE.c.id.in_(later))
+                )
+            if first is not None:
+                found.next_due = max(0.0, (first - now).total_seconds())
         if not due:
             await self._supersede(found.superseded)
             return found
-        waits = await self.pacer.wait_times([h.chat_id for h in due])
-        ready = [h for h in due if waits.get(h.chat_id, 0.0) <= CHAT_HORIZON]
+        # A new message into a group leaves part of its minute to edits and replies.
+        new = frozenset(h.chat_id for h in due if h.chat_id < 0 and h.target_message_id is None)
+        waits = await self.pacer.wait_times([h.chat_id for h in due], new)
+        ready = []
         for head in due:
-            if head not in ready:
-                wait = waits[head.chat_id]
+            wait = waits.get(head.chat_id, 0.0)
+            if wait <= CHAT_HORIZON:
+                ready.append(head)
+            else:
                 found.next_due = wait if found.next_due is None else min(found.next_due, wait)
         ready.sort(key=lambda h: (h.target_message_id is None, h.id))  # edits first
         chosen = [h.id for h in ready[:room]]
@@ -274,7 +285,8 @@ class OutboxSender:
         finally:
             # Only now: until the result is recorded, the row must not be taken again.
             self._in_flight.pop(row.chat_id, None)
-            self._done.set()
+            if self.capacity - len(self._in_flight) >= self._refill:
+                self._done.set()
 
     async def _attempt(self, row: Claimed) -> dict[str, Any] | None:
         """The call and what to record; None: not attempted (this process may no longer

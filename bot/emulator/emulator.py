@@ -280,6 +280,13 @@ class Emulator:
             self.world, self.world.bot(bot), user, chat_id, message_id, data, forge
         )
 
+    def open_private_chat(self, user_id: int, *, bot: str | None = None) -> None:
+        """The user started the bot some time ago: it may write to them, and no update is
+        delivered now (many people at once, without a message each)."""
+        record = self.world.bot(bot)
+        self.world.private_chat(record, self.world.user(user_id))
+        record.started.add(user_id)
+
     def block_bot(self, user_id: int, *, bot: str | None = None) -> None:
         actions.set_blocked(self.world, self.world.bot(bot), self.world.user(user_id), True)
 

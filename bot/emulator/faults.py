@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ApiError, default_description, too_many_requests
-from .records import ApiCall
 
 # Methods that post or change a message count against Telegram's flood limits.
 FLOOD_METHODS = frozenset(
@@ -64,6 +62,7 @@ class Faults:
         self.errors: list[InjectedError] = []
         self.network: list[NetworkFailure] = []
         self.flood: FloodLimits | None = None
+        self.counted: list[tuple[float, int | None]] = []  # (arrival, chat): the last minute
 
     def take_error(self, method: str, chat_id: Any) -> ApiError | None:
         for injected in self.errors:
@@ -86,24 +85,34 @@ class Faults:
                 return failure
         return None
 
-    def flood_error(
-        self, method: str, chat_id: Any, now: float, log: Sequence[ApiCall]
-    ) -> ApiError | None:
-        """429 with a real retry_after if this call would exceed the flood limits."""
+    def flood_error(self, method: str, chat_id: Any, now: float) -> ApiError | None:
+        """429 with a real retry_after if this call would exceed the flood limits;
+        otherwise the call is counted from its arrival (as Telegram counts it), also
+        while it is still being processed, until `uncount` takes it back."""
         limits = self.flood
         if limits is None or method not in FLOOD_METHODS:
             return None
         chat = chat_key(chat_id)
-        sent = [c for c in log if c.ok and c.method.lower() in FLOOD_METHODS]
+        self.counted = [(at, c) for at, c in self.counted if now - at < 60.0]
         windows: list[tuple[list[float], int | None, float]] = [
-            ([c.at for c in sent], limits.global_per_second, 1.0),
-            ([c.at for c in sent if chat_key(c.chat_id) == chat], limits.per_chat_per_second, 1.0),
+            ([at for at, _ in self.counted], limits.global_per_second, 1.0),
+            ([at for at, c in self.counted if c == chat], limits.per_chat_per_second, 1.0),
         ]
         if chat is not None and chat < 0:
-            same_group = [c.at for c in sent if chat_key(c.chat_id) == chat]
+            same_group = [at for at, c in self.counted if c == chat]
             windows.append((same_group, limits.per_group_per_minute, 60.0))
         wait = max((_wait(times, limit, span, now) for times, limit, span in windows), default=0)
-        return too_many_requests(max(1, math.ceil(wait))) if wait > 0 else None
+        if wait > 0:
+            return too_many_requests(max(1, math.ceil(wait)))
+        self.counted.append((now, chat))
+        return None
+
+    def uncount(self, method: str, chat_id: Any, at: float) -> None:
+        """A counted call that failed: it sent nothing."""
+        if self.flood is not None and method in FLOOD_METHODS:
+            entry = (at, chat_key(chat_id))
+            if entry in self.counted:
+                self.counted.remove(entry)
 
 
 def _wait(times: list[float], limit: int | None, span: float, now: float) -> float:

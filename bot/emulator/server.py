@@ -75,12 +75,14 @@ class BotApi:
         chat_id = params.raw("chat_id")
         try:
             injected = self.faults.take_error(name.lower(), chat_id)
-            injected = injected or self.faults.flood_error(
-                name.lower(), chat_id, started, self.world.sent_log
-            )
+            injected = injected or self.faults.flood_error(name.lower(), chat_id, started)
             if injected is not None:
                 raise injected
-            result = await handler(Call(self.world, bot, params, name))
+            try:
+                result = await handler(Call(self.world, bot, params, name))
+            except Exception:
+                self.faults.uncount(name.lower(), chat_id, started)
+                raise
         except ApiError as exc:
             return exc.status, exc.payload()
         except Exception:
