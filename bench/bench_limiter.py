@@ -252,9 +252,10 @@ async def _run(
         f"{len(group_times)} waited (Telegram's {GROUP_PER_MINUTE} a minute)"
     )
     print(
-        f"  card edits pressed while the group's minute was full: waited "
-        f"median {statistics.median(edit_waits):.1f}s, max {max(edit_waits):.1f}s; "
-        f"/whoami answered in {whoami:.1f}s"
+        f"  {len(edit_waits)} card edits pressed at once while new cards filled the group's "
+        f"minute: went after {', '.join(f'{w:.1f}' for w in sorted(edit_waits))}s "
+        f"(median {statistics.median(edit_waits):.1f}s; one a second into a chat, and the "
+        f"group's 20 a minute); /whoami answered in {whoami:.1f}s"
     )
     print(
         f"  bot CPU while the burst drained: {cpu:.1f}s in {burst_done - started:.1f}s, "
