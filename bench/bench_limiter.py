@@ -30,14 +30,11 @@ import itertools
 import json
 import math
 import os
-import re
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
-from html import unescape
 from pathlib import Path
 
 from sqlalchemy import select
@@ -45,6 +42,7 @@ from sqlalchemy import select
 from bot.db import Database
 from bot.emulator import Emulator, FloodLimits
 from bot.emulator.faults import FLOOD_METHODS
+from bot.emulator.html import parse_html
 from bot.emulator.records import ApiCall
 from bot.local import local_settings
 from bot.pacing import EDIT_RESERVE
@@ -58,7 +56,7 @@ from models import Application, OutboxMessage
 from tests.conftest import make_resident_id
 from tests.live import FEDERATION_GROUP, REVIEW_GROUP, STAFF_IDS, make_emulator_people, seed
 from tests.processes import BotProcess, config_sections, write_config
-from tests.test_reliability import make_draft
+from tests.test_reliability import eventually, make_draft
 
 BURST_STAFF = 880_001
 GLOBAL, GROUP_PER_MINUTE = 30, 20
@@ -79,14 +77,6 @@ def most_in_window(times: list[float], span: float) -> int:
             start += 1
         best = max(best, end - start + 1)
     return best
-
-
-async def until(check: Callable[[], bool], timeout: float, what: str) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"bench: gave up waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def _draft(street_id: int, seq: int) -> Draft:
@@ -189,7 +179,7 @@ async def _run(
     burst_chats = set(burst_workers)
     drained = asyncio.create_task(_burst_drained(emu, bot, mark, burst_chats, 3 * approvals))
     new_per_minute = GROUP_PER_MINUTE - math.ceil(GROUP_PER_MINUTE * EDIT_RESERVE)
-    await until(lambda: len(group_sends()) >= new_per_minute, 120, "the group's new cards")
+    await eventually(lambda: len(group_sends()) >= new_per_minute, 120, "the group's new cards")
     posted = [c for c in group_sends() if c.method == "sendMessage"][:EDITS]
     pressed: dict[int, float] = {}
     for call in posted:
@@ -204,10 +194,10 @@ async def _run(
         int(c.params["message_id"]): c.answered for c in group_sends()
         if c.method == "editMessageText" and int(c.params["message_id"]) in pressed
     }  # fmt: skip
-    await until(lambda: len(edits_of()) == len(pressed), 180, "the card edits")
-    await until(lambda: _reply_after(emu, asked) is not None, 180, "the /whoami reply")
+    await eventually(lambda: len(edits_of()) == len(pressed), 180, "the card edits")
+    await eventually(lambda: _reply_after(emu, asked) is not None, 180, "the /whoami reply")
     total = cards * 2 + approvals * 3 + len(pressed) + 1
-    await until(lambda: len(_sends(emu, mark)) >= total, 300, "the whole burst")
+    await eventually(lambda: len(_sends(emu, mark)) >= total, 300, "the whole burst")
     await _drained(url)
     elapsed = time.monotonic() - started
     burst_done, burst_cpu = await drained
@@ -281,7 +271,7 @@ async def _burst_drained(
     emu: Emulator, bot: BotProcess, mark: int, chats: set[int], count: int
 ) -> tuple[float, float]:
     """When the burst's last message went, and the bot's CPU time then."""
-    await until(lambda: sum(1 for c in _sends(emu, mark) if c.chat_id in chats) >= count,
+    await eventually(lambda: sum(1 for c in _sends(emu, mark) if c.chat_id in chats) >= count,
                 300, "the burst")  # fmt: skip
     return time.monotonic(), cpu_seconds(bot.pid)
 
@@ -294,13 +284,9 @@ def _message_id_of(emu: Emulator, call: ApiCall) -> int:
     """The group message a logged sendMessage made (the card with its number)."""
     text = str(call.params.get("text", ""))
     for message in emu.messages(REVIEW_GROUP):
-        if message.get("text") and message["text"][:40] == _plain(text)[:40]:
+        if message.get("text") and message["text"][:40] == parse_html(text)[0][:40]:
             return int(message["message_id"])
     raise SystemExit("bench: a posted card is missing from the group")
-
-
-def _plain(html: str) -> str:
-    return unescape(re.sub(r"<[^>]+>", "", html))
 
 
 def _reply_after(emu: Emulator, since: float) -> float | None:
@@ -335,4 +321,7 @@ if __name__ == "__main__":
     parser.add_argument("--database", help="an empty PostgreSQL database (asyncpg URL)")
     parser.add_argument("--calls", help="write the Bot API calls made to this JSON file")
     args = parser.parse_args()
-    asyncio.run(main(args.approvals, args.cards, args.database, args.calls))
+    try:
+        asyncio.run(main(args.approvals, args.cards, args.database, args.calls))
+    except AssertionError as error:  # a wait that timed out: one line, not a traceback
+        raise SystemExit(f"bench: {error}") from None

@@ -246,11 +246,11 @@ class LocalPacer:
         self, chat_ids: list[int], new: frozenset[int] = frozenset()
     ) -> dict[int, float]:
         now = self.clock()
-        return {
-            chat_id: next_slot(list(self._times.get(own.key, ())), own, now) - now
-            for chat_id in chat_ids
-            for own in self.limits.windows(chat_id, new=chat_id in new)[:1]
-        }
+        waits = {}
+        for chat_id in chat_ids:
+            own = self.limits.windows(chat_id, new=chat_id in new)[0]
+            waits[chat_id] = next_slot(list(self._times.get(own.key, ())), own, now) - now
+        return waits
 
     def _forget_quiet_chats(self, now: float) -> None:
         """A chat whose window has passed holds nothing that matters (bounded memory)."""
@@ -285,14 +285,7 @@ class SharedPacer:
         keys = sorted(w.key for w in windows)
         given_back = replacing.planned if replacing is not None else None
         async with self.db.transaction(urgent=True) as session:
-            # An upsert that changes nothing locks the rows (made if missing) and returns
-            # them; FOR UPDATE semantics on both engines, in key order.
-            rows = (
-                await session.execute(
-                    _lock_rows(self.db.is_sqlite),
-                    [{"chat_id": key} for key in keys],
-                )
-            ).all()
+            rows = await self._locked(session, keys)
             before = time.monotonic()
             now = await self._now(session)
             read_at = time.monotonic()  # the database's clock was read in between
@@ -314,16 +307,18 @@ class SharedPacer:
     async def release(self, chat_id: int, slot: Slot) -> None:
         keys = sorted(w.key for w in self.limits.windows(chat_id))
         async with self.db.transaction(urgent=True) as session:
-            rows = (
-                await session.execute(
-                    _lock_rows(self.db.is_sqlite), [{"chat_id": key} for key in keys]
-                )
-            ).all()
+            rows = await self._locked(session, keys)
             await session.execute(
                 _store_times(),
                 [{"key": row.chat_id, "times": _format(_without(_parse(row.times), slot.planned))}
                  for row in rows],
             )  # fmt: skip
+
+    async def _locked(self, session: Any, keys: list[int]) -> list[Any]:
+        """The windows' rows, locked: an upsert that changes nothing locks the rows (made
+        if missing) and returns them; FOR UPDATE semantics on both engines, in key order."""
+        statement = _lock_rows(self.db.is_sqlite)
+        return list(await session.execute(statement, [{"chat_id": key} for key in keys]))
 
     async def wait_times(
         self, chat_ids: list[int], new: frozenset[int] = frozenset()
@@ -338,11 +333,11 @@ class SharedPacer:
             )
             times = {row.chat_id: _parse(row.times) for row in rows}
             now = await self._now(session)
-        return {
-            chat_id: next_slot(times.get(own.key, []), own, now) - now
-            for chat_id in chat_ids
-            for own in self.limits.windows(chat_id, new=chat_id in new)[:1]
-        }
+        waits = {}
+        for chat_id in chat_ids:
+            own = self.limits.windows(chat_id, new=chat_id in new)[0]
+            waits[chat_id] = next_slot(times.get(own.key, []), own, now) - now
+        return waits
 
     async def _now(self, session: Any) -> float:
         if self.db.is_sqlite:  # one machine: its clock

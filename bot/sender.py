@@ -49,7 +49,7 @@ from bot.outbox_views import Gone, OutboxViews, Outgoing
 from bot.pacing import LocalPacer, SharedPacer, take_slot
 from bot.render.fonts import MissingGlyphsError
 from bot.services import outbox
-from bot.transport import from_outbox
+from bot.transport import NOT_MODIFIED, from_outbox
 from models import OutboxMessage
 from models.base import utcnow
 
@@ -316,7 +316,7 @@ class OutboxSender:
             return self._retry_values(row, _backoff(row.attempts), type(error).__name__,
                                       count=True)  # fmt: skip
         except TelegramBadRequest as error:
-            if "message is not modified" in error.message:
+            if NOT_MODIFIED in error.message.lower():
                 return self._sent_values(row, None)
             return self._fail_values(row, f"bad request: {error.message}")
         except (TelegramForbiddenError, TelegramNotFound) as error:
