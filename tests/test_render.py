@@ -190,6 +190,30 @@ def test_card_rendering_is_deterministic(font, card):
     assert render_card(card, font) == render_card(card, font)
 
 
+def test_cards_of_one_union_share_a_background_but_not_each_others_values(font, card):
+    """The shared parts are drawn once per union; a card never shows another's values."""
+    other = dataclasses.replace(
+        card, member_name="赵六", member_number="XC-DS-2024-000999", verify_url=VERIFY_URL + "x"
+    )
+    first, second = render_card(card, font), render_card(other, font)
+    assert first != second
+    assert render_card(card, font) == first  # after another card of the same union
+    assert decode_qr(second) == [VERIFY_URL + "x"]
+    with_other_union = dataclasses.replace(card, union_name=LONG_UNION)
+    assert render_card(with_other_union, font) != first
+
+
+@pytest.mark.parametrize("i", range(20))
+def test_card_qr_decodes_after_telegram_shrinks_it_to_a_jpeg(font, card, i):
+    """Telegram delivers photos recompressed; the code (with its fixed mask) still reads."""
+    data = dataclasses.replace(card, verify_url=f"{VERIFY_URL}{i:04d}")
+    image = Image.open(io.BytesIO(render_card(data, font))).convert("RGB")
+    small = image.resize((800, 504), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    small.save(out, "JPEG", quality=75)
+    assert decode_qr(out.getvalue()) == [f"{VERIFY_URL}{i:04d}"]
+
+
 def test_long_union_and_member_names_fit(font, card):
     long_name = "阿卜杜热合曼·买买提依明·艾力"
     data = dataclasses.replace(card, union_name=LONG_UNION, member_name=long_name)

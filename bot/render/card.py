@@ -6,7 +6,8 @@ import asyncio
 import datetime
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import qrcode
 from PIL import Image, ImageDraw
@@ -18,8 +19,13 @@ from bot.render.fonts import FittedText, FontSpec, FontStack, fit_text
 CARD_SIZE = (1000, 630)
 MARGIN = 56
 HEADER_HEIGHT = 184
+BACKGROUNDS = 32  # cards' shared parts kept drawn: one per union and language
 QR_BOX = 262  # white square holding the code and its quiet zone
 QR_QUIET = 4  # quiet zone, in modules (ISO/IEC 18004)
+# Any of the eight masks is a valid code (the reader learns it from the format bits);
+# choosing the best one evaluates all eight in pure Python, which holds the GIL for
+# about 5 ms a card and delayed the event loop's sends while cards were drawn.
+QR_MASK = 0
 
 RED = (179, 32, 42)
 RED_DARK = (140, 20, 30)
@@ -92,7 +98,9 @@ class CardLayout:
 def render_qr(data: str, max_size: int) -> Image.Image:
     """A black-on-white QR code (error correction M) with a 4-module quiet zone,
     scaled by a whole number of pixels per module to at most `max_size` square."""
-    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=QR_QUIET, box_size=1)
+    qr = qrcode.QRCode(
+        error_correction=ERROR_CORRECT_M, border=QR_QUIET, box_size=1, mask_pattern=QR_MASK
+    )
     qr.add_data(data)
     qr.make(fit=True)
     matrix = qr.get_matrix()
@@ -118,6 +126,11 @@ def _row_tops() -> list[int]:
 
 def layout_card(data: CardData, stack: FontStack) -> CardLayout:
     """Fit the union name into the header and the values into the field column."""
+    return _with_values(_layout_shared(data, stack), data, stack)
+
+
+def _layout_shared(data: CardData, stack: FontStack) -> CardLayout:
+    """The layout of what every card of a union has (values left empty)."""
     name_box = (MARGIN, 106, CARD_SIZE[0] - 2 * MARGIN, 56)
     union = fit_text(
         stack,
@@ -132,18 +145,22 @@ def layout_card(data: CardData, stack: FontStack) -> CardLayout:
     label_width = max(round(stack.length(label, 24)) for label, _ in data.fields()) + 32
     qr_left = CARD_SIZE[0] - MARGIN - QR_BOX
     value_width = qr_left - 40 - (MARGIN + label_width)
+    return CardLayout(union, name_box, label_width, (), value_width)
+
+
+def _with_values(shared: CardLayout, data: CardData, stack: FontStack) -> CardLayout:
     values = tuple(
         fit_text(
             stack,
             value,
-            max_width=value_width,
+            max_width=shared.value_width,
             max_height=48,
             max_size=40 if i == 0 else 32,
             min_size=18,
         )
         for i, (_, value) in enumerate(data.fields())
     )
-    return CardLayout(union, name_box, label_width, values, value_width)
+    return replace(shared, values=values)
 
 
 # ---------------------------------------------------------------- drawing
@@ -173,33 +190,45 @@ def _draw_header(img: Image.Image, data: CardData, stack: FontStack, lay: CardLa
         stack.draw(draw, (left, y), line, fitted.size, HEADER_SUBTLE)
 
 
-def _draw_fields(img: Image.Image, data: CardData, stack: FontStack, lay: CardLayout) -> None:
+def _draw_labels(img: Image.Image, data: CardData, stack: FontStack, lay: CardLayout) -> None:
     draw = ImageDraw.Draw(img)
     value_left = MARGIN + lay.label_width
-    for i, ((label, _), fitted, top) in enumerate(
-        zip(data.fields(), lay.values, _row_tops(), strict=True)
-    ):
+    for i, ((label, _), top) in enumerate(zip(data.fields(), _row_tops(), strict=True)):
         baseline = _baseline(top, 40) - 2
         stack.draw(draw, (MARGIN, baseline), label, 24, MUTED)
-        stack.draw(draw, (value_left, baseline), fitted.lines[0], fitted.size, INK, bold=i == 0)
         if i < 3:
             rule_y = baseline + 26
             draw.line((MARGIN, rule_y, value_left + lay.value_width, rule_y), fill=RULE, width=1)
 
 
-def _draw_qr(img: Image.Image, data: CardData, stack: FontStack) -> None:
+def _draw_values(img: Image.Image, stack: FontStack, lay: CardLayout) -> None:
     draw = ImageDraw.Draw(img)
-    left = CARD_SIZE[0] - MARGIN - QR_BOX
-    top = _row_tops()[0] - 8
+    value_left = MARGIN + lay.label_width
+    for i, (fitted, top) in enumerate(zip(lay.values, _row_tops(), strict=True)):
+        baseline = _baseline(top, 40) - 2
+        stack.draw(draw, (value_left, baseline), fitted.lines[0], fitted.size, INK, bold=i == 0)
+
+
+def _qr_top_left() -> tuple[int, int]:
+    return CARD_SIZE[0] - MARGIN - QR_BOX, _row_tops()[0] - 8
+
+
+def _draw_qr_box(img: Image.Image, data: CardData, stack: FontStack) -> None:
+    draw = ImageDraw.Draw(img)
+    left, top = _qr_top_left()
     draw.rounded_rectangle(
         (left, top, left + QR_BOX, top + QR_BOX), radius=14, fill=WHITE, outline=RULE, width=2
     )
-    code = render_qr(data.verify_url, QR_BOX - 6)
-    offset = (QR_BOX - code.width) // 2
-    img.paste(code.convert("RGB"), (left + offset, top + offset))
     caption_width = stack.length(data.verify_caption, 22)
     x = left + (QR_BOX - caption_width) / 2
     stack.draw(draw, (x, _baseline(top + QR_BOX + 14, 22)), data.verify_caption, 22, MUTED)
+
+
+def _draw_qr(img: Image.Image, data: CardData) -> None:
+    left, top = _qr_top_left()
+    code = render_qr(data.verify_url, QR_BOX - 6)
+    offset = (QR_BOX - code.width) // 2
+    img.paste(code.convert("RGB"), (left + offset, top + offset))
 
 
 def _draw_footer(img: Image.Image, data: CardData, stack: FontStack) -> None:
@@ -223,15 +252,35 @@ def render_card(
     """
     stack = FontStack.of(font, fallbacks)
     stack.require(data.texts())
-    lay = layout_card(data, stack)
-    img = Image.new("RGB", CARD_SIZE, PAPER)
-    _draw_header(img, data, stack, lay)
-    _draw_fields(img, data, stack, lay)
-    _draw_qr(img, data, stack)
-    _draw_footer(img, data, stack)
+    background, shared = _background(_shared_part(data), stack)
+    img = background.copy()
+    _draw_values(img, stack, _with_values(shared, data, stack))
+    _draw_qr(img, data)
     out = io.BytesIO()
     img.save(out, "PNG", compress_level=6)
     return out.getvalue()
+
+
+def _shared_part(data: CardData) -> CardData:
+    """The card without what is the member's own."""
+    return replace(
+        data, member_name="", member_number="", join_date=datetime.date.min, masked_id="",
+        verify_url="",
+    )  # fmt: skip
+
+
+@lru_cache(maxsize=BACKGROUNDS)
+def _background(shared: CardData, stack: FontStack) -> tuple[Image.Image, CardLayout]:
+    """What a union's cards have in common, drawn once: drawing text holds the GIL, which
+    the bot's event loop needs while a card is drawn in a worker thread (a burst of new
+    cards held sends past their slots)."""
+    lay = _layout_shared(shared, stack)
+    img = Image.new("RGB", CARD_SIZE, PAPER)
+    _draw_header(img, shared, stack, lay)
+    _draw_labels(img, shared, stack, lay)
+    _draw_qr_box(img, shared, stack)
+    _draw_footer(img, shared, stack)
+    return img, lay
 
 
 async def render_card_async(
