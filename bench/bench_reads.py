@@ -1,6 +1,7 @@
-"""What one read costs: `Database.read()` with one select against the same select on a
-plain driver connection (aiosqlite, or asyncpg on PostgreSQL), in CPU time of this process
-per read (target: at most 2x), in alternated rounds.
+"""What one read costs: `Database.fetch_one()` (the update path's single-statement read)
+and a `Database.read()` session with one select, against the same select on a plain
+driver connection (aiosqlite, or asyncpg on PostgreSQL), in CPU time of this process per
+read (target: at most 2x), in rounds that alternate the order.
 
     python -m bench.bench_reads [--reads 2000] [--rounds 5] [--database URL]
 
@@ -17,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from bot.db import Database
 from bot.migrate import upgrade_async
@@ -31,7 +32,9 @@ async def _seed(db: Database) -> None:
         street = Street(name="德胜街道", code="DS")
         session.add(street)
         await session.flush()
-        session.add(ReceptionPoint(street_id=street.id, name="德胜大厦", code="DS-01", kind="building"))
+        session.add(
+            ReceptionPoint(street_id=street.id, name="德胜大厦", code="DS-01", kind="building")
+        )
 
 
 async def _timed(reads: int, one: Callable[[], Awaitable[object]]) -> float:
@@ -51,19 +54,26 @@ async def main(reads: int, rounds: int, database: str | None) -> None:
         db = Database(url)
         await _seed(db)
         statement = select(ReceptionPoint.id, ReceptionPoint.name).where(
-            ReceptionPoint.code == "DS-01"
+            ReceptionPoint.code == bindparam("code")
         )
 
-        async def ours() -> object:
+        async def session_read() -> object:
             async with db.read() as session:
-                return (await session.execute(statement)).one()
+                return (await session.execute(statement, {"code": "DS-01"})).one()
+
+        async def fetch() -> object:
+            return await db.fetch_one(statement, code="DS-01")
 
         plain, close = await _plain(db, url)
         try:
-            figures: dict[str, list[float]] = {"Database.read()": [], "plain connection": []}
+            contenders = [
+                ("Database.fetch_one()", fetch),
+                ("Database.read()", session_read),
+                ("plain connection", plain),
+            ]
+            figures: dict[str, list[float]] = {name: [] for name, _ in contenders}
             for round_ in range(rounds):
-                pair = [("Database.read()", ours), ("plain connection", plain)]
-                for name, one in pair if round_ % 2 == 0 else pair[::-1]:
+                for name, one in contenders if round_ % 2 == 0 else contenders[::-1]:
                     figures[name].append(await _timed(reads, one))
         finally:
             await close()
@@ -72,13 +82,13 @@ async def main(reads: int, rounds: int, database: str | None) -> None:
     print(f"reads ({engine}): {reads} single-select reads a round, {rounds} rounds, CPU per read")
     for name, values in figures.items():
         print(
-            f"  {name:17} median {statistics.median(values) * 1e3:.3f} ms"
+            f"  {name:20} median {statistics.median(values) * 1e3:.3f} ms"
             f"  (rounds {min(values) * 1e3:.3f}-{max(values) * 1e3:.3f})"
         )
-    ratio = statistics.median(figures["Database.read()"]) / statistics.median(
-        figures["plain connection"]
-    )
-    print(f"  ratio {ratio:.2f}x   (target <= 2x)")
+    plain_cost = statistics.median(figures["plain connection"])
+    for name in ("Database.fetch_one()", "Database.read()"):
+        ratio = statistics.median(figures[name]) / plain_cost
+        print(f"  {name} / plain: {ratio:.2f}x" + ("   (target <= 2x)" if "fetch" in name else ""))
 
 
 async def _plain(

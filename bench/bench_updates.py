@@ -110,6 +110,11 @@ async def run_unionbot(workers: int) -> tuple[float, list[float]]:
                 "UNIONBOT__DATABASE__URL": url,
                 "UNIONBOT__SECURITY__DATA_KEY": generate_key(),
                 "UNIONBOT__SECURITY__LOOKUP_KEY": generate_key(),
+                # The update path's cost, not Telegram's limits: paced at Telegram's 30
+                # a second overall, replies would cap this at about 30 updates a second
+                # (the echo bot is not paced at all).
+                "UNIONBOT__OUTBOX__GLOBAL_PER_SECOND": "100000",
+                "UNIONBOT__OUTBOX__PRIVATE_PER_SECOND": "1000",
             }
             process = await start_process("-m", "bot.cli", "run", env=env)
             for n in range(WARM_UP + workers):

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Select, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -26,7 +26,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+from bot.direct_reads import BUSY_TIMEOUT_MS, DirectReads
+
+SQLITE_BUSY_TIMEOUT_MS = BUSY_TIMEOUT_MS
 
 
 def dialect_insert(session: AsyncSession) -> Any:
@@ -49,6 +51,13 @@ class Database:
         self._read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
         self._write_lock = WriteLock() if self.is_sqlite else None
         self._commit_hooks: dict[str, list[Callable[[], None]]] = {}
+        in_memory = self.is_sqlite and self.url.database in (None, "", ":memory:")
+        # An in-memory database is one connection's own: nothing else can read it.
+        self._direct = (
+            None
+            if in_memory
+            else DirectReads(self.url, self.reader.dialect, pool_size=max(2, pool_size // 4))
+        )
 
     def on_commit(self, topic: str, hook: Callable[[], None]) -> None:
         """Call `hook` after any transaction that flagged `topic` (see `flag`) commits."""
@@ -98,7 +107,24 @@ class Database:
         async with self._read_sessions() as session, session.begin():
             yield session
 
+    async def fetch_all(self, statement: Select[Any], **values: Any) -> list[tuple[Any, ...]]:
+        """The rows of one select, its bindparams given by name: the update path's cheap
+        read (bot/direct_reads.py); several statements that must agree use `read()`."""
+        if self._direct is None:
+            async with self.read() as session:
+                return [tuple(row) for row in await session.execute(statement, values)]
+        return await self._direct.all(statement, **values)
+
+    async def fetch_one(self, statement: Select[Any], **values: Any) -> tuple[Any, ...] | None:
+        """The one row of a select (None if there is none); see `fetch_all`."""
+        rows = await self.fetch_all(statement, **values)
+        if len(rows) > 1:
+            raise ValueError("more than one row for a one-row read")
+        return rows[0] if rows else None
+
     async def dispose(self) -> None:
+        if self._direct is not None:
+            await self._direct.close()
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -105,6 +107,69 @@ class MembershipView:
     union_name: str
 
 
+# The update path's reads: single statements (Database.fetch_one), built once.
+
+
+@cache
+def _point_by_code() -> Select[Any]:
+    return (
+        select(ReceptionPoint.id, ReceptionPoint.name, Street.id, Street.name)
+        .join(Street, Street.id == ReceptionPoint.street_id)
+        .where(ReceptionPoint.code == bindparam("code"), ReceptionPoint.active.is_(True))
+    )
+
+
+@cache
+def _standing_by_ric() -> Select[Any]:
+    """(active member number, open application number, its submission time) of a person."""
+    ric_hash = bindparam("ric_hash")
+
+    def pending(column: Any) -> Any:
+        return (
+            select(column)
+            .where(Application.ric_hash == ric_hash, Application.status == "submitted")
+            .order_by(Application.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    member = (
+        select(Member.number)
+        .where(Member.ric_hash == ric_hash, Member.status == "active")
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(member, pending(Application.number), pending(Application.submitted_at))
+
+
+def _raise_if_standing(row: Any) -> None:
+    member_number, application_number, submitted_at = row
+    if member_number is not None:
+        raise AlreadyMember(member_number)
+    if application_number is not None:
+        raise OpenApplicationExists(application_number, submitted_at)
+
+
+@cache
+def _standing_of_user() -> Select[Any]:
+    member = (
+        select(Member.number)
+        .where(Member.telegram_user_id == bindparam("user_id"), Member.status == "active")
+        .limit(1)
+        .scalar_subquery()
+    )
+    pending = (
+        select(Application.number)
+        .where(
+            Application.telegram_user_id == bindparam("user_id"),
+            Application.status == "submitted",
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(member, pending)
+
+
 class IntakeService:
     def __init__(self, db: Database, cipher: PiiCipher, hasher: LookupHasher) -> None:
         self.db = db
@@ -115,18 +180,8 @@ class IntakeService:
         return self.hasher.digest(resident_id, context="ric")
 
     async def point_by_code(self, code: str) -> PointInfo | None:
-        async with self.db.read() as session:
-            row = (
-                await session.execute(
-                    select(ReceptionPoint, Street)
-                    .join(Street, Street.id == ReceptionPoint.street_id)
-                    .where(ReceptionPoint.code == code, ReceptionPoint.active.is_(True))
-                )
-            ).first()
-        if row is None:
-            return None
-        point, street = row
-        return PointInfo(point.id, point.name, street.id, street.name)
+        row = await self.db.fetch_one(_point_by_code(), code=code)
+        return PointInfo(*row) if row is not None else None
 
     async def streets(self) -> list[StreetInfo]:
         async with self.db.read() as session:
@@ -157,22 +212,12 @@ class IntakeService:
 
     async def check_person(self, resident_id: str) -> None:
         """Raise if this person already has an open application or is a member."""
-        async with self.db.read() as session:
-            await self._check_person(session, self.ric_hash(resident_id))
+        row = await self.db.fetch_one(_standing_by_ric(), ric_hash=self.ric_hash(resident_id))
+        _raise_if_standing(row)
 
     async def _check_person(self, session: AsyncSession, ric_hash: str) -> None:
-        member = await session.scalar(
-            select(Member).where(Member.ric_hash == ric_hash, Member.status == "active")
-        )
-        if member is not None:
-            raise AlreadyMember(member.number)
-        open_app = await session.scalar(
-            select(Application).where(
-                Application.ric_hash == ric_hash, Application.status == "submitted"
-            )
-        )
-        if open_app is not None:
-            raise OpenApplicationExists(open_app.number, open_app.submitted_at)
+        row = (await session.execute(_standing_by_ric(), {"ric_hash": ric_hash})).one()
+        _raise_if_standing(row)
 
     async def submit(self, user_id: int, draft: Draft) -> Submitted:
         """Store the application and queue its review card. For an assisted application
@@ -282,21 +327,8 @@ class IntakeService:
     async def standing_of(self, user_id: int) -> tuple[str | None, str | None]:
         """(active member number, open application number) in one query: /start asks
         this on every scan, so it is kept cheap."""
-        member = (
-            select(Member.number)
-            .where(Member.telegram_user_id == user_id, Member.status == "active")
-            .limit(1)
-            .scalar_subquery()
-        )
-        pending = (
-            select(Application.number)
-            .where(Application.telegram_user_id == user_id, Application.status == "submitted")
-            .limit(1)
-            .scalar_subquery()
-        )
-        async with self.db.read() as session:
-            row = (await session.execute(select(member, pending))).one()
-        return row[0], row[1]
+        row = await self.db.fetch_one(_standing_of_user(), user_id=user_id)
+        return (row[0], row[1]) if row is not None else (None, None)
 
     async def recently_assisted(
         self, staff_user_id: int, within: timedelta = timedelta(minutes=30)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Select, bindparam, select
+
 from bot.db import Database
 from models import UserPreference
 
@@ -13,9 +18,8 @@ class PreferenceService:
 
     async def locale_of(self, user_id: int) -> str | None:
         if user_id not in self._cache:
-            async with self.db.read() as session:
-                row = await session.get(UserPreference, user_id)
-            self._cache[user_id] = row.locale if row else None
+            row = await self.db.fetch_one(_locale_of(), user_id=user_id)
+            self._cache[user_id] = row[0] if row else None
         return self._cache[user_id]
 
     async def set_locale(self, user_id: int, locale: str) -> None:
@@ -30,3 +34,10 @@ class PreferenceService:
     def forget(self, user_id: int) -> None:
         """Drop the cached choice (the row itself is deleted by the privacy service)."""
         self._cache.pop(user_id, None)
+
+
+@cache
+def _locale_of() -> Select[Any]:
+    return select(UserPreference.locale).where(
+        UserPreference.telegram_user_id == bindparam("user_id")
+    )
