@@ -25,6 +25,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_card
+	$(BIN)/python -m bench.bench_reads
 	$(BIN)/python -m bench.bench_glyphs
 	$(BIN)/python -m bench.bench_approvals
 	$(BIN)/python -m bench.bench_matching
