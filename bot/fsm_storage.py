@@ -13,7 +13,7 @@ state even before it is saved.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
@@ -27,11 +27,12 @@ from aiogram.fsm.storage.base import (
     StateType,
     StorageKey,
 )
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.caches import per_person_cache
 from bot.db import Database
 from bot.pii import PiiCipher
 from models import FsmRecord
@@ -52,13 +53,18 @@ class DatabaseStorage(BaseStorage):
         key_builder: KeyBuilder | None = None,
         *,
         cache: bool | None = None,
+        cached_people: MutableMapping[str, Record] | None = None,
     ) -> None:
         self.db = db
         self.cipher = cipher
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
         # Several processes (PostgreSQL) must not trust a local copy.
         use_cache = db.is_sqlite if cache is None else cache
-        self._cache: dict[str, Record] | None = {} if use_cache else None
+        # Bounded and forgetting (bot/caches.py); within an update the dirty records are
+        # read first, so an entry pushed out mid-update costs a read, never a state.
+        self._cache: MutableMapping[str, Record] | None = (
+            (per_person_cache() if cached_people is None else cached_people) if use_cache else None
+        )
 
     # --- per-update batching ---------------------------------------------------------
     @contextmanager
@@ -122,12 +128,7 @@ class DatabaseStorage(BaseStorage):
             return dirty[key]
         if self._cache is not None and key in self._cache:
             return self._cache[key]
-        async with self.db.read() as session:
-            row = (
-                await session.execute(
-                    select(FsmRecord.state, FsmRecord.data_cipher).where(FsmRecord.key == key)
-                )
-            ).first()
+        row = await self.db.fetch_one(_read_statement(), key=key)
         record: Record = (None, {})
         if row is not None:
             data = json.loads(self.cipher.decrypt(row[1], context=_CONTEXT)) if row[1] else {}
@@ -157,6 +158,11 @@ class DatabaseStorage(BaseStorage):
 
     def _upsert(self) -> Any:
         return _upsert_statement(self.db.is_sqlite)
+
+
+@cache
+def _read_statement() -> Any:
+    return select(FsmRecord.state, FsmRecord.data_cipher).where(FsmRecord.key == bindparam("key"))
 
 
 @cache
