@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from bot.direct_reads import BUSY_TIMEOUT_MS, DirectReads
+from bot.direct_reads import DirectReads
 
-SQLITE_BUSY_TIMEOUT_MS = BUSY_TIMEOUT_MS
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def dialect_insert(session: AsyncSession) -> Any:

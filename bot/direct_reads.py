@@ -22,7 +22,6 @@ from sqlalchemy.engine import URL, Dialect
 from sqlalchemy.sql import Select
 
 Processor = Callable[[Any], Any] | None
-BUSY_TIMEOUT_MS = 30_000  # as the engine's connections (bot/db.py)
 
 
 @dataclass(frozen=True)
@@ -116,10 +115,12 @@ class DirectReads:
 async def _open_sqlite(reads: DirectReads) -> Any:
     import aiosqlite
 
+    from bot.db import SQLITE_BUSY_TIMEOUT_MS  # bot.db imports this module
+
     connection = await aiosqlite.connect(reads.url.database, isolation_level=None)
     # Only reads go here: a write by mistake fails instead of bypassing the write lock.
     await connection.execute("PRAGMA query_only=ON")
-    await connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    await connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     return connection
 
 

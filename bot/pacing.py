@@ -141,6 +141,22 @@ def next_slot(times: list[float], window: Window, now: float) -> float:
     return slot
 
 
+def own_waits(
+    limits: Limits,
+    times: dict[int, list[float]],
+    chat_ids: list[int],
+    new: frozenset[int],
+    now: float,
+) -> dict[int, float]:
+    """For each chat, seconds until its own window (as `times` holds it) has room; for
+    the chats in `new`, room for a new message."""
+    waits = {}
+    for chat_id in chat_ids:
+        own = limits.windows(chat_id, new=chat_id in new)[0]
+        waits[chat_id] = next_slot(times.get(own.key, []), own, now) - now
+    return waits
+
+
 def trimmed(times: list[float], window: Window, now: float) -> list[float]:
     """Only the times that can still matter: inside the window, or reserved ahead."""
     keep_from = bisect.bisect_right(times, now - window.span)
@@ -248,11 +264,8 @@ class LocalPacer:
         self, chat_ids: list[int], new: frozenset[int] = frozenset()
     ) -> dict[int, float]:
         now = self.clock()
-        waits = {}
-        for chat_id in chat_ids:
-            own = self.limits.windows(chat_id, new=chat_id in new)[0]
-            waits[chat_id] = next_slot(list(self._times.get(own.key, ())), own, now) - now
-        return waits
+        times = {chat: list(self._times[chat]) for chat in set(chat_ids) if chat in self._times}
+        return own_waits(self.limits, times, chat_ids, new, now)
 
     def _forget_quiet_chats(self, now: float) -> None:
         """A chat whose window has passed holds nothing that matters (bounded memory)."""
@@ -335,11 +348,7 @@ class SharedPacer:
             )
             times = {row.chat_id: _parse(row.times) for row in rows}
             now = await self._now(session)
-        waits = {}
-        for chat_id in chat_ids:
-            own = self.limits.windows(chat_id, new=chat_id in new)[0]
-            waits[chat_id] = next_slot(times.get(own.key, []), own, now) - now
-        return waits
+        return own_waits(self.limits, times, chat_ids, new, now)
 
     async def _now(self, session: Any) -> float:
         if self.db.is_sqlite:  # one machine: its clock

@@ -120,14 +120,15 @@ def _point_by_code() -> Select[Any]:
 
 
 @cache
-def _standing_by_ric() -> Select[Any]:
-    """(active member number, open application number, its submission time) of a person."""
-    ric_hash = bindparam("ric_hash")
+def _standing(by: str) -> Select[Any]:
+    """(active member number, open application number, its submission time) of a person
+    known by `by`: "ric_hash" (the resident id's hash) or "telegram_user_id"."""
+    key = bindparam(by)
 
     def pending(column: Any) -> Any:
         return (
             select(column)
-            .where(Application.ric_hash == ric_hash, Application.status == "submitted")
+            .where(getattr(Application, by) == key, Application.status == "submitted")
             .order_by(Application.id)
             .limit(1)
             .scalar_subquery()
@@ -135,7 +136,7 @@ def _standing_by_ric() -> Select[Any]:
 
     member = (
         select(Member.number)
-        .where(Member.ric_hash == ric_hash, Member.status == "active")
+        .where(getattr(Member, by) == key, Member.status == "active")
         .limit(1)
         .scalar_subquery()
     )
@@ -148,26 +149,6 @@ def _raise_if_standing(row: Any) -> None:
         raise AlreadyMember(member_number)
     if application_number is not None:
         raise OpenApplicationExists(application_number, submitted_at)
-
-
-@cache
-def _standing_of_user() -> Select[Any]:
-    member = (
-        select(Member.number)
-        .where(Member.telegram_user_id == bindparam("user_id"), Member.status == "active")
-        .limit(1)
-        .scalar_subquery()
-    )
-    pending = (
-        select(Application.number)
-        .where(
-            Application.telegram_user_id == bindparam("user_id"),
-            Application.status == "submitted",
-        )
-        .limit(1)
-        .scalar_subquery()
-    )
-    return select(member, pending)
 
 
 class IntakeService:
@@ -212,11 +193,12 @@ class IntakeService:
 
     async def check_person(self, resident_id: str) -> None:
         """Raise if this person already has an open application or is a member."""
-        row = await self.db.fetch_one(_standing_by_ric(), ric_hash=self.ric_hash(resident_id))
+        ric_hash = self.ric_hash(resident_id)
+        row = await self.db.fetch_one(_standing("ric_hash"), ric_hash=ric_hash)
         _raise_if_standing(row)
 
     async def _check_person(self, session: AsyncSession, ric_hash: str) -> None:
-        row = (await session.execute(_standing_by_ric(), {"ric_hash": ric_hash})).one()
+        row = (await session.execute(_standing("ric_hash"), {"ric_hash": ric_hash})).one()
         _raise_if_standing(row)
 
     async def submit(self, user_id: int, draft: Draft) -> Submitted:
@@ -327,7 +309,7 @@ class IntakeService:
     async def standing_of(self, user_id: int) -> tuple[str | None, str | None]:
         """(active member number, open application number) in one query: /start asks
         this on every scan, so it is kept cheap."""
-        row = await self.db.fetch_one(_standing_of_user(), user_id=user_id)
+        row = await self.db.fetch_one(_standing("telegram_user_id"), telegram_user_id=user_id)
         return (row[0], row[1]) if row is not None else (None, None)
 
     async def recently_assisted(
