@@ -13,6 +13,7 @@ asyncpg connections on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -101,8 +102,10 @@ class DirectReads:
     async def _run(self, compiled: _Compiled, bound: Sequence[Any]) -> list[Any]:
         connection = self._connection or await self._open()
         if self.is_sqlite:
-            async with connection.execute(compiled.sql, bound) as cursor:
-                return list(await cursor.fetchall())
+            # Executed and read to the end in one trip to aiosqlite's thread: a statement
+            # left half-read while another task's runs would hold the connection's read
+            # transaction open, and every read would go on seeing that old snapshot.
+            return list(await connection.execute_fetchall(compiled.sql, bound))
         return await connection.execute(compiled.sql, bound)
 
     async def _open(self) -> Any:
@@ -126,22 +129,27 @@ async def _open_sqlite(reads: DirectReads) -> Any:
 
 async def _open_pg(reads: DirectReads) -> Any:
     connections = _PgConnections(reads)
-    await connections.give(await connections._take())  # fail early: a wrong URL
+    connections.give(await connections._take())  # fail early: a wrong URL
     return connections
 
 
 class _PgConnections:
     """asyncpg connections for single selects. Not asyncpg's pool: its acquire and
     release (with a reset query on every return, needless here: no session state is
-    ever changed) cost twice the select."""
+    ever changed) cost twice the select.
+
+    First come, first served: a returned connection goes to the longest waiting read,
+    so a read is never starved by others that keep taking connections back at once.
+    """
 
     def __init__(self, reads: DirectReads) -> None:
         self.dsn = reads.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.size = reads.pool_size
         self.dialect: Any = reads.dialect
         self._idle: list[Any] = []
-        self._open = 0
-        self._returned = asyncio.Condition()
+        self._open = 0  # open or being opened
+        # Each is handed a connection, or None: "open one, in the slot I pass on".
+        self._waiting: deque[asyncio.Future[Any]] = deque()
 
     async def connect(self) -> Any:
         import asyncpg
@@ -170,29 +178,45 @@ class _PgConnections:
             connection.terminate()
             raise
         finally:
-            await self.give(connection)
+            self.give(connection)
 
     async def _take(self) -> Any:
-        async with self._returned:
-            await self._returned.wait_for(lambda: self._idle or self._open < self.size)
-            if self._idle:
-                return self._idle.pop()
-            self._open += 1  # this one is being opened
+        if self._idle:  # never while reads wait: a returned connection goes to them
+            return self._idle.pop()
+        if self._open < self.size:
+            self._open += 1
+            return await self._open_in_slot()
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            connection = await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._hand(waiter.result())  # handed over just as this read gave up
+            raise
+        return connection if connection is not None else await self._open_in_slot()
+
+    async def _open_in_slot(self) -> Any:
         try:
             return await self.connect()
         except BaseException:
-            async with self._returned:
-                self._open -= 1
-                self._returned.notify()
+            self._hand(None)
             raise
 
-    async def give(self, connection: Any) -> None:
-        async with self._returned:
-            if connection.is_closed():  # the server went away: the next read opens anew
-                self._open -= 1
-            else:
-                self._idle.append(connection)
-            self._returned.notify()
+    def give(self, connection: Any) -> None:
+        # The server went away: the slot passes on, and the next read opens anew.
+        self._hand(None if connection.is_closed() else connection)
+
+    def _hand(self, connection: Any) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():  # a cancelled read is skipped
+                waiter.set_result(connection)
+                return
+        if connection is None:
+            self._open -= 1
+        else:
+            self._idle.append(connection)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []

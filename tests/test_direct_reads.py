@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, func, literal_column, select, text
 
 from bot.db import Database
 from models.audit import AuditEntry
@@ -134,3 +134,59 @@ async def test_a_lost_connection_fails_that_read_and_the_next_opens_anew(
         with pytest.raises(lost):
             await database.fetch_one(count)
     assert await database.fetch_one(count) == (0,)
+
+
+async def test_overlapping_reads_never_keep_an_old_snapshot(database: Database) -> None:
+    """Reads running at once on the one SQLite connection must not hold its read
+    transaction open between them: a write committed meanwhile would stay unseen by
+    every later read for as long as the reads kept overlapping (a form's next answer
+    checked against the state before the last one)."""
+    for n in range(20):
+        await _point(database, f"O{n}")
+    every = select(ReceptionPoint.code)
+    count = select(func.count()).select_from(ReceptionPoint)
+    stop = asyncio.Event()
+
+    async def keep_reading() -> None:
+        while not stop.is_set():
+            await database.fetch_all(every)
+
+    readers = [asyncio.create_task(keep_reading()) for _ in range(8)]
+    try:
+        await asyncio.sleep(0.05)
+        for n in range(1, 11):
+            await _point(database, f"N{n}")
+            assert await database.fetch_one(count) == (20 + n,)
+    finally:
+        stop.set()
+        await asyncio.gather(*readers)
+
+
+async def test_a_read_given_up_while_waiting_costs_no_connection(database: Database) -> None:
+    """Reads cancelled (a timeout, a shutdown) while all connections are busy leave the
+    pool whole: the reads after them still get every connection."""
+    slow = select(func.pg_sleep(0.3)) if not database.is_sqlite else None
+    count = select(func.count()).select_from(Street)
+    if slow is not None:
+        busy = [asyncio.create_task(database.fetch_one(slow)) for _ in range(4)]
+    else:  # one connection, one thread: a long recursive select keeps it busy
+        busy = [asyncio.create_task(database.fetch_one(select(literal_column(_SQLITE_BUSY))))]
+    await asyncio.sleep(0.05)
+    given_up = [asyncio.create_task(database.fetch_one(count)) for _ in range(5)]
+    await asyncio.sleep(0.05)
+    for task in given_up:
+        task.cancel()
+    await asyncio.gather(*busy)
+    assert await asyncio.gather(*(database.fetch_one(count) for _ in range(20))) == [(0,)] * 20
+    direct = database._direct
+    assert direct is not None
+    if not database.is_sqlite:
+        pool = direct._connection
+        assert pool._open == len(pool._idle) <= direct.pool_size
+        assert not pool._waiting
+
+
+_SQLITE_BUSY = (
+    "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000000) "
+    "SELECT count(*) FROM n)"
+)
