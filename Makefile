@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_glyphs
 	$(BIN)/python -m bench.bench_approvals
 	$(BIN)/python -m bench.bench_matching
+	$(BIN)/python -m bench.bench_suggest
 	$(BIN)/python -m bench.bench_updates
 	$(BIN)/python -m bench.bench_limiter
 

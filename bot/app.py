@@ -154,6 +154,22 @@ async def build_app(
     db = Database(
         settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size
     )
+    try:
+        return await _assemble(settings, db, keys, fonts, events_isolation, webhook)
+    except BaseException:
+        await db.dispose()  # its reading thread and watch would keep the process alive
+        raise
+
+
+async def _assemble(
+    settings: Settings,
+    db: Database,
+    keys: Keys,
+    fonts: FontStack,
+    events_isolation: BaseEventIsolation | None,
+    webhook: bool,
+) -> App:
+    await db.changes.watch()  # the bot caches what staff change (bot/changes.py)
     bot = make_bot(settings)
     me = await identify(bot, settings)  # one clear line, never the token, when it fails
     locks = open_locks(db)

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bot.changes import Changes
 from bot.direct_reads import DirectReads
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -51,6 +52,7 @@ class Database:
         self._read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
         self._write_lock = WriteLock() if self.is_sqlite else None
         self._commit_hooks: dict[str, list[Callable[[], None]]] = {}
+        self.changes = Changes(self)  # caches of what staff change (bot/changes.py)
         in_memory = self.is_sqlite and self.url.database in (None, "", ":memory:")
         # An in-memory database is one connection's own: nothing else can read it.
         self._direct = (
@@ -66,6 +68,11 @@ class Database:
     @staticmethod
     def flag(session: AsyncSession, topic: str) -> None:
         session.info.setdefault("topics", set()).add(topic)
+
+    async def _stamp(self, session: AsyncSession) -> None:
+        topics = session.info.get("topics")
+        if topics:
+            await self.changes.stamp(session, topics)
 
     def _after_commit(self, session: AsyncSession) -> None:
         for topic in session.info.pop("topics", ()):
@@ -94,11 +101,13 @@ class Database:
             async with self._write_sessions() as session:
                 async with session.begin():
                     yield session
+                    await self._stamp(session)
                 self._after_commit(session)
             return
         async with self._write_lock.hold(urgent=urgent), self._write_sessions() as session:
             async with session.begin():
                 yield session
+                await self._stamp(session)
             self._after_commit(session)
 
     @asynccontextmanager
@@ -123,6 +132,7 @@ class Database:
         return rows[0] if rows else None
 
     async def dispose(self) -> None:
+        await self.changes.close()
         if self._direct is not None:
             await self._direct.close()
         await self.writer.dispose()

@@ -10,7 +10,14 @@ from models.member import ApplicationSequence, Member, MemberSequence
 from models.menu import CommandMenu
 from models.org import BindCode, ReceptionPoint, Staff, Street, UnboundGroup, UnionOrg
 from models.outbox import OutboxMessage
-from models.runtime import BotInstance, FsmRecord, InboxUpdate, SendWindow, UserPreference
+from models.runtime import (
+    BotInstance,
+    ChangeStamp,
+    FsmRecord,
+    InboxUpdate,
+    SendWindow,
+    UserPreference,
+)
 
 __all__ = [
     "Application",
@@ -19,6 +26,7 @@ __all__ = [
     "Base",
     "BindCode",
     "BotInstance",
+    "ChangeStamp",
     "CommandMenu",
     "Enterprise",
     "FsmRecord",

@@ -87,3 +87,14 @@ class UserPreference(Base):
 
     telegram_user_id: Mapped[int] = mapped_column(ChatId, primary_key=True, autoincrement=False)
     locale: Mapped[str] = mapped_column(Bounded(8))
+
+
+class ChangeStamp(Base):
+    """How often a fact that processes cache (streets and reception points; the
+    enterprise registry) has changed: bumped in the changing transaction itself, so a
+    process that polls it (SQLite) drops its copy after any other process's change."""
+
+    __tablename__ = "change_stamp"
+
+    topic: Mapped[str] = mapped_column(Bounded(32), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)

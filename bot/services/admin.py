@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.changes import ORG_TOPIC
 from bot.db import Database
 from bot.services import outbox
 from bot.services.audit import Actor, record
@@ -103,6 +104,7 @@ class AdminService:
             street = Street(code=code, name=name, review_chat_id=chat_id)
             session.add(street)
             await session.flush()
+            Database.flag(session, ORG_TOPIC)
             await joint_union(session, street)
             await record(session, actor, "street.added", "street", code, after={"name": name})
         elif street.name != name:
@@ -170,6 +172,7 @@ class AdminService:
                 ReceptionPoint.street_id == street.id, ReceptionPoint.name == name
             )
         )
+        Database.flag(session, ORG_TOPIC)  # the update path's copy of the points
         if point is None:
             point = ReceptionPoint(
                 street_id=street.id, name=name, kind=kind, code=code or new_point_code()
@@ -195,6 +198,7 @@ class AdminService:
             if point is None:
                 raise NotFound(f"reception point {code}")
             point.active = False
+            Database.flag(session, ORG_TOPIC)
             await record(session, actor, "point.retired", "reception_point", code)
 
     async def points(self, street_ref: str | None = None) -> list[PointRow]:
@@ -370,6 +374,7 @@ async def _rename(session: AsyncSession, street: Street, name: str, actor: Actor
     union = await session.get(UnionOrg, union_id)
     old_name, old_union = street.name, union.name if union is not None else None
     street.name = name
+    Database.flag(session, ORG_TOPIC)
     new_union = joint_union_name(name)
     if union is not None:
         union.name = new_union

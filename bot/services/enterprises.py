@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.changes import ENTERPRISES_TOPIC
 from bot.db import Database, dialect_insert
 from bot.matching import Candidate, EnterpriseMatcher, Match, find_uscc, normalise
 from bot.services import outbox
@@ -29,10 +30,9 @@ from models.enterprise import ENTERPRISE_STATUSES
 if TYPE_CHECKING:  # review imports this module
     from bot.services.review import CardRef
 
-# Transactions that change enterprises flag this topic; the matcher cache listens to it.
-ENTERPRISES_TOPIC = "enterprises"
-# Another process (the command-line import) may rename enterprises: rebuild at least this
-# often even when the cheap fingerprint did not change.
+# Unwatched (bot/changes.py: a command-line tool, or the watch broken), another process
+# (the command-line import) may rename enterprises unseen: rebuild at least this often
+# even when the cheap fingerprint did not change.
 MATCHER_MAX_AGE_S = 60.0
 NAME_KEY_MAX = 120
 
@@ -263,11 +263,11 @@ class EnterpriseService:
         self.db = db
         self.threshold = threshold
         self.federation_chat_id = federation_chat_id
-        # Bumped by every committed change in this process; other processes are noticed
-        # through the fingerprint (count and id sum of matchable enterprises) and the age.
+        # Bumped by every committed change in this process; unwatched, other processes
+        # are noticed through the fingerprint (the newest enterprise id) and the age.
         self.version = 0
         self._matcher: EnterpriseMatcher | None = None
-        self._matcher_stamp: tuple[int, int, int] | None = None
+        self._matcher_stamp: tuple[int, ...] | None = None
         self._matcher_built = 0.0
         self._matcher_lock = asyncio.Lock()
         db.on_commit(ENTERPRISES_TOPIC, self._changed)
@@ -324,13 +324,24 @@ class EnterpriseService:
         return (await self.matcher()).match(text, street_id=street_id, limit=3)
 
     async def matcher(self) -> EnterpriseMatcher:
-        """A matcher over active, non-merged enterprises, rebuilt only when they changed."""
+        """A matcher over active, non-merged enterprises, rebuilt only when they changed:
+        known without a query while changes are watched (bot/changes.py)."""
+        generation = self.db.changes.generation(ENTERPRISES_TOPIC)
+        known = generation is not None and self._matcher_stamp == (generation,)
+        if known and self._matcher is not None:
+            return self._matcher
         async with self._matcher_lock:
-            async with self.db.read() as session:
-                stamp = (self.version, *await _fingerprint(session))
+            generation = self.db.changes.generation(ENTERPRISES_TOPIC)  # before reading
+            if generation is not None:
+                stamp: tuple[int, ...] = (generation,)
+                fresh = True
+            else:
+                async with self.db.read() as session:
+                    stamp = (self.version, *await _fingerprint(session))
                 fresh = time.monotonic() - self._matcher_built < MATCHER_MAX_AGE_S
-                if self._matcher is not None and stamp == self._matcher_stamp and fresh:
-                    return self._matcher
+            if self._matcher is not None and stamp == self._matcher_stamp and fresh:
+                return self._matcher
+            async with self.db.read() as session:
                 rows = list(
                     await session.execute(
                         select(

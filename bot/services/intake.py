@@ -12,6 +12,7 @@ from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.changes import ORG_TOPIC, Cached
 from bot.db import Database
 from bot.pii import LookupHasher, PiiCipher
 from bot.services import enterprises, outbox, sequences
@@ -111,12 +112,17 @@ class MembershipView:
 
 
 @cache
-def _point_by_code() -> Select[Any]:
+def _active_points() -> Select[Any]:
     return (
-        select(ReceptionPoint.id, ReceptionPoint.name, Street.id, Street.name)
+        select(ReceptionPoint.code, ReceptionPoint.id, ReceptionPoint.name, Street.id, Street.name)
         .join(Street, Street.id == ReceptionPoint.street_id)
-        .where(ReceptionPoint.code == bindparam("code"), ReceptionPoint.active.is_(True))
+        .where(ReceptionPoint.active.is_(True))
     )
+
+
+@cache
+def _streets() -> Select[Any]:
+    return select(Street.id, Street.name).order_by(Street.id)
 
 
 @cache
@@ -156,25 +162,32 @@ class IntakeService:
         self.db = db
         self.cipher = cipher
         self.hasher = hasher
+        # What staff change a few times a day, read on every /start (bot/changes.py).
+        self._points = Cached(db.changes, ORG_TOPIC, self._load_points)
+        self._streets = Cached(db.changes, ORG_TOPIC, self._load_streets)
+
+    async def _load_points(self) -> dict[str, PointInfo]:
+        rows = await self.db.fetch_all(_active_points())
+        return {code: PointInfo(*rest) for code, *rest in rows}
+
+    async def _load_streets(self) -> dict[int, StreetInfo]:
+        return {id_: StreetInfo(id_, name) for id_, name in await self.db.fetch_all(_streets())}
 
     def ric_hash(self, resident_id: str) -> str:
         return self.hasher.digest(resident_id, context="ric")
 
     async def point_by_code(self, code: str) -> PointInfo | None:
-        row = await self.db.fetch_one(_point_by_code(), code=code)
-        return PointInfo(*row) if row is not None else None
+        """An active reception point; None for an unknown or retired code."""
+        return (await self._points.get()).get(code)
 
     async def streets(self) -> list[StreetInfo]:
-        async with self.db.read() as session:
-            rows = await session.scalars(select(Street).order_by(Street.id))
-            return [StreetInfo(s.id, s.name) for s in rows]
+        return list((await self._streets.get()).values())
 
     async def street(self, street_id: int) -> StreetInfo:
-        async with self.db.read() as session:
-            street = await session.get(Street, street_id)
+        street = (await self._streets.get()).get(street_id)
         if street is None:
             raise NotFound("street")
-        return StreetInfo(street.id, street.name)
+        return street
 
     async def staff_street(self, user_id: int) -> StreetInfo | None:
         """The street this person reviews for, if they are active street staff."""

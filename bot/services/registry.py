@@ -30,9 +30,10 @@ from typing import Any
 from sqlalchemy import Row, and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.changes import ENTERPRISES_TOPIC
 from bot.db import Database
 from bot.services.audit import Actor, record
-from bot.services.enterprises import ENTERPRISES_TOPIC, name_key
+from bot.services.enterprises import name_key
 from bot.validation import Code, ValidationError, clean_text, validate_uscc
 from models import Enterprise, Street
 from models.base import utcnow
