@@ -58,9 +58,7 @@ async def main(queries: int, rounds: int, database: str | None) -> None:
             await watched_db.changes.watch()
             ways = {
                 "watched": EnterpriseService(watched_db, threshold=25, federation_chat_id=None),
-                "unwatched": EnterpriseService(
-                    unwatched_db, threshold=25, federation_chat_id=None
-                ),
+                "unwatched": EnterpriseService(unwatched_db, threshold=25, federation_chat_id=None),
             }
             for service in ways.values():  # warm: the matcher built, pinyin memoised
                 await _timed(service, texts[:50])
