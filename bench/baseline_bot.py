@@ -23,9 +23,10 @@ What it deliberately lacks (what unionbot pays for on every step):
 - no encryption: the resident id and mobile sit in memory in clear text;
 - no outbox: replies are sent straight from the handler, not stored first, not paced
   against Telegram's limits, not retried;
-- no per-user ordering beyond aiogram's default, no locale lookup (Chinese only), no
-  check of the person's standing (member / open application) in a database, no matching of
-  the employer against the enterprise registry, no font check of the name, no submit step.
+- no per-user ordering of updates (aiogram's default isolation: none), no locale lookup
+  (Chinese only), no check of the person's standing (member / open application) in a
+  database, no matching of the employer against the enterprise registry, no font check of
+  the name, no submit step.
 
     python -m bench.baseline_bot API_BASE TOKEN POINT_CODE
 """
