@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -28,6 +28,9 @@ from sqlalchemy.ext.asyncio import (
 
 from bot.changes import Changes
 from bot.direct_reads import DirectReads
+
+if TYPE_CHECKING:
+    from bot.pg_connections import PgConnections
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -53,6 +56,7 @@ class Database:
         self._write_lock = WriteLock() if self.is_sqlite else None
         self._commit_hooks: dict[str, list[Callable[[], None]]] = {}
         self.changes = Changes(self)  # caches of what staff change (bot/changes.py)
+        self._own_connections: list[PgConnections] = []
         in_memory = self.is_sqlite and self.url.database in (None, "", ":memory:")
         # An in-memory database is one connection's own: nothing else can read it.
         self._direct = (
@@ -60,6 +64,15 @@ class Database:
             if in_memory
             else DirectReads(self.url, self.reader.dialect, pool_size=max(2, pool_size // 4))
         )
+
+    def pg_connections(self, application_name: str, size: int) -> PgConnections:
+        """Connections of their own for short statements on a hot path (PostgreSQL only;
+        bot/pg_connections.py), closed with the database."""
+        from bot.pg_connections import PgConnections
+
+        connections = PgConnections(self.url, size, application_name)
+        self._own_connections.append(connections)
+        return connections
 
     def on_commit(self, topic: str, hook: Callable[[], None]) -> None:
         """Call `hook` after any transaction that flagged `topic` (see `flag`) commits."""
@@ -135,6 +148,8 @@ class Database:
         await self.changes.close()
         if self._direct is not None:
             await self._direct.close()
+        for connections in self._own_connections:
+            await connections.close()
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()

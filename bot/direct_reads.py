@@ -13,10 +13,8 @@ asyncpg connections on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.engine import URL, Dialect
@@ -128,101 +126,14 @@ async def _open_sqlite(reads: DirectReads) -> Any:
 
 
 async def _open_pg(reads: DirectReads) -> Any:
-    connections = _PgConnections(reads)
-    connections.give(await connections._take())  # fail early: a wrong URL
+    from bot.pg_connections import PgConnections
+
+    # Only reads go here: a write by mistake fails.
+    connections = PgConnections(
+        reads.url, reads.pool_size, "unionbot reads", read_only=True, dialect=reads.dialect
+    )
+    await connections.check()  # fail early: a wrong URL
     return connections
-
-
-class _PgConnections:
-    """asyncpg connections for single selects. Not asyncpg's pool: its acquire and
-    release (with a reset query on every return, needless here: no session state is
-    ever changed) cost twice the select.
-
-    First come, first served: a returned connection goes to the longest waiting read,
-    so a read is never starved by others that keep taking connections back at once.
-    """
-
-    def __init__(self, reads: DirectReads) -> None:
-        self.dsn = reads.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self.size = reads.pool_size
-        self.dialect: Any = reads.dialect
-        self._idle: list[Any] = []
-        self._open = 0  # open or being opened
-        # Each is handed a connection, or None: "open one, in the slot I pass on".
-        self._waiting: deque[asyncio.Future[Any]] = deque()
-
-    async def connect(self) -> Any:
-        import asyncpg
-
-        connection = await asyncpg.connect(
-            self.dsn,
-            # Only reads go here: a write by mistake fails.
-            server_settings={
-                "application_name": "unionbot reads",
-                "default_transaction_read_only": "on",
-            },
-        )
-        # JSON decoded as SQLAlchemy's connections decode it (its dialect's own set-up).
-        wrapped = SimpleNamespace(_connection=connection)
-        await self.dialect.setup_asyncpg_json_codec(wrapped)
-        await self.dialect.setup_asyncpg_jsonb_codec(wrapped)
-        return connection
-
-    async def execute(self, sql: str, bound: Sequence[Any]) -> list[Any]:
-        connection = await self._take()
-        try:
-            return list(await connection.fetch(sql, *bound))
-        except BaseException:
-            # Cut short, refused or disconnected: a read error is rare, and a connection
-            # in an unknown state must not serve the next one.
-            connection.terminate()
-            raise
-        finally:
-            self.give(connection)
-
-    async def _take(self) -> Any:
-        if self._idle:  # never while reads wait: a returned connection goes to them
-            return self._idle.pop()
-        if self._open < self.size:
-            self._open += 1
-            return await self._open_in_slot()
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiting.append(waiter)
-        try:
-            connection = await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self._hand(waiter.result())  # handed over just as this read gave up
-            raise
-        return connection if connection is not None else await self._open_in_slot()
-
-    async def _open_in_slot(self) -> Any:
-        try:
-            return await self.connect()
-        except BaseException:
-            self._hand(None)
-            raise
-
-    def give(self, connection: Any) -> None:
-        # The server went away: the slot passes on, and the next read opens anew.
-        self._hand(None if connection.is_closed() else connection)
-
-    def _hand(self, connection: Any) -> None:
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():  # a cancelled read is skipped
-                waiter.set_result(connection)
-                return
-        if connection is None:
-            self._open -= 1
-        else:
-            self._idle.append(connection)
-
-    async def close(self) -> None:
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            self._open -= 1
-            await connection.close()
 
 
 def _processed(row: Sequence[Any], processors: tuple[Processor, ...]) -> tuple[Any, ...]:

@@ -41,13 +41,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
 from bot.config import OutboxSettings
 from bot.db import Database
-from models import SendWindow
+from bot.send_windows import Locked, format_times, make_store
 
 GLOBAL = 0  # the window of all chats together
 SLACK = 0.05  # seconds each window is longer than Telegram's
@@ -283,12 +279,12 @@ class LocalPacer:
 
 
 class SharedPacer:
-    """The windows in the send_window table, reserved under row locks in one short
-    transaction: the chat's row and the overall row, locked in key order."""
+    """The windows in the send_window table (bot.send_windows), reserved under row locks
+    in one short transaction: the chat's row and the overall row, locked in key order."""
 
     def __init__(self, db: Database, limits: Limits) -> None:
-        self.db = db
         self.limits = limits
+        self.store = make_store(db)
         self.turn = asyncio.Semaphore(AHEAD)
         # How long the rest of a reservation takes once the clock is read (a running
         # average): a slot is never set earlier than that from now, so that it is still
@@ -297,87 +293,36 @@ class SharedPacer:
 
     async def reserve(self, chat_id: int, replacing: Slot | None = None) -> Slot:
         windows = self.limits.windows(chat_id)
-        keys = sorted(w.key for w in windows)
         given_back = replacing.planned if replacing is not None else None
-        async with self.db.transaction(urgent=True) as session:
-            rows = await self._locked(session, keys)
-            before = time.monotonic()
-            now = await self._now(session)
-            read_at = time.monotonic()  # the database's clock was read in between
-            times = {row.chat_id: _without(_parse(row.times), given_back) for row in rows}
-            # A slot given back was missed: the reservation took longer than planned.
-            lead = self._lead if replacing is None else min(MAX_LEAD, 2 * self._lead + LATE)
+        # A slot given back was missed: the reservation took longer than planned.
+        lead = self._lead if replacing is None else min(MAX_LEAD, 2 * self._lead + LATE)
+
+        def decide(locked: Locked) -> tuple[dict[int, list[float]], tuple[float, Locked]]:
+            now = locked.now
+            times = {key: _without(kept, given_back) for key, kept in locked.times.items()}
             slot = max(next_slot(times.get(w.key, []), w, now + lead) for w in windows)
-            await session.execute(
-                _store_times(),
-                [
-                    {"key": w.key, "times": _format(trimmed([*times.get(w.key, []), slot], w, now))}
-                    for w in windows
-                ],
-            )
-        taken = time.monotonic() - read_at
+            stored = {w.key: trimmed([*times.get(w.key, []), slot], w, now) for w in windows}
+            return stored, (slot, locked)
+
+        slot, locked = await self.store.change(sorted(w.key for w in windows), decide)
+        taken = time.monotonic() - locked.after
         self._lead = min(MAX_LEAD, 0.8 * self._lead + 0.2 * taken * 1.5)
-        return Slot(before + (slot - now), read_at + (slot - now), float(_format([slot])))
+        ahead = slot - locked.now
+        return Slot(locked.before + ahead, locked.after + ahead, float(format_times([slot])))
 
     async def release(self, chat_id: int, slot: Slot) -> None:
-        keys = sorted(w.key for w in self.limits.windows(chat_id))
-        async with self.db.transaction(urgent=True) as session:
-            rows = await self._locked(session, keys)
-            await session.execute(
-                _store_times(),
-                [{"key": row.chat_id, "times": _format(_without(_parse(row.times), slot.planned))}
-                 for row in rows],
-            )  # fmt: skip
+        def decide(locked: Locked) -> tuple[dict[int, list[float]], None]:
+            return {key: _without(times, slot.planned) for key, times in locked.times.items()}, None
 
-    async def _locked(self, session: Any, keys: list[int]) -> list[Any]:
-        """The windows' rows, locked: an upsert that changes nothing locks the rows (made
-        if missing) and returns them; FOR UPDATE semantics on both engines, in key order."""
-        statement = _lock_rows(self.db.is_sqlite)
-        return list(await session.execute(statement, [{"chat_id": key} for key in keys]))
+        await self.store.change(sorted(w.key for w in self.limits.windows(chat_id)), decide)
 
     async def wait_times(
         self, chat_ids: list[int], new: frozenset[int] = frozenset()
     ) -> dict[int, float]:
         if not chat_ids:
             return {}
-        async with self.db.read() as session:
-            rows = await session.execute(
-                select(SendWindow.chat_id, SendWindow.times).where(
-                    SendWindow.chat_id.in_(sorted(set(chat_ids)))
-                )
-            )
-            times = {row.chat_id: _parse(row.times) for row in rows}
-            now = await self._now(session)
+        times, now = await self.store.read(sorted(set(chat_ids)))
         return own_waits(self.limits, times, chat_ids, new, now)
-
-    async def _now(self, session: Any) -> float:
-        if self.db.is_sqlite:  # one machine: its clock
-            return time.time()
-        return float(await session.scalar(text("SELECT extract(epoch FROM clock_timestamp())")))
-
-
-@cache
-def _lock_rows(sqlite: bool) -> Any:
-    table = SendWindow.__table__
-    insert = sqlite_insert if sqlite else pg_insert
-    statement = insert(table).values(chat_id=bindparam("chat_id"), times="")
-    return statement.on_conflict_do_update(
-        index_elements=["chat_id"], set_={"chat_id": statement.excluded.chat_id}
-    ).returning(table.c.chat_id, table.c.times)
-
-
-@cache
-def _store_times() -> Any:
-    table = SendWindow.__table__
-    return update(table).where(table.c.chat_id == bindparam("key")).values(times=bindparam("times"))
-
-
-def _parse(value: str | None) -> list[float]:
-    return [float(part) for part in value.split(",")] if value else []
-
-
-def _format(times: list[float]) -> str:
-    return ",".join(f"{t:.4f}" for t in times)
 
 
 def make_pacer(db: Database, settings: OutboxSettings) -> LocalPacer | SharedPacer:
