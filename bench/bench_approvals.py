@@ -35,7 +35,7 @@ Variants, in alternated order (A B, B A, ...), to switch parts off in the same r
 production (card reference and sender), no-sender, no-card, bare (neither: the old
 benchmark's approvals).
 
-    python -m bench.bench_approvals [--n 1000] [--concurrency 8] [--warm-up 200]
+    python -m bench.bench_approvals [--n 400] [--concurrency 8] [--warm-up 100]
         [--rounds 3] [--variants production,bare] [--database URL]
 
 --database takes an empty PostgreSQL database (postgresql+asyncpg://...); the default is
@@ -434,9 +434,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--n", type=int, default=1000, help="timed approvals a round (1000)")
+    parser.add_argument("--n", type=int, default=400, help="timed approvals a round (400)")
     parser.add_argument("--concurrency", type=int, default=8, help="reviewers at once (8)")
-    parser.add_argument("--warm-up", type=int, default=200, help="approvals not timed (200)")
+    parser.add_argument("--warm-up", type=int, default=100, help="approvals not timed (100)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the variants (3)")
     parser.add_argument("--variants", type=variant_names, default=["production", "bare"],
                         help=f"of {', '.join(VARIANTS)} (production,bare)")  # fmt: skip
