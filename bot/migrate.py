@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,9 @@ VERSIONS = Path(migrations.__file__).parent / "versions"
 def alembic_config(url: str) -> Config:
     from alembic.config import Config
 
-    config = Config()
+    # Config's own default is the sys.stdout of when alembic was first imported, which
+    # is now lazy: whatever stdout was then (a test's captured one) may be closed since.
+    config = Config(stdout=sys.stdout)
     config.set_main_option("script_location", str(Path(migrations.__file__).parent))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["url"] = url
