@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_suggest
 	$(BIN)/python -m bench.bench_updates
 	$(BIN)/python -m bench.bench_limiter
+	$(BIN)/python -m bench.bench_memory
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

@@ -228,6 +228,22 @@ async def setup_unionbot(url: str) -> str:
         await db.dispose()
 
 
+def unionbot_env(emu: Emulator, url: str) -> dict[str, str]:
+    """`unionbot run`'s settings: the emulator, the database, fresh keys."""
+    return {
+        "UNIONBOT__TELEGRAM__TOKEN": DEMO_TOKEN,
+        "UNIONBOT__TELEGRAM__API_BASE": emu.base_url,
+        "UNIONBOT__DATABASE__URL": url,
+        "UNIONBOT__SECURITY__DATA_KEY": generate_key(),
+        "UNIONBOT__SECURITY__LOOKUP_KEY": generate_key(),
+        # The update path's cost, not Telegram's limits: paced at Telegram's 30
+        # a second overall, replies would cap this at about 30 updates a second
+        # (the other two bots are not paced at all).
+        "UNIONBOT__OUTBOX__GLOBAL_PER_SECOND": "100000",
+        "UNIONBOT__OUTBOX__PRIVATE_PER_SECOND": "1000",
+    }
+
+
 async def main(
     workers: int, rounds: int, seconds: float, warm_up: float, database: str | None
 ) -> None:
@@ -238,18 +254,7 @@ async def main(
             union_emu.add_bot(DEMO_TOKEN, DEMO_USERNAME, "工会入会助手")
             base_emu.add_bot(BASELINE_TOKEN, "baseline_form_bot", "Baseline")
             echo_emu.add_bot(ECHO_TOKEN, "echo_bot", "Echo")
-            union_env = {
-                "UNIONBOT__TELEGRAM__TOKEN": DEMO_TOKEN,
-                "UNIONBOT__TELEGRAM__API_BASE": union_emu.base_url,
-                "UNIONBOT__DATABASE__URL": url,
-                "UNIONBOT__SECURITY__DATA_KEY": generate_key(),
-                "UNIONBOT__SECURITY__LOOKUP_KEY": generate_key(),
-                # The update path's cost, not Telegram's limits: paced at Telegram's 30
-                # a second overall, replies would cap this at about 30 updates a second
-                # (the other two bots are not paced at all).
-                "UNIONBOT__OUTBOX__GLOBAL_PER_SECOND": "100000",
-                "UNIONBOT__OUTBOX__PRIVATE_PER_SECOND": "1000",
-            }
+            union_env = unionbot_env(union_emu, url)
             subjects = [
                 Subject("unionbot", union_emu, ["-m", "bot.cli", "run"], point_form(code),
                         union_env),

@@ -7,70 +7,10 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
 from bot.menus_cli import refresh
 from bot.services.admin import AdminService, Renamed
 from bot.services.audit import Actor
-
-
-def add_commands(commands: Any) -> None:
-    streets = commands.add_parser("streets", help="streets and their review groups")
-    sub = streets.add_subparsers(title="streets")
-    add = sub.add_parser("add", help="add a street")
-    add.add_argument("code", help="short code used in member numbers, e.g. DS")
-    add.add_argument("name", help="e.g. 德胜街道")
-    add.set_defaults(handler=streets_add)
-    rename = sub.add_parser("rename", help="rename a street and its joint union (<name>工会联合会)")
-    rename.add_argument("code", help="the street's code, e.g. DS")
-    rename.add_argument("new_name", help="e.g. 德胜街道办事处")
-    rename.set_defaults(handler=streets_rename)
-    sub.add_parser("list", help="list streets").set_defaults(handler=streets_list)
-    chat = sub.add_parser("set-chat", help="make a group chat the street's review group")
-    chat.add_argument("street", help="code or name")
-    chat.add_argument("chat_id", type=int)
-    chat.set_defaults(handler=streets_set_chat)
-    bind = sub.add_parser("bind-code", help="a one-time code that binds a group: /bind CODE")
-    bind.add_argument("street", help="code or name")
-    bind.add_argument("--hours", type=float, default=24.0, help="validity (default 24 hours)")
-    bind.set_defaults(handler=streets_bind_code)
-
-    points = commands.add_parser("points", help="reception points (受理点)")
-    sub = points.add_subparsers(title="points")
-    add = sub.add_parser("add", help="add a reception point")
-    add.add_argument("street", help="code or name")
-    add.add_argument("name")
-    add.add_argument("--kind", default="community", choices=["station", "building", "community"])
-    add.add_argument("--code", help="deep-link code (default: random)")
-    add.set_defaults(handler=points_add)
-    listing = sub.add_parser("list", help="list reception points")
-    listing.add_argument("street", nargs="?")
-    listing.set_defaults(handler=points_list)
-    retire = sub.add_parser("retire", help="stop accepting a point's QR code")
-    retire.add_argument("code")
-    retire.set_defaults(handler=points_retire)
-    posters = sub.add_parser("posters", help="printable PNG and PDF posters with QR codes")
-    posters.add_argument("--street", help="only this street (code or name)")
-    posters.add_argument("--out", type=Path, default=Path("posters"))
-    posters.set_defaults(handler=points_posters)
-
-    staff = commands.add_parser("staff", help="staff and roles")
-    sub = staff.add_subparsers(title="staff")
-    add = sub.add_parser("add", help="register a staff member")
-    add.add_argument("telegram_user_id", type=int)
-    add.add_argument("name")
-    add.add_argument("--role", default="street", choices=["street", "federation", "admin"])
-    add.add_argument("--street", help="code or name (street staff)")
-    add.set_defaults(handler=staff_add)
-    remove = sub.add_parser("remove", help="withdraw every role of a person")
-    remove.add_argument("telegram_user_id", type=int)
-    remove.set_defaults(handler=staff_remove)
-    sub.add_parser("list", help="list staff").set_defaults(handler=staff_list)
-
-    seed = commands.add_parser("seed", help="load streets, points and staff from TOML or CSV")
-    seed.add_argument("file", type=Path)
-    seed.set_defaults(handler=seed_file)
 
 
 @asynccontextmanager

@@ -6,23 +6,22 @@ import argparse
 import csv
 import getpass
 import json
-import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.audit_filters import DEFAULT_LIMIT, AuditFilter, filter_of
 from bot.db import Database
 from bot.services.audit import Actor, record
 from bot.timefmt import BEIJING
 from models import AuditEntry
 
-DEFAULT_LIMIT = 50
 DETAILS_WIDTH = 60
 CSV_COLUMNS = (
     "id",
@@ -38,82 +37,6 @@ CSV_COLUMNS = (
 )
 # Excel runs a cell starting with one of these as a formula; names come from Telegram.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_MOMENT = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2})(:\d{2})?)?$")
-
-
-@dataclass(frozen=True)
-class Period:
-    """A Beijing-time bound given on the command line, and how much time it covers."""
-
-    start: datetime
-    span: timedelta
-
-    @property
-    def end(self) -> datetime:
-        return self.start + self.span
-
-
-@dataclass(frozen=True)
-class AuditFilter:
-    actor: int | None = None
-    cli_actor: bool = False  # --actor cli: entries made at the command line
-    action: str | None = None
-    subject_type: str | None = None
-    subject_id: str | None = None
-    since: Period | None = None
-    until: Period | None = None
-    limit: int | None = None
-
-    def describe(self) -> dict[str, Any]:
-        """The filters as given, for the export's own audit entry."""
-        subject = ":".join(part for part in (self.subject_type, self.subject_id) if part)
-        found = {
-            "actor": "cli" if self.cli_actor else self.actor,
-            "action": self.action,
-            "subject": subject or None,
-            "since": self.since.start.isoformat() if self.since else None,
-            "until": self.until.end.isoformat() if self.until else None,
-            "limit": self.limit,
-        }
-        return {key: value for key, value in found.items() if value is not None}
-
-
-# --- parsing ------------------------------------------------------------------------------
-def parse_moment(text: str) -> Period:
-    """`2026-11-24`, `2026-11-24 09:30` or `2026-11-24 09:30:15`, Beijing time."""
-    match = _MOMENT.match(text.strip())
-    if match is None:
-        raise argparse.ArgumentTypeError(f"{text!r}: use YYYY-MM-DD or 'YYYY-MM-DD HH:MM'")
-    day, minute, second = match.groups()
-    try:
-        start = datetime.fromisoformat(f"{day} {minute or '00:00'}{second or ''}")
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
-    span = timedelta(seconds=1) if second else timedelta(minutes=1) if minute else timedelta(days=1)
-    return Period(start.replace(tzinfo=BEIJING), span)
-
-
-def parse_actor(text: str) -> int | str:
-    if text.lower() == "cli":
-        return "cli"
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: a Telegram user id, or 'cli'") from None
-
-
-def filter_of(args: argparse.Namespace) -> AuditFilter:
-    subject_type, _, subject_id = (args.subject or "").partition(":")
-    return AuditFilter(
-        actor=args.actor if isinstance(args.actor, int) else None,
-        cli_actor=args.actor == "cli",
-        action=args.action,
-        subject_type=subject_type or None,
-        subject_id=subject_id or None,
-        since=args.since,
-        until=args.until,
-        limit=args.limit,
-    )
 
 
 # --- querying -----------------------------------------------------------------------------
@@ -261,32 +184,6 @@ def cli_actor() -> Actor:
         return Actor.cli(f"cli:{getpass.getuser()}")
     except (OSError, KeyError):
         return Actor.cli()
-
-
-# --- the command --------------------------------------------------------------------------
-def add_commands(commands: Any) -> None:
-    """Register `unionbot audit` on the `unionbot` parser."""
-    audit = commands.add_parser(
-        "audit", help="list or export the audit log", description="Times are Beijing time."
-    )
-    audit.add_argument("--actor", type=parse_actor, help="Telegram user id, or 'cli'")
-    audit.add_argument("--action", help="action prefix, e.g. application. or staff.added")
-    audit.add_argument("--subject", help="TYPE or TYPE:ID, e.g. application:A20261124-0001")
-    audit.add_argument("--since", type=parse_moment, help="from YYYY-MM-DD [HH:MM]")
-    audit.add_argument("--until", type=parse_moment, help="to YYYY-MM-DD [HH:MM], inclusive")
-    audit.add_argument("--limit", type=_positive, help=f"at most N entries (list: {DEFAULT_LIMIT})")
-    audit.add_argument("--csv", type=Path, metavar="FILE", help="export to a CSV file for Excel")
-    audit.add_argument(
-        "--yes", action="store_true", help="overwrite an existing --csv file without asking"
-    )
-    audit.set_defaults(handler=audit_command)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 async def _database(args: argparse.Namespace) -> Database:

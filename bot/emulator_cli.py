@@ -14,8 +14,7 @@ import asyncio
 import signal
 import sys
 import tomllib
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.config import DEFAULT_CONFIG_PATH, load_settings
 from bot.demo_data import FEDERATION_GROUP, FEDERATION_STAFF, REVIEW_GROUP, STREET_STAFF
@@ -28,32 +27,11 @@ if TYPE_CHECKING:  # the emulator and the bot are imported when the command runs
 DEMO_TOKEN = "7000000001:unionbot-local-emulator-token"
 DEMO_USERNAME = "unionbot_demo_bot"
 
-DEFAULT_PORT = 8081
 WORKERS = ((100001, "张伟"), (100002, "李娜"), (100003, "王强"))
 REVIEW_TITLE = "德胜街道工会审核群"
 FEDERATION_TITLE = "西城区总工会工作群"
 # The reception points of the seed file, with fixed codes so `/start CODE` can be typed.
 POINTS = (("德胜街道工会服务站", "station", "ds-station"), ("新康社区", "community", "xinkang"))
-
-
-def add_commands(commands: Any) -> None:
-    emulator = commands.add_parser(
-        "emulator",
-        help="run the local Bot API emulator, to try the bot on one machine",
-        description="Serves the Bot API for one bot on HOST:PORT, with a few people and "
-        "groups; point telegram.api_base at it and run `unionbot run` in another terminal.",
-    )
-    emulator.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
-    emulator.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
-    emulator.add_argument(
-        "--token", help="the bot's token (default: telegram.token, or a demo one)"
-    )
-    emulator.add_argument("--username", help="the bot's username (default: telegram.bot_username)")
-    emulator.add_argument(
-        "--seed-file", type=Path, help="write a `unionbot seed` file for these people and exit"
-    )
-    emulator.add_argument("--quiet", action="store_true", help="do not print the chats")
-    emulator.set_defaults(handler=run_emulator)
 
 
 def bot_identity(args: argparse.Namespace) -> tuple[str, str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from bot.services.audit import Actor
@@ -13,65 +12,6 @@ from bot.services.audit import Actor
 ACTOR = Actor.cli()
 PROGRESS_FROM_ROWS = 2_000  # smaller files import faster than a progress line is read
 WARNINGS_SHOWN = 10  # the rest are in <file>.warnings.csv
-
-STATUS_COMMANDS = {
-    "close": ("closed", "mark closed (dropped from coverage, history kept)"),
-    "move-out": ("moved_out", "mark moved out of the district (剔除)"),
-    "reopen": ("active", "mark active again"),
-}
-
-
-def add_commands(commands: Any) -> None:
-    """Register this module's subcommands on the `unionbot` parser."""
-    enterprises = commands.add_parser("enterprises", help="the enterprise registry (企业名录)")
-    sub = enterprises.add_subparsers(title="enterprises")
-
-    load = sub.add_parser(
-        "import",
-        help="import the registry from .xlsx or .csv",
-        description="Columns are found by their header (企业名称/单位详细名称, 统一社会信用代码, "
-        "所属街道/所在街道（乡镇）, 地址, 职工人数/从业人员期末人数, 是否建会/是否建立工会 and "
-        "other common spellings); the name and USCC columns are required.",
-    )
-    load.add_argument("file", type=Path)
-    load.add_argument(
-        "--without-uscc",
-        action="store_true",
-        help="import a file that has no USCC column (enterprises matched by name and street)",
-    )
-    load.set_defaults(handler=enterprises_import)
-
-    search = sub.add_parser("search", help="find enterprises by name, pinyin, id or USCC")
-    search.add_argument("text", nargs="+")
-    search.add_argument("--limit", type=int, default=10)
-    search.set_defaults(handler=enterprises_search)
-
-    show = sub.add_parser("show", help="one enterprise, its count and its alerts")
-    show.add_argument("ref", help="id or USCC")
-    show.set_defaults(handler=enterprises_show)
-
-    for name, (status, text) in STATUS_COMMANDS.items():
-        command = sub.add_parser(name, help=text)
-        command.add_argument("ref", help="id or USCC")
-        command.set_defaults(handler=enterprises_status, status=status)
-
-    confirm = sub.add_parser(
-        "confirm", help="confirm a provisional enterprise, so that workers are offered it"
-    )
-    confirm.add_argument("ref", help="id or USCC")
-    confirm.set_defaults(handler=enterprises_confirm)
-
-    merge = sub.add_parser(
-        "merge",
-        help="merge SOURCE (e.g. provisional) into TARGET (asks first; cannot be undone)",
-    )
-    merge.add_argument("source", help="id or USCC")
-    merge.add_argument("target", help="id or USCC")
-    merge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    merge.set_defaults(handler=enterprises_merge)
-
-    rekey = sub.add_parser("rekey", help="recompute stored name keys after a rules change")
-    rekey.set_defaults(handler=enterprises_rekey)
 
 
 async def _database(args: argparse.Namespace) -> Any:

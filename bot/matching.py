@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
 
-from pypinyin import Style, lazy_pinyin
 from rapidfuzz import fuzz, process
 
+from bot.pinyin import full_and_initials
 from bot.validation import ValidationError, validate_resident_id, validate_uscc
 
 __all__ = ["Candidate", "EnterpriseMatcher", "Match", "brand", "find_uscc", "normalise"]
@@ -201,9 +201,7 @@ def _is_resident_id(token: str) -> bool:
 @lru_cache(maxsize=65_536)
 def _pinyin(text: str) -> tuple[str, str]:
     """(full pinyin, initials) of the Chinese characters; other characters kept as is."""
-    full = "".join(lazy_pinyin(text, errors=lambda s: list(s)))
-    initials = "".join(lazy_pinyin(text, style=Style.FIRST_LETTER, errors=lambda s: list(s)))
-    return full, initials
+    return full_and_initials(text)
 
 
 def _is_subsequence(short: str, long: str) -> bool:

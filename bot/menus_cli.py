@@ -8,19 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from bot.db import Database
 
 CLI_TIMEOUT = 10  # seconds per Bot API call: a set-up command should not hang
-
-
-def add_commands(commands: Any) -> None:
-    menus = commands.add_parser("menus", help="the bot's command menus per chat")
-    sub = menus.add_subparsers(title="menus")
-    sync = sub.add_parser("sync", help="set every chat's command menu as the database says")
-    sync.add_argument("--force", action="store_true", help="set every list again")
-    sync.set_defaults(handler=menus_sync)
 
 
 async def menus_sync(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
 
 from bot import audit_cli
-from bot.audit_cli import AuditFilter, parse_moment
+from bot.audit_filters import AuditFilter, parse_moment
 from bot.cli import main
 from bot.pii import generate_key
 from bot.services.alerts import AlertService

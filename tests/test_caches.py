@@ -3,11 +3,14 @@ another process changed."""
 
 from __future__ import annotations
 
+import asyncio
+
 from aiogram.fsm.storage.base import StorageKey
 
 from bot.caches import FORGET_AFTER, per_person_cache
 from bot.db import Database
 from bot.fsm_storage import DatabaseStorage
+from bot.inbox import KeyedLocks
 from bot.services.preferences import PreferenceService
 from tests.conftest import World
 from tests.engines import Store
@@ -63,3 +66,17 @@ async def test_a_language_chosen_in_one_process_is_what_the_others_use(
         assert await other.locale_of(7) == "en"  # PostgreSQL: at once, nothing is kept
     finally:
         await other_db.dispose()
+
+
+async def test_per_conversation_order_locks_are_dropped_once_released() -> None:
+    """The update processor's per-(chat, user) locks: kept only while held or awaited."""
+    locks = KeyedLocks()
+    entered = asyncio.Event()
+
+    async def hold(key: tuple[int, int]) -> None:
+        async with locks.hold(key):
+            entered.set()
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(hold((user, user)) for user in range(1000)), hold((1, 1)))
+    assert entered.is_set() and len(locks) == 0

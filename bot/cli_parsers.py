@@ -1,0 +1,206 @@
+"""The command line's grammar: every `unionbot` subcommand's arguments, with its
+implementation named rather than imported, so that `unionbot --help` and commands that
+need no database or Bot API load neither (bot/cli.py builds the parser from these)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.audit_filters import DEFAULT_LIMIT, parse_actor, parse_moment, positive
+
+# `unionbot emulator`'s default port (the emulator itself is imported when it runs).
+EMULATOR_PORT = 8081
+
+STATUS_COMMANDS = {
+    "close": ("closed", "mark closed (dropped from coverage, history kept)"),
+    "move-out": ("moved_out", "mark moved out of the district (剔除)"),
+    "reopen": ("active", "mark active again"),
+}
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """A command's handler, `module.function(args)`; the module is imported when it runs."""
+
+    module: str
+    function: str
+
+    def resolve(self) -> Callable[[argparse.Namespace], Awaitable[int]]:
+        handler: Callable[[argparse.Namespace], Awaitable[int]]
+        handler = getattr(importlib.import_module(self.module), self.function)
+        return handler
+
+    def __call__(self, args: argparse.Namespace) -> Awaitable[int]:
+        return self.resolve()(args)
+
+
+def implementation(module: str) -> Callable[[str], Lazy]:
+    """Handlers of one implementation module, by function name."""
+    return lambda function: Lazy(module, function)
+
+
+def add_admin_commands(commands: Any) -> None:
+    run = implementation("bot.admin_cli")
+    streets = commands.add_parser("streets", help="streets and their review groups")
+    sub = streets.add_subparsers(title="streets")
+    add = sub.add_parser("add", help="add a street")
+    add.add_argument("code", help="short code used in member numbers, e.g. DS")
+    add.add_argument("name", help="e.g. 德胜街道")
+    add.set_defaults(handler=run("streets_add"))
+    rename = sub.add_parser("rename", help="rename a street and its joint union (<name>工会联合会)")
+    rename.add_argument("code", help="the street's code, e.g. DS")
+    rename.add_argument("new_name", help="e.g. 德胜街道办事处")
+    rename.set_defaults(handler=run("streets_rename"))
+    sub.add_parser("list", help="list streets").set_defaults(handler=run("streets_list"))
+    chat = sub.add_parser("set-chat", help="make a group chat the street's review group")
+    chat.add_argument("street", help="code or name")
+    chat.add_argument("chat_id", type=int)
+    chat.set_defaults(handler=run("streets_set_chat"))
+    bind = sub.add_parser("bind-code", help="a one-time code that binds a group: /bind CODE")
+    bind.add_argument("street", help="code or name")
+    bind.add_argument("--hours", type=float, default=24.0, help="validity (default 24 hours)")
+    bind.set_defaults(handler=run("streets_bind_code"))
+
+    points = commands.add_parser("points", help="reception points (受理点)")
+    sub = points.add_subparsers(title="points")
+    add = sub.add_parser("add", help="add a reception point")
+    add.add_argument("street", help="code or name")
+    add.add_argument("name")
+    add.add_argument("--kind", default="community", choices=["station", "building", "community"])
+    add.add_argument("--code", help="deep-link code (default: random)")
+    add.set_defaults(handler=run("points_add"))
+    listing = sub.add_parser("list", help="list reception points")
+    listing.add_argument("street", nargs="?")
+    listing.set_defaults(handler=run("points_list"))
+    retire = sub.add_parser("retire", help="stop accepting a point's QR code")
+    retire.add_argument("code")
+    retire.set_defaults(handler=run("points_retire"))
+    posters = sub.add_parser("posters", help="printable PNG and PDF posters with QR codes")
+    posters.add_argument("--street", help="only this street (code or name)")
+    posters.add_argument("--out", type=Path, default=Path("posters"))
+    posters.set_defaults(handler=run("points_posters"))
+
+    staff = commands.add_parser("staff", help="staff and roles")
+    sub = staff.add_subparsers(title="staff")
+    add = sub.add_parser("add", help="register a staff member")
+    add.add_argument("telegram_user_id", type=int)
+    add.add_argument("name")
+    add.add_argument("--role", default="street", choices=["street", "federation", "admin"])
+    add.add_argument("--street", help="code or name (street staff)")
+    add.set_defaults(handler=run("staff_add"))
+    remove = sub.add_parser("remove", help="withdraw every role of a person")
+    remove.add_argument("telegram_user_id", type=int)
+    remove.set_defaults(handler=run("staff_remove"))
+    sub.add_parser("list", help="list staff").set_defaults(handler=run("staff_list"))
+
+    seed = commands.add_parser("seed", help="load streets, points and staff from TOML or CSV")
+    seed.add_argument("file", type=Path)
+    seed.set_defaults(handler=run("seed_file"))
+
+
+def add_enterprise_commands(commands: Any) -> None:
+    run = implementation("bot.enterprise_cli")
+    enterprises = commands.add_parser("enterprises", help="the enterprise registry (企业名录)")
+    sub = enterprises.add_subparsers(title="enterprises")
+
+    load = sub.add_parser(
+        "import",
+        help="import the registry from .xlsx or .csv",
+        description="Columns are found by their header (企业名称/单位详细名称, 统一社会信用代码, "
+        "所属街道/所在街道（乡镇）, 地址, 职工人数/从业人员期末人数, 是否建会/是否建立工会 and "
+        "other common spellings); the name and USCC columns are required.",
+    )
+    load.add_argument("file", type=Path)
+    load.add_argument(
+        "--without-uscc",
+        action="store_true",
+        help="import a file that has no USCC column (enterprises matched by name and street)",
+    )
+    load.set_defaults(handler=run("enterprises_import"))
+
+    search = sub.add_parser("search", help="find enterprises by name, pinyin, id or USCC")
+    search.add_argument("text", nargs="+")
+    search.add_argument("--limit", type=int, default=10)
+    search.set_defaults(handler=run("enterprises_search"))
+
+    show = sub.add_parser("show", help="one enterprise, its count and its alerts")
+    show.add_argument("ref", help="id or USCC")
+    show.set_defaults(handler=run("enterprises_show"))
+
+    for name, (status, text) in STATUS_COMMANDS.items():
+        command = sub.add_parser(name, help=text)
+        command.add_argument("ref", help="id or USCC")
+        command.set_defaults(handler=run("enterprises_status"), status=status)
+
+    confirm = sub.add_parser(
+        "confirm", help="confirm a provisional enterprise, so that workers are offered it"
+    )
+    confirm.add_argument("ref", help="id or USCC")
+    confirm.set_defaults(handler=run("enterprises_confirm"))
+
+    merge = sub.add_parser(
+        "merge",
+        help="merge SOURCE (e.g. provisional) into TARGET (asks first; cannot be undone)",
+    )
+    merge.add_argument("source", help="id or USCC")
+    merge.add_argument("target", help="id or USCC")
+    merge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    merge.set_defaults(handler=run("enterprises_merge"))
+
+    rekey = sub.add_parser("rekey", help="recompute stored name keys after a rules change")
+    rekey.set_defaults(handler=run("enterprises_rekey"))
+
+
+def add_audit_commands(commands: Any) -> None:
+    run = implementation("bot.audit_cli")
+    audit = commands.add_parser(
+        "audit", help="list or export the audit log", description="Times are Beijing time."
+    )
+    audit.add_argument("--actor", type=parse_actor, help="Telegram user id, or 'cli'")
+    audit.add_argument("--action", help="action prefix, e.g. application. or staff.added")
+    audit.add_argument("--subject", help="TYPE or TYPE:ID, e.g. application:A20261124-0001")
+    audit.add_argument("--since", type=parse_moment, help="from YYYY-MM-DD [HH:MM]")
+    audit.add_argument("--until", type=parse_moment, help="to YYYY-MM-DD [HH:MM], inclusive")
+    audit.add_argument("--limit", type=positive, help=f"at most N entries (list: {DEFAULT_LIMIT})")
+    audit.add_argument("--csv", type=Path, metavar="FILE", help="export to a CSV file for Excel")
+    audit.add_argument(
+        "--yes", action="store_true", help="overwrite an existing --csv file without asking"
+    )
+    audit.set_defaults(handler=run("audit_command"))
+
+
+def add_menus_commands(commands: Any) -> None:
+    run = implementation("bot.menus_cli")
+    menus = commands.add_parser("menus", help="the bot's command menus per chat")
+    sub = menus.add_subparsers(title="menus")
+    sync = sub.add_parser("sync", help="set every chat's command menu as the database says")
+    sync.add_argument("--force", action="store_true", help="set every list again")
+    sync.set_defaults(handler=run("menus_sync"))
+
+
+def add_emulator_commands(commands: Any) -> None:
+    run = implementation("bot.emulator_cli")
+    emulator = commands.add_parser(
+        "emulator",
+        help="run the local Bot API emulator, to try the bot on one machine",
+        description="Serves the Bot API for one bot on HOST:PORT, with a few people and "
+        "groups; point telegram.api_base at it and run `unionbot run` in another terminal.",
+    )
+    emulator.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+    emulator.add_argument(
+        "--port", type=int, default=EMULATOR_PORT, help=f"default {EMULATOR_PORT}"
+    )
+    emulator.add_argument(
+        "--token", help="the bot's token (default: telegram.token, or a demo one)"
+    )
+    emulator.add_argument("--username", help="the bot's username (default: telegram.bot_username)")
+    emulator.add_argument(
+        "--seed-file", type=Path, help="write a `unionbot seed` file for these people and exit"
+    )
+    emulator.add_argument("--quiet", action="store_true", help="do not print the chats")
+    emulator.set_defaults(handler=run("run_emulator"))
