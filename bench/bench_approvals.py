@@ -51,13 +51,13 @@ import itertools
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench.bench_updates import percentile, start_process, stop_process
+from bench.bench_updates import RAISED_LIMITS, percentile, start_process, stop_process
 from bot.app import App, build_app
 from bot.local import DEMO_TOKEN, DEMO_USERNAME, local_settings
 from bot.services.admin import AdminService
@@ -76,12 +76,6 @@ FIRST_REVIEWER = 501
 FIRST_WORKER = 10_000
 THRESHOLD = 25
 ENTERPRISES = 20
-# Far above Telegram's: the sender is limited by its own work and the database.
-RAISED_LIMITS = {
-    "global_per_second": 100_000.0,
-    "private_per_second": 1000.0,
-    "group_per_minute": 100_000.0,
-}
 DRAIN_TIMEOUT = 600.0  # seconds; an outbox that does not drain is a failure, not a figure
 
 
@@ -106,11 +100,6 @@ class Round:
     delivered: int  # outbox rows the sender delivered within the window
     behind: dict[str, int]  # rows pending at the window's end, by kind
     drained_in: float  # seconds the sender then took to deliver them
-
-
-@dataclass
-class Results:
-    rounds: list[Round] = field(default_factory=list)
 
 
 def resident_id(seq: int) -> str:
@@ -332,7 +321,7 @@ async def main(
                     f"({applications} applications, their cards posted) took "
                     f"{time.perf_counter() - started:.0f} s"
                 )
-                results = {name: Results() for name in names}
+                results: dict[str, list[Round]] = {name: [] for name in names}
                 batches = (cards[i : i + per_round] for i in itertools.count(0, per_round))
                 for number in range(1, rounds + 1):
                     order = names if number % 2 else names[::-1]
@@ -341,7 +330,7 @@ async def main(
                         result = await run_round(
                             app, VARIANTS[name], next(batches), concurrency, warm_up
                         )
-                        results[name].rounds.append(result)
+                        results[name].append(result)
                         seconds = len(result.latencies) / result.rate
                         print(f"  {name:10s} {result.rate:6.1f} approvals/s   "
                               f"{latency(result.latencies)}")  # fmt: skip
@@ -354,15 +343,15 @@ async def main(
     summarise(results, rounds, engine)
 
 
-def summarise(results: dict[str, Results], rounds: int, engine: str) -> None:
+def summarise(results: dict[str, list[Round]], rounds: int, engine: str) -> None:
     print(f"over {rounds} rounds: median approvals/s (min-max); latency of all rounds' approvals")
     medians = {}
-    for name, result in results.items():
-        rates = [r.rate for r in result.rounds]
+    for name, rounds_of in results.items():
+        rates = [r.rate for r in rounds_of]
         medians[name] = statistics.median(rates)
-        every = [value for r in result.rounds for value in r.latencies]
+        every = [value for r in rounds_of for value in r.latencies]
         spread = f"{medians[name]:6.1f} ({min(rates):.1f}-{max(rates):.1f})"
-        behind = statistics.median(sum(r.behind.values()) for r in result.rounds)
+        behind = statistics.median(sum(r.behind.values()) for r in rounds_of)
         print(f"  {name:10s} {spread:22s} {latency(every)}   pending at the end (median) "
               f"{behind:.0f}")  # fmt: skip
     if "production" in medians and "bare" in medians:

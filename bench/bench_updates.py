@@ -52,6 +52,13 @@ ECHO_TOKEN = "7000000002:bare-aiogram-echo-bot"
 BASELINE_TOKEN = "7000000003:aiogram-memory-storage-form-bot"
 FIRST_USER = 300_000
 TIMEOUT = 60.0  # a step slower than this is a failure, not a figure
+# The outbox's limits far above Telegram's (30 a second overall, 1 a second per chat, 20 a
+# minute per group): the benchmarks measure the bot's own work, not Telegram's limits.
+RAISED_LIMITS = {
+    "global_per_second": 100_000.0,
+    "private_per_second": 1000.0,
+    "group_per_minute": 100_000.0,
+}
 
 
 def resident_id(n: int) -> str:
@@ -236,11 +243,9 @@ def unionbot_env(emu: Emulator, url: str) -> dict[str, str]:
         "UNIONBOT__DATABASE__URL": url,
         "UNIONBOT__SECURITY__DATA_KEY": generate_key(),
         "UNIONBOT__SECURITY__LOOKUP_KEY": generate_key(),
-        # The update path's cost, not Telegram's limits: paced at Telegram's 30
-        # a second overall, replies would cap this at about 30 updates a second
-        # (the other two bots are not paced at all).
-        "UNIONBOT__OUTBOX__GLOBAL_PER_SECOND": "100000",
-        "UNIONBOT__OUTBOX__PRIVATE_PER_SECOND": "1000",
+        # Paced at Telegram's 30 a second overall, replies would cap this at about 30
+        # updates a second (the other two bots are not paced at all).
+        **{f"UNIONBOT__OUTBOX__{key.upper()}": str(value) for key, value in RAISED_LIMITS.items()},
     }
 
 

@@ -122,10 +122,10 @@ class PgStore:
             sent = time.monotonic()
             rows = await connection.fetch(_PG_LOCK, keys)
             after = time.monotonic()
-            now = max(row["now"] for row in rows)
-            # The clock was read once the locks were held: what the statement waited for
-            # them is not part of the reading's uncertainty.
-            waited = max(0.0, now - min(row["started"] for row in rows))
+            now = max(row["now"] for row in rows)  # the last row's lock was held then
+            # What the statement waited for the locks is not part of the reading's
+            # uncertainty (statement_timestamp() is one value for the whole statement).
+            waited = max(0.0, now - rows[0]["started"])
             before = min(after, sent + waited)
             times = {row["chat_id"]: parse(row["times"]) for row in rows}
             stored, result = decide(Locked(times, now, before, after))
