@@ -182,11 +182,13 @@ async def test_a_slot_taken_by_another_send_passes_the_turn_on(store: Store) -> 
                 await take_slot(pacer, chat_id)
                 sent.append((chat_id, time.monotonic()))
 
-            started = time.monotonic()
+            await pacer.wait_times([chat])  # the first use opens the database connection
             await asyncio.gather(send(chat), send(chat), *(send(1000 + i) for i in range(5)))
             into_chat = [at for c, at in sent if c == chat]
             others = [at for c, at in sent if c != chat]
             assert into_chat[1] - into_chat[0] >= 1.0
-            assert max(others) - started < 0.5, sent  # not behind the chat's second
+            # Not behind the chat's second: every other chat's send went well before it
+            # (a loaded machine stretches the reservations, not the chat's second).
+            assert max(others) < into_chat[1] - 0.25, sent
     finally:
         await db.dispose()
