@@ -122,6 +122,9 @@ async def database_of(args: argparse.Namespace) -> AsyncIterator[Database]:
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
+    from bot.lean_aiogram import import_lazily, warm_up
+
+    import_lazily()  # before anything imports aiogram
     from bot.app import build_app
     from bot.instances import AnotherInstanceRunning
     from bot.runner import serve
@@ -129,6 +132,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     webhook = args.webhook or settings.telegram.mode == "webhook"
     app = await build_app(settings, webhook=webhook)
+    warm_up()
     # What start-up loaded (modules, dictionaries, fonts) lives as long as the process:
     # out of the collector's full scans, which took 0.25-0.37 s each during a burst of
     # sends and held every send due meanwhile past its slot. Collected first: frozen
@@ -153,6 +157,9 @@ async def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.lean_aiogram import import_lazily
+
+    import_lazily()
     from bot.demo import run_demo
 
     return await run_demo(args.out)
