@@ -37,6 +37,7 @@ import bisect
 import math
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
@@ -127,7 +128,7 @@ def _overall(limits: Limits) -> Window:
     return Window(GLOBAL, (Rule(limit, 1.0, slack=0.02), spread))
 
 
-def next_slot(times: list[float], window: Window, now: float) -> float:
+def next_slot(times: Sequence[float], window: Window, now: float) -> float:
     """The earliest moment >= now, and >= the last reservation (reservations are kept in
     order), at which one more send keeps every rule of `window`."""
     slot = max(now, times[-1]) if times else now
@@ -239,7 +240,8 @@ class LocalPacer:
         windows = self.limits.windows(chat_id)
         if replacing is not None:
             await self.release(chat_id, replacing)
-        slot = max(next_slot(list(self._times.get(w.key, ())), w, now) for w in windows)
+        # The deques as they are: next_slot reads only their ends (a copy was O(window)).
+        slot = max(next_slot(self._times.get(w.key, ()), w, now) for w in windows)
         for window in windows:
             times = self._times.setdefault(window.key, deque())
             times.append(slot)
