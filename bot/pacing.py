@@ -219,6 +219,21 @@ class Pacer(Protocol):
         chats in `new`, room for a new message."""
 
 
+def reservation(
+    times: dict[int, list[float]],
+    windows: Sequence[Window],
+    now: float,
+    lead: float,
+    given_back: float | None,
+) -> tuple[dict[int, list[float]], float]:
+    """A shared reservation's decision, given the windows' stored times and the database's
+    clock: the times to store and the slot (at least `lead` after now), `given_back`
+    taken out first. PostgreSQL makes the same decision in send_window_reserve."""
+    kept = {key: _without(ts, given_back) for key, ts in times.items()}
+    slot = max(next_slot(kept.get(w.key, []), w, now + lead) for w in windows)
+    return {w.key: trimmed([*kept.get(w.key, []), slot], w, now) for w in windows}, slot
+
+
 def _without(times: list[float], planned: float | None) -> list[float]:
     if planned is None or planned not in times:
         return times
@@ -286,7 +301,7 @@ class SharedPacer:
 
     def __init__(self, db: Database, limits: Limits) -> None:
         self.limits = limits
-        self.store = make_store(db)
+        self.store = make_store(db, reservation)
         self.turn = asyncio.Semaphore(AHEAD)
         # How long the rest of a reservation takes once the clock is read (a running
         # average): a slot is never set earlier than that from now, so that it is still
@@ -299,14 +314,7 @@ class SharedPacer:
         # A slot given back was missed: the reservation took longer than planned.
         lead = self._lead if replacing is None else min(MAX_LEAD, 2 * self._lead + LATE)
 
-        def decide(locked: Locked) -> tuple[dict[int, list[float]], tuple[float, Locked]]:
-            now = locked.now
-            times = {key: _without(kept, given_back) for key, kept in locked.times.items()}
-            slot = max(next_slot(times.get(w.key, []), w, now + lead) for w in windows)
-            stored = {w.key: trimmed([*times.get(w.key, []), slot], w, now) for w in windows}
-            return stored, (slot, locked)
-
-        slot, locked = await self.store.change(sorted(w.key for w in windows), decide)
+        slot, locked = await self.store.reserve(windows, lead, given_back)
         taken = time.monotonic() - locked.after
         self._lead = min(MAX_LEAD, 0.8 * self._lead + 0.2 * taken * 1.5)
         ahead = slot - locked.now

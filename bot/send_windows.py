@@ -2,10 +2,11 @@
 row 0 for all chats together), read and changed under row locks.
 
 Every send reserves here, so its cost is on the update path of every reply. On
-PostgreSQL the reservation runs on connections of its own (bot.pg_connections): four
-round trips (BEGIN, lock and read with the database's clock in one statement, store,
-COMMIT) and a read of one, instead of a pooled ORM session's eleven with its pre-ping;
-profiled on the form benchmark, the ORM path was two thirds of the bot's CPU per update.
+PostgreSQL the reservation runs on connections of its own (bot.pg_connections) as one
+call of the database function send_window_reserve, its own transaction: one round trip,
+where the same in Python took four (BEGIN, lock and read, store, COMMIT; the form
+benchmark's bot spent about a third of its CPU on them) and a pooled ORM session eleven.
+A wait check is a read of one. Giving a slot back, which is rare, goes through change().
 On SQLite (one machine: the shared pacer there serves tests of several processes) the
 same through an ordinary write transaction.
 """
@@ -13,7 +14,7 @@ same through an ordinary write transaction.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -25,6 +26,7 @@ from models import SendWindow
 
 if TYPE_CHECKING:
     from bot.db import Database
+    from bot.pacing import Window
 
 T = TypeVar("T")
 
@@ -44,7 +46,21 @@ class Locked:
 Decide = Callable[[Locked], tuple[dict[int, list[float]], T]]
 
 
+# The reservation's decision (bot.pacing.reservation): given the windows' stored times,
+# the database's clock, the lead and a slot given back, the times to store and the slot.
+Reservation = Callable[
+    [dict[int, list[float]], "Sequence[Window]", float, float, "float | None"],
+    tuple[dict[int, list[float]], float],
+]
+
+
 class WindowStore(Protocol):
+    async def reserve(
+        self, windows: Sequence[Window], at_least: float, given_back: float | None
+    ) -> tuple[float, Locked]:
+        """Take the next slot in `windows`, at least `at_least` seconds after the
+        database's clock, `given_back` taken out first; the slot and the clock."""
+
     async def change(self, keys: list[int], decide: Decide[T]) -> T:
         """Lock the windows of `keys` (made if missing), let `decide` choose their new
         times, store them and commit."""
@@ -61,15 +77,26 @@ def format_times(times: list[float]) -> str:
     return ",".join(f"{t:.4f}" for t in times)
 
 
-def make_store(db: Database) -> WindowStore:
-    return SessionStore(db) if db.is_sqlite else PgStore(db)
+def make_store(db: Database, decide: Reservation) -> WindowStore:
+    """`decide` is the reservation's decision, which PgStore makes in the database."""
+    return SessionStore(db, decide) if db.is_sqlite else PgStore(db)
 
 
 class SessionStore:
     """Through the Database's own sessions (SQLite: its clock is the machine's)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, decide: Reservation) -> None:
         self.db = db
+        self.decide = decide
+
+    async def reserve(
+        self, windows: Sequence[Window], at_least: float, given_back: float | None
+    ) -> tuple[float, Locked]:
+        def decide(locked: Locked) -> tuple[dict[int, list[float]], tuple[float, Locked]]:
+            stored, slot = self.decide(locked.times, windows, locked.now, at_least, given_back)
+            return stored, (slot, locked)
+
+        return await self.change(sorted(w.key for w in windows), decide)
 
     async def change(self, keys: list[int], decide: Decide[T]) -> T:
         async with self.db.transaction(urgent=True) as session:
@@ -105,6 +132,11 @@ _PG_STORE = """
 UPDATE send_window AS w SET times = v.times
 FROM unnest($1::bigint[], $2::text[]) AS v(chat_id, times) WHERE w.chat_id = v.chat_id
 """
+_PG_RESERVE = """
+SELECT slot, now, started FROM send_window_reserve(
+    $1::bigint[], $2::float8[], $3::int[], $4::bigint[], $5::int[], $6::float8[],
+    $7::float8, $8::float8)
+"""
 _PG_READ = """
 SELECT extract(epoch FROM clock_timestamp())::float8, w.chat_id, w.times
 FROM (VALUES (1)) AS one LEFT JOIN send_window AS w ON w.chat_id = ANY($1::bigint[])
@@ -133,6 +165,25 @@ class PgStore:
                 _PG_STORE, list(stored), [format_times(times) for times in stored.values()]
             )
         return result
+
+    async def reserve(
+        self, windows: Sequence[Window], at_least: float, given_back: float | None
+    ) -> tuple[float, Locked]:
+        """SharedPacer's reservation in one round trip: the database function
+        send_window_reserve (migration c51f0a7e2d94) decides as bot.pacing.reservation."""
+        windows = sorted(windows, key=lambda window: window.key)
+        rules = [(w.key, rule) for w in windows for rule in w.rules]
+        bound = (
+            [w.key for w in windows], [w.span for w in windows], [w.keep for w in windows],
+            [key for key, _ in rules], [rule.limit for _, rule in rules],
+            [rule.widened for _, rule in rules], at_least, given_back,
+        )  # fmt: skip
+        async with self.connections.connection() as connection:
+            sent = time.monotonic()
+            row = await connection.fetchrow(_PG_RESERVE, *bound)
+            after = time.monotonic()
+        waited = max(0.0, row["now"] - row["started"])  # for the locks: not uncertainty
+        return row["slot"], Locked({}, row["now"], min(after, sent + waited), after)
 
     async def read(self, keys: list[int]) -> tuple[dict[int, list[float]], float]:
         rows = await self.connections.execute(_PG_READ, [keys])

@@ -9,7 +9,16 @@ import time
 
 from bot.config import OutboxSettings
 from bot.db import Database
-from bot.pacing import GLOBAL, OVERALL_SHARE, Limits, LocalPacer, Rule, SharedPacer, take_slot
+from bot.pacing import (
+    GLOBAL,
+    OVERALL_SHARE,
+    Limits,
+    LocalPacer,
+    Rule,
+    SharedPacer,
+    reservation,
+    take_slot,
+)
 from tests.engines import Store
 
 TELEGRAM = Limits(global_per_second=30, private_per_second=1, group_per_minute=20)
@@ -190,5 +199,52 @@ async def test_a_slot_taken_by_another_send_passes_the_turn_on(store: Store) -> 
             # Not behind the chat's second: every other chat's send went well before it
             # (a loaded machine stretches the reservations, not the chat's second).
             assert max(others) < into_chat[1] - 0.25, sent
+    finally:
+        await db.dispose()
+
+
+async def test_the_stores_reservation_is_the_pacers_decision(store: Store) -> None:
+    """The reservation as the store makes it (on PostgreSQL the database function
+    send_window_reserve) equals bot.pacing.reservation on the same windows: the slot, and
+    the times kept, through the rules' look-backs, a slot given back, the trimming of old
+    times and the overall window's spacing."""
+    from bot.migrate import upgrade_async
+
+    await upgrade_async(store.url)
+    db = Database(store.url)
+    limits = Limits(global_per_second=3, private_per_second=1, group_per_minute=4)
+    try:
+        windows_store = SharedPacer(db, limits).store
+        for case, (chat, back, lead, ago) in enumerate(
+            [
+                (GROUP, 0, 0.0, [70.0, 30.0, 20.0, 10.0, 1.5, 0.4]),  # the minute's rule
+                (GROUP, 2, 0.05, [50.0, 40.0, 30.0, 20.0, -0.3]),  # a slot given back
+                (7, 0, 0.01, [3.0, 0.9, 0.5, 0.2, -0.1, -0.2]),  # overall: 3 a second
+                (8, None, 0.0, []),  # a chat and overall window never used
+            ]
+        ):
+            windows = limits.windows(chat)
+            _, now = await windows_store.read([GLOBAL])
+            seeded = {
+                windows[0].key: [round(now - a, 4) for a in ago],
+                GLOBAL: [round(now - a - 0.05, 4) for a in ago[-3:]],
+            }
+            if chat == 8:
+                seeded = {8: [], GLOBAL: []}
+            await windows_store.change(
+                sorted({chat, GLOBAL}), lambda locked, seeded=seeded: (seeded, None)
+            )
+            given_back = seeded[chat][back] if back is not None else None
+            slot, locked = await windows_store.reserve(windows, lead, given_back)
+            stored, _ = await windows_store.read(sorted({chat, GLOBAL}))
+            expected, expected_slot = reservation(seeded, windows, locked.now, lead, given_back)
+            assert abs(slot - expected_slot) <= 0.00005, case
+            assert slot >= locked.now + lead - 0.00005, case
+            assert {key: [round(t, 4) for t in times] for key, times in stored.items()} == {
+                key: [round(t, 4) for t in times] for key, times in expected.items()
+            }, case
+            await windows_store.change(
+                sorted({chat, GLOBAL}), lambda locked, chat=chat: ({GLOBAL: [], chat: []}, None)
+            )
     finally:
         await db.dispose()
