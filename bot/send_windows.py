@@ -119,6 +119,16 @@ class SessionStore:
             return {row.chat_id: parse(row.times) for row in rows}, time.time()
 
 
+def _locked(
+    times: dict[int, list[float]], now: float, started: float, sent: float, after: float
+) -> Locked:
+    """The database's clock `now`, read in a statement that started at `started` (both
+    its clock), sent at `sent` and answered at `after` (time.monotonic()). What the
+    statement waited for the locks is not part of the reading's uncertainty."""
+    waited = max(0.0, now - started)
+    return Locked(times, now, min(after, sent + waited), after)
+
+
 # Made if missing, locked in the order given (sorted keys: no deadlock), returned with the
 # clock read once locked and the statement's start, which tell how long the lock took.
 _PG_LOCK = """
@@ -154,13 +164,10 @@ class PgStore:
             sent = time.monotonic()
             rows = await connection.fetch(_PG_LOCK, keys)
             after = time.monotonic()
-            now = max(row["now"] for row in rows)  # the last row's lock was held then
-            # What the statement waited for the locks is not part of the reading's
-            # uncertainty (statement_timestamp() is one value for the whole statement).
-            waited = max(0.0, now - rows[0]["started"])
-            before = min(after, sent + waited)
             times = {row["chat_id"]: parse(row["times"]) for row in rows}
-            stored, result = decide(Locked(times, now, before, after))
+            # The last row's lock was held when its clock was read.
+            now = max(row["now"] for row in rows)
+            stored, result = decide(_locked(times, now, rows[0]["started"], sent, after))
             await connection.execute(
                 _PG_STORE, list(stored), [format_times(times) for times in stored.values()]
             )
@@ -182,8 +189,7 @@ class PgStore:
             sent = time.monotonic()
             row = await connection.fetchrow(_PG_RESERVE, *bound)
             after = time.monotonic()
-        waited = max(0.0, row["now"] - row["started"])  # for the locks: not uncertainty
-        return row["slot"], Locked({}, row["now"], min(after, sent + waited), after)
+        return row["slot"], _locked({}, row["now"], row["started"], sent, after)
 
     async def read(self, keys: list[int]) -> tuple[dict[int, list[float]], float]:
         rows = await self.connections.execute(_PG_READ, [keys])

@@ -31,7 +31,7 @@ class Handlers:
 
     def _decorator(self, observer: str, filters: tuple[Any, ...]) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            self._entries.append((observer, in_loop(filters), handler))
+            self._entries.append((observer, _in_loop(filters), handler))
             return handler
 
         return register
@@ -47,7 +47,7 @@ class Handlers:
 
     def filter(self, observer: str, *filters: Any) -> None:
         """Filters applied to every handler of `observer` in this module."""
-        self._filters.append((observer, in_loop(filters)))
+        self._filters.append((observer, _in_loop(filters)))
 
     def build(self) -> Router:
         router = Router(name=self.name)
@@ -62,7 +62,7 @@ class Handlers:
         return router
 
 
-def in_loop(filters: tuple[Any, ...]) -> tuple[Any, ...]:
+def _in_loop(filters: tuple[Any, ...]) -> tuple[Any, ...]:
     """The filters, with each `State` as the equivalent `StateFilter` (see the module)."""
     return tuple(StateFilter(f) if isinstance(f, State) else f for f in filters)
 

@@ -49,8 +49,7 @@ BEGIN
     started := extract(epoch FROM statement_timestamp());
     next := now + at_least;
     FOR i IN 1 .. array_length(keys, 1) LOOP
-        kept := CASE WHEN texts[i] = '' THEN '{}'::float8[]
-                     ELSE string_to_array(texts[i], ',')::float8[] END;
+        kept := string_to_array(texts[i], ',')::float8[];  -- '' is no times
         j := array_position(kept, given_back);
         IF j IS NOT NULL THEN
             kept := kept[1 : j - 1] || kept[j + 1 :];
@@ -67,19 +66,17 @@ BEGIN
         texts[i] := array_to_string(kept, ',');
     END LOOP;
     slot := round(next::numeric, 4)::float8;
-    FOR i IN 1 .. array_length(keys, 1) LOOP
-        kept := CASE WHEN texts[i] = '' THEN '{}'::float8[]
-                     ELSE string_to_array(texts[i], ',')::float8[] END;
-        UPDATE send_window SET times = coalesce((
-            SELECT string_agg(round(t::numeric, 4)::text, ',' ORDER BY o)
-            FROM (
-                SELECT t, o FROM unnest(kept || slot) WITH ORDINALITY AS w(t, o)
-                WHERE t > now - spans[i]
-                ORDER BY o DESC LIMIT keeps[i]
-            ) AS last
-        ), '')
-        WHERE chat_id = keys[i];
-    END LOOP;
+    UPDATE send_window AS w SET times = coalesce((
+        SELECT string_agg(round(t::numeric, 4)::text, ',' ORDER BY o)
+        FROM (
+            SELECT t, o
+            FROM unnest(string_to_array(v.times, ',')::float8[] || slot) WITH ORDINALITY AS a(t, o)
+            WHERE t > now - v.span
+            ORDER BY o DESC LIMIT v.keep
+        ) AS last
+    ), '')
+    FROM unnest(keys, texts, spans, keeps) AS v(chat_id, times, span, keep)
+    WHERE w.chat_id = v.chat_id;
     RETURN NEXT;
 END
 $$
