@@ -28,5 +28,6 @@ class AlertCb(CallbackData, prefix="al"):
 
 
 class FormCb(CallbackData, prefix="f"):
-    action: str  # consent | decline | street | edit | submit | cancel | skip | restart
+    # consent | decline | street | employer | union | edit | submit | cancel | skip | restart
+    action: str
     value: str = ""

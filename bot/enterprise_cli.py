@@ -107,6 +107,13 @@ async def enterprises_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _union_text(info: Any) -> str:
+    if not info.has_union:
+        return "no"
+    known = [part for part in (info.union_name, info.union_contact) if part]
+    return "yes" + (f" ({', '.join(known)})" if known else "")
+
+
 async def enterprises_show(args: argparse.Namespace) -> int:
     service = await _service(args)
     try:
@@ -122,7 +129,7 @@ async def enterprises_show(args: argparse.Namespace) -> int:
         ("provisional", "yes" if info.provisional else "no"),
         ("members", info.member_count),
         ("employees", "-" if info.employees is None else info.employees),
-        ("has union", "yes" if info.has_union else "no"),
+        ("has union", _union_text(info)),
         ("address", info.address or "-"),
     ]
     for label, value in rows:

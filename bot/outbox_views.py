@@ -131,6 +131,8 @@ class OutboxViews:
             enterprise_count=enterprise.member_count,
             threshold=self.c.threshold,
             provisional=enterprise.provisional,
+            # As the enterprise is now: a merge or a registry import may have changed it.
+            own_union=(enterprise.union_name or "") if enterprise.has_union else None,
             street_name=street.name,
             point_name=point_name,
             submitted_at=application.submitted_at,

@@ -255,18 +255,18 @@ async def employer_entered(
         chosen = next((c for c in match.candidates if c.id == match.auto), None)
         name = chosen.name if chosen else typed
         await message.answer(_("已识别工作单位：{name}").format(name=escape(name)))
-        await _store(message, state, employer=name, enterprise_id=match.auto)
+        await _employer_known(message, state, enterprises, name, match.auto)
         return
     if match.uscc is not None and not match.candidates:
         # A valid code the registry does not know: keep it, but a name is still needed.
-        await state.update_data(employer_uscc=match.uscc)
+        await state.update_data(employer_uscc=match.uscc, employer_pending=None)
         await message.answer(_("企业库中没有这个统一社会信用代码，请再输入单位名称："))
         return
     if not match.candidates:
         await _store(message, state, employer=typed, enterprise_id=None)
         return
     offered = [[c.id, c.name] for c in match.candidates]
-    await state.update_data(employer_typed=typed, employer_offered=offered)
+    await state.update_data(employer_typed=typed, employer_offered=offered, employer_pending=None)
     await message.answer(
         texts.employer_question(assisted=bool(data.get("assisted_by"))),
         reply_markup=texts.employer_keyboard([(c.id, c.name) for c in match.candidates]),
@@ -274,7 +274,9 @@ async def employer_entered(
 
 
 @router.callback_query(Form.employer, FormCb.filter(F.action == "employer"))
-async def employer_picked(query: CallbackQuery, callback_data: FormCb, state: FSMContext) -> None:
+async def employer_picked(
+    query: CallbackQuery, callback_data: FormCb, state: FSMContext, enterprises: EnterpriseService
+) -> None:
     data = await state.get_data()
     offered = {str(ident): name for ident, name in data.get("employer_offered") or []}
     typed = data.get("employer_typed")
@@ -291,7 +293,49 @@ async def employer_picked(query: CallbackQuery, callback_data: FormCb, state: FS
         await _store(message, state, employer=typed, enterprise_id=None)
     else:
         chosen = int(callback_data.value)
-        await _store(message, state, employer=offered[str(chosen)], enterprise_id=chosen)
+        await _employer_known(message, state, enterprises, offered[str(chosen)], chosen)
+
+
+async def _employer_known(
+    message: Message, state: FSMContext, enterprises: EnterpriseService, name: str, ident: int
+) -> None:
+    """The worker's employer is settled. One that has its own union is where its workers
+    join: say so and let the worker choose (they may still apply to the joint union)."""
+    union = await enterprises.own_union(ident)
+    if union is None:
+        await _store(message, state, employer=name, enterprise_id=ident)
+        return
+    data = await state.update_data(employer_pending=[ident, name])
+    await message.answer(
+        texts.own_union_text(
+            name, union, data.get("street_name", ""), assisted=bool(data.get("assisted_by"))
+        ),
+        reply_markup=texts.own_union_keyboard(),
+    )
+
+
+@router.callback_query(Form.employer, FormCb.filter(F.action == "union"))
+async def own_union_path(query: CallbackQuery, callback_data: FormCb, state: FSMContext) -> None:
+    data = await state.get_data()
+    pending = data.get("employer_pending")
+    if not pending or callback_data.value not in ("street", "retype", "stop"):
+        await query.answer(texts.use_latest_buttons(), show_alert=True)
+        return
+    if (message := await step_message(query)) is None:
+        return
+    await query.answer()
+    await message.edit_reply_markup(reply_markup=None)
+    assisted = bool(data.get("assisted_by"))
+    if callback_data.value == "street":
+        ident, name = pending
+        await state.update_data(employer_pending=None)
+        await _store(message, state, employer=name, enterprise_id=int(ident))
+    elif callback_data.value == "retype":
+        await state.update_data(employer_pending=None, employer_uscc=None)
+        await message.answer(texts.ask("employer", assisted=assisted))
+    else:
+        await state.clear()
+        await message.answer(texts.own_union_stopped(assisted=assisted))
 
 
 @router.message(Form.job, TEXT)
@@ -329,7 +373,10 @@ async def edit_field(query: CallbackQuery, callback_data: FormCb, state: FSMCont
         data.pop("gender", None)
         data.pop("birth_date", None)
     if field == "employer":
-        for key in ("enterprise_id", "employer_uscc", "employer_typed", "employer_offered"):
+        for key in (
+            "enterprise_id", "employer_uscc", "employer_typed", "employer_offered",
+            "employer_pending",
+        ):  # fmt: skip
             data.pop(key, None)
     await state.set_data(data)
     await message.edit_reply_markup(reply_markup=None)
@@ -449,7 +496,7 @@ def _step_done(action: str, value: str, current: str | None, data: dict[str, Any
     online = data.get("point_id") is None  # the street was picked from the list
     if action == "street" and online and value == str(data.get("street_id")):
         return _("已选择街道：{street}。").format(street=data.get("street_name", "")) + go_on
-    if action == "employer" and data.get("employer"):
+    if action in ("employer", "union") and data.get("employer"):
         return _("已记录工作单位：{employer}。").format(employer=data["employer"]) + go_on
     if action == "skip" and "job" in data:
         return _("已跳过岗位。") + go_on

@@ -94,6 +94,53 @@ def employer_question(*, assisted: bool) -> str:
     return _("请选择您的工作单位（如果都不是，请点“以上都不是”）：")
 
 
+def own_union_text(employer: str, union: Any, street: str, *, assisted: bool) -> str:
+    """The employer already has a union (`union`: bot.services.enterprises.OwnUnion):
+    单体入会 is for workers of employers without one, so say where to join instead."""
+    joint = escape(joint_union_name(street))
+    lines = [
+        _("🏢 {employer} 已经建立了工会。").format(employer=escape(employer)),
+    ]
+    if union.name:
+        lines.append(_("工会名称：{name}").format(name=escape(union.name)))
+    if union.contact:
+        lines.append(_("联系方式：{contact}").format(contact=escape(union.contact)))
+    if assisted:
+        lines.append(
+            _(
+                "\n单体入会是为所在单位还没有工会的职工设立的，职工可以直接向本单位工会申请入会。"
+                "如果职工仍希望加入{joint}，可以继续代录，审核人员会看到这一情况。"
+            ).format(joint=joint)
+        )
+    else:
+        lines.append(
+            _(
+                "\n单体入会是为所在单位还没有工会的职工设立的，您可以直接向本单位工会申请入会。"
+                "如果您仍希望加入{joint}，也可以继续申请，审核人员会看到这一情况。"
+            ).format(joint=joint)
+        )
+    return "\n".join(lines)
+
+
+def own_union_keyboard() -> InlineKeyboardMarkup:
+    choices = [
+        ("street", _("继续申请加入街道工会联合会")),
+        ("retype", _("重新填写工作单位")),
+        ("stop", _("不申请了")),
+    ]
+    rows = [
+        [InlineKeyboardButton(text=label, callback_data=FormCb(action="union", value=v).pack())]
+        for v, label in choices
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def own_union_stopped(*, assisted: bool) -> str:
+    if assisted:
+        return _("已停止代录，录入的职工信息没有保存。请告知职工向本单位工会申请入会。")
+    return _("好的，您填写的信息没有保存。请向本单位工会申请入会。")
+
+
 # What each step expects, said when it gets something it cannot use.
 EXPECTS = {
     "Form:name": lambda: _("这一步需要您输入姓名（文字）。"),

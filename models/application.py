@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, LargeBinary, text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, LargeBinary, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Bounded, ChatId, UTCDateTime, utcnow
@@ -34,6 +34,9 @@ class Application(Base):
     employer_text: Mapped[str] = mapped_column(Bounded(100))
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
     job: Mapped[str | None] = mapped_column(Bounded(60))
+    # The employer already had a union when the worker applied and the worker chose to
+    # join the street's joint union anyway: staff see it on the review card.
+    employer_has_union: Mapped[bool] = mapped_column(Boolean, default=False)
 
     street_id: Mapped[int] = mapped_column(ForeignKey("street.id"))
     point_id: Mapped[int | None] = mapped_column(ForeignKey("reception_point.id"))

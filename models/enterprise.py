@@ -36,6 +36,10 @@ class Enterprise(Base):
     address: Mapped[str | None] = mapped_column(Bounded(200))
     employees: Mapped[int | None] = mapped_column(Integer)
     has_union: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The enterprise's own union, when known (registry columns 工会名称 / 工会联系方式):
+    # what a worker of a unionised enterprise is told so that they can join there.
+    union_name: Mapped[str | None] = mapped_column(Bounded(120))
+    union_contact: Mapped[str | None] = mapped_column(Bounded(100))
     # active | closed | moved_out (剔除): the last two drop out of coverage, keep history.
     status: Mapped[str] = mapped_column(Bounded(12), default="active")
     # A provisional enterprise merged into another one points at it.

@@ -12,7 +12,7 @@ from bot.services import outbox
 from bot.services.audit import Actor, record
 from bot.services.errors import AlreadyFollowed, NotAllowed, NotFound
 from bot.services.roles import has_role
-from models import ThresholdAlert
+from models import Enterprise, ThresholdAlert
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -27,17 +27,24 @@ async def raise_threshold_alert(
 ) -> bool:
     """Create the (enterprise, threshold) alert once; the unique key makes it exactly once.
 
-    Approvals are serialised on the enterprise by the write transaction, so the existence
-    check is exact; the unique constraint is the backstop for PostgreSQL.
+    An enterprise that already has a union is not a founding case, however many of its
+    workers joined the street's joint union: no alert. Approvals are serialised on the
+    enterprise by the write transaction, so the existence check is exact; the unique
+    constraint is the backstop for PostgreSQL.
     """
     if count < threshold:
         return False
-    exists = await session.scalar(
-        select(ThresholdAlert.id).where(
-            ThresholdAlert.enterprise_id == enterprise_id, ThresholdAlert.threshold == threshold
-        )
+    alerted = (
+        select(ThresholdAlert.id)
+        .where(ThresholdAlert.enterprise_id == enterprise_id, ThresholdAlert.threshold == threshold)
+        .exists()
     )
-    if exists is not None:
+    has_union, exists = (
+        await session.execute(
+            select(Enterprise.has_union, alerted).where(Enterprise.id == enterprise_id)
+        )
+    ).one()
+    if has_union or exists:
         return False
     alert = ThresholdAlert(enterprise_id=enterprise_id, threshold=threshold, member_count=count)
     session.add(alert)

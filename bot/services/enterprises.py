@@ -134,6 +134,13 @@ async def lock(session: AsyncSession, enterprise_ids: Iterable[int]) -> None:
 
 
 @cache
+def _own_union() -> Any:
+    return select(
+        ENTERPRISES.c.has_union, ENTERPRISES.c.union_name, ENTERPRISES.c.union_contact
+    ).where(ENTERPRISES.c.id == bindparam("enterprise_id"))
+
+
+@cache
 def _lock_statement() -> Any:
     table = Enterprise.__table__
     return (
@@ -215,9 +222,20 @@ class EnterpriseInfo:
     employees: int | None
     has_union: bool
     alerts: tuple[AlertInfo, ...] = ()
+    union_name: str | None = None
+    union_contact: str | None = None
     # False for a provisional enterprise no staff member has confirmed yet (see
     # `offered_to_workers`): staff searches show it, marked; workers are never offered it.
     confirmed: bool = True
+
+
+@dataclass(frozen=True)
+class OwnUnion:
+    """An enterprise's own union, as far as the registry knows it (name and contact may
+    be unknown): its workers join there rather than through 单体入会."""
+
+    name: str | None
+    contact: str | None
 
 
 @dataclass(frozen=True)
@@ -322,6 +340,15 @@ class EnterpriseService:
             candidate = Candidate(found.id, found.name, 100)
             return Match(auto=found.id, candidates=(candidate,), uscc=uscc)
         return (await self.matcher()).match(text, street_id=street_id, limit=3)
+
+    async def own_union(self, enterprise_id: int) -> OwnUnion | None:
+        """The union of an enterprise that has one, else None (one cheap read: the form
+        asks it once the worker's employer is known)."""
+        row = await self.db.fetch_one(_own_union(), enterprise_id=enterprise_id)
+        if row is None:
+            return None
+        has_union, name, contact = row
+        return OwnUnion(name, contact) if has_union else None
 
     async def matcher(self) -> EnterpriseMatcher:
         """A matcher over active, non-merged enterprises, rebuilt only when they changed:
@@ -653,6 +680,8 @@ async def _info(
         employees=enterprise.employees,
         has_union=enterprise.has_union,
         alerts=alerts,
+        union_name=enterprise.union_name,
+        union_contact=enterprise.union_contact,
         confirmed=offered_to_workers(enterprise),
     )
 

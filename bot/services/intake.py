@@ -251,6 +251,7 @@ class IntakeService:
                     birth_date=draft.birth_date,
                     employer_text=draft.employer,
                     enterprise_id=enterprise.id,
+                    employer_has_union=enterprise.has_union,
                     job=draft.job,
                     street_id=street.id,
                     point_id=draft.point_id,

@@ -42,6 +42,8 @@ Progress = Callable[[int, int], None]
 BATCH = 500
 NAME_MAX = 120
 ADDRESS_MAX = 200
+UNION_NAME_MAX = 120
+UNION_CONTACT_MAX = 100
 HEADER_SEARCH_ROWS = 10  # registry exports often carry a title row above the headers
 
 # Header spellings, compared after NFKC, lower-casing, and removing spaces, "_", "*" and
@@ -75,6 +77,14 @@ HEADERS: dict[str, frozenset[str]] = {
         {"是否建会", "建会", "已建会", "是否建立工会", "是否已建会", "是否建工会", "是否已建工会",
          "是否已建立工会", "建会情况", "有无工会", "是否有工会", "hasunion", "union"}
     ),
+    # The enterprise's own union: where its workers are sent to join.
+    "union_name": frozenset(
+        {"工会名称", "企业工会名称", "工会全称", "基层工会名称", "单位工会名称", "unionname"}
+    ),
+    "union_contact": frozenset(
+        {"工会联系人", "工会联系方式", "工会联系电话", "工会电话", "工会联系人电话",
+         "工会联系人及电话", "工会联系人及联系方式", "unioncontact"}
+    ),
 }  # fmt: skip
 REQUIRED = ("name", "uscc")
 # How the summary names each field, and how a refusal names a missing one.
@@ -85,6 +95,8 @@ FIELD_LABELS = {
     "address": "地址 address",
     "employees": "职工人数 employees",
     "has_union": "是否建会 has_union",
+    "union_name": "工会名称 union_name",
+    "union_contact": "工会联系方式 union_contact",
 }
 _NOTES = re.compile(r"\([^)]*\)|\[[^\]]*\]|【[^】]*】|〔[^〕]*〕|<[^>]*>")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -121,6 +133,8 @@ class RegistryRow:
     address: str | None
     employees: int | None
     has_union: bool | None
+    union_name: str | None = None
+    union_contact: str | None = None
 
 
 @dataclass(frozen=True)
@@ -409,6 +423,17 @@ def parse_row(
     about optional values that were left empty or read loosely."""
     notes = [] if notes is None else notes
     name = _name(_cell(cells, columns, "name"))
+    has_union = _has_union(_cell(cells, columns, "has_union"), notes)
+    union_name = _short(_cell(cells, columns, "union_name"), UNION_NAME_MAX, "工会名称", notes)
+    union_contact = _short(
+        _cell(cells, columns, "union_contact"), UNION_CONTACT_MAX, "工会联系方式", notes
+    )
+    if union_name is not None and has_union is None:
+        has_union = True  # a union's name says that there is one
+    elif union_name is not None and has_union is False:
+        notes.append(
+            "是否建会为“否”却填写了工会名称，请核对 / has_union is no but a union name is given"
+        )
     return RegistryRow(
         line=line,
         name=name,
@@ -417,8 +442,19 @@ def parse_row(
         street=_text(_cell(cells, columns, "street")) or None,
         address=_address(_cell(cells, columns, "address"), notes),
         employees=_employees(_cell(cells, columns, "employees"), notes),
-        has_union=_has_union(_cell(cells, columns, "has_union"), notes),
+        has_union=has_union,
+        union_name=union_name.replace("(", "（").replace(")", "）") if union_name else None,
+        union_contact=union_contact,
     )
+
+
+def _short(cell: object, limit: int, label: str, notes: list[str]) -> str | None:
+    """An optional one-line text, spaces collapsed; cut at `limit` (noted)."""
+    text = " ".join(unicodedata.normalize("NFKC", _text(cell)).split())
+    if len(text) > limit:
+        notes.append(f"{label}超过 {limit} 字，已截断 / {label} cut to {limit} characters")
+        text = text[:limit]
+    return text or None
 
 
 def _name(cell: object) -> str:
@@ -519,7 +555,7 @@ def _has_union(cell: object, notes: list[str]) -> bool | None:
 # ---------------------------------------------------------------------------- writing
 
 _COLUMNS = ("id", "name", "name_key", "uscc", "street_id", "provisional", "address")
-_COLUMNS += ("employees", "has_union", "merged_into_id")
+_COLUMNS += ("employees", "has_union", "union_name", "union_contact", "merged_into_id")
 ENTERPRISES = Enterprise.__table__
 
 
@@ -583,6 +619,8 @@ def _values(row: RegistryRow, street_id: int | None, current: Row | None) -> dic
         "address": keep(row.address, "address", None),
         "employees": keep(row.employees, "employees", None),
         "has_union": keep(row.has_union, "has_union", False),
+        "union_name": keep(row.union_name, "union_name", None),
+        "union_contact": keep(row.union_contact, "union_contact", None),
     }
 
 

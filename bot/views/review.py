@@ -38,6 +38,8 @@ class ReviewCardData:
     reject_note: str | None
     assisted_by: str | None = None
     channel: str = "qr"  # qr | online | assisted (Application.channel)
+    # The employer had its own union when the worker applied: its name ("" if unknown).
+    own_union: str | None = None
 
 
 def gender_label(gender: str) -> str:
@@ -69,6 +71,18 @@ def channel_text(channel: str, point_name: str | None, assisted_by: str | None) 
     return _("线上申请")
 
 
+def _employer_line(card: ReviewCardData) -> str:
+    # Masked: a name stored before the form refused numbers may hold someone's mobile.
+    employer = escape(mask_numbers(card.employer))
+    if card.own_union is not None:  # no founding to count toward
+        return _("工作单位：{employer}（本企业经街道入会 {count} 人）").format(
+            employer=employer, count=card.enterprise_count
+        )
+    return _("工作单位：{employer}（本企业已入会 {count}/{threshold}）").format(
+        employer=employer, count=card.enterprise_count, threshold=card.threshold
+    )
+
+
 def review_card_text(card: ReviewCardData, today: date) -> str:
     if card.status == "withdrawn":  # the applicant withdrew and their data is erased
         return (
@@ -86,12 +100,7 @@ def review_card_text(card: ReviewCardData, today: date) -> str:
         _("性别：{gender}　年龄：{age}").format(
             gender=gender_label(card.gender), age=timefmt.age(card.birth_date, today)
         ),
-        # Masked: a name stored before the form refused numbers may hold someone's mobile.
-        _("工作单位：{employer}（本企业已入会 {count}/{threshold}）").format(
-            employer=escape(mask_numbers(card.employer)),
-            count=card.enterprise_count,
-            threshold=card.threshold,
-        ),
+        _employer_line(card),
         _("受理：{union} · {channel}").format(
             union=escape(street_union_name(card.street_name)),
             channel=channel_text(card.channel, card.point_name, card.assisted_by),
@@ -101,6 +110,15 @@ def review_card_text(card: ReviewCardData, today: date) -> str:
     ]
     if card.provisional:
         lines.insert(6, _("（该单位尚未在企业库中登记）"))
+    if card.own_union is not None:
+        union = f"（{escape(card.own_union)}）" if card.own_union else ""
+        lines.insert(
+            6,
+            _(
+                "⚠️ 该单位已建立工会{union}：职工一般应在本单位工会入会，请核实后再决定。"
+                "本申请不计入建会人数。"
+            ).format(union=union),
+        )
     if card.status == "approved" and card.decided_at:
         lines.append(
             _("\n✅ <b>已通过</b> — {who}，{time}").format(
