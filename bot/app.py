@@ -38,6 +38,7 @@ from bot.services.alerts import AlertService
 from bot.services.binding import BindingService
 from bot.services.cards import CardService, CardSigner
 from bot.services.enterprises import EnterpriseService
+from bot.services.founding import FoundingService
 from bot.services.intake import IntakeService
 from bot.services.menus import MenuService
 from bot.services.preferences import PreferenceService
@@ -194,6 +195,7 @@ async def _assemble(
             db, federation_chat_id=settings.federation.chat_id, threshold=threshold
         ),
         alerts=AlertService(db),
+        founding=FoundingService(db, federation_chat_id=settings.federation.chat_id),
         cards=cards,
         preferences=preferences,
         i18n=i18n,

@@ -27,6 +27,16 @@ class AlertCb(CallbackData, prefix="al"):
     alert: int = DbId
 
 
+class CaseCb(CallbackData, prefix="cs"):
+    """A founding case's card: `v` is the case version the card shows, so a press on an
+    older card (or the second of two at once) changes nothing."""
+
+    action: str  # adv | back | pause | reason | card | resume | note | own | rel
+    case: int = DbId
+    v: int = 0
+    value: str = ""
+
+
 class FormCb(CallbackData, prefix="f"):
     # consent | decline | street | employer | union | edit | submit | cancel | skip | restart
     action: str

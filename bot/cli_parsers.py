@@ -156,6 +156,69 @@ def add_enterprise_commands(commands: Any) -> None:
     rekey.set_defaults(handler=run("enterprises_rekey"))
 
 
+def add_case_commands(commands: Any) -> None:
+    run = implementation("bot.case_cli")
+    cases = commands.add_parser(
+        "cases",
+        help="founding cases (建会工作): from the alert to the enterprise union",
+        description="Stages: following → preparing → assembly → approved → founded; a case "
+        "may be paused and resumed, or moved back one stage with a reason.",
+    )
+    sub = cases.add_subparsers(title="cases")
+    listing = sub.add_parser("list", help="open cases: stage, days in stage, owner")
+    listing.add_argument("--all", action="store_true", help="founded cases too")
+    listing.set_defaults(handler=run("cases_list"))
+    show = sub.add_parser("show", help="one case and what it recorded")
+    show.add_argument("case", type=positive)
+    show.set_defaults(handler=run("cases_show"))
+    opening = sub.add_parser("open", help="open a case for an enterprise below the threshold")
+    opening.add_argument("enterprise", help="id or USCC")
+    opening.set_defaults(handler=run("cases_open"))
+
+    advance = sub.add_parser(
+        "advance",
+        help="record the next stage",
+        description="preparing: --date --member 'NAME ROLE' (repeat); assembly: --date "
+        "--chair --committee 'A,B,C' --no-close-relatives (Trade Union Law art. 10); "
+        "approved: --date --document; founded: --name --uscc (authority code 8) --date "
+        "--contact. Dates as YYYY-MM-DD.",
+    )
+    advance.add_argument("case", type=positive)
+    advance.add_argument("--date", help="the stage's date, YYYY-MM-DD")
+    advance.add_argument("--member", action="append", help="preparatory group: 'NAME ROLE'")
+    advance.add_argument("--chair", help="assembly: the chair's name")
+    advance.add_argument("--committee", help="assembly: the committee's names, comma-separated")
+    advance.add_argument(
+        "--no-close-relatives",
+        action="store_true",
+        help="assembly: no committee member is a close relative of the main manager",
+    )
+    advance.add_argument("--document", help="approved: the approval's document number")
+    advance.add_argument("--name", help="founded: the union's name")
+    advance.add_argument("--uscc", help="founded: the union's USCC (starts with 8)")
+    advance.add_argument("--contact", help="founded: a contact for workers")
+    advance.set_defaults(handler=run("cases_advance"))
+
+    back = sub.add_parser("back", help="move a case back one stage")
+    back.add_argument("case", type=positive)
+    back.add_argument("--reason", required=True)
+    back.set_defaults(handler=run("cases_back"))
+    pause = sub.add_parser("pause", help="pause a case (暂缓)")
+    pause.add_argument("case", type=positive)
+    pause.add_argument(
+        "--reason", required=True, choices=("refused", "closed", "moved_out", "too_few", "other")
+    )
+    pause.add_argument("--note", help="required with --reason other")
+    pause.set_defaults(handler=run("cases_pause"))
+    resume = sub.add_parser("resume", help="resume a paused case where it stood")
+    resume.add_argument("case", type=positive)
+    resume.set_defaults(handler=run("cases_resume"))
+    note = sub.add_parser("note", help="record progress on a case")
+    note.add_argument("case", type=positive)
+    note.add_argument("text", nargs="+")
+    note.set_defaults(handler=run("cases_note"))
+
+
 def add_audit_commands(commands: Any) -> None:
     run = implementation("bot.audit_cli")
     audit = commands.add_parser(

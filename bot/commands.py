@@ -5,7 +5,7 @@ Who sees what (each description in Chinese with English after it):
 - groups the bot does not serve (all_group_chats): /bind, the only command answered there;
 - each bound street review group (chat): /whoami, and /cancel for a reject reason or an
   employer search in progress;
-- the federation group (chat): /search, /merge, /whoami;
+- the federation group (chat): /cases, /case, /newcase, /search, /merge, /whoami;
 - administrators in a served group (chat_member): that group's menu and /grant, /revoke;
 - staff in their private chat (chat, chat_id = their user id): their roles' commands
   (/assist for street staff, /grant and /revoke for administrators, /whoami), then the
@@ -75,6 +75,9 @@ REVIEW_GROUP: tuple[Command, ...] = (
     ("cancel", "放弃填写驳回原因或更改单位 / Cancel a reason or an employer change"),
 )
 FEDERATION_GROUP: tuple[Command, ...] = (
+    ("cases", "建会工作 / Founding cases"),
+    ("case", "查看一项建会工作 / Show a founding case"),
+    ("newcase", "开始建会工作 / Open a founding case"),
     ("search", "查找企业 / Search enterprises"),
     ("merge", "合并企业 / Merge enterprises"),
     WHOAMI,

@@ -11,6 +11,7 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, get_origin
 from urllib.parse import urlsplit
@@ -111,8 +112,20 @@ class FederationSettings(Section):
     name: str = "北京市西城区总工会"
     chat_id: int | None = None
     founding_threshold: int = Field(25, ge=2, le=10_000)
+    # Founding cases: a reminder when a case has had no change for this many days, and
+    # when it has been preparing this long (the handbooks give six months to finish).
+    case_idle_days: int = Field(30, ge=1, le=365)
+    case_preparing_days: int = Field(150, ge=1, le=730)
 
     _chat_id_is_a_group = field_validator("chat_id")(_group_chat_id)
+
+    @property
+    def case_idle(self) -> timedelta:
+        return timedelta(days=self.case_idle_days)
+
+    @property
+    def case_preparing(self) -> timedelta:
+        return timedelta(days=self.case_preparing_days)
 
 
 class SecuritySettings(Section):

@@ -17,9 +17,12 @@ from bot.pii import PiiCipher, mask_mobile, mask_resident_id
 from bot.render.card import CardData, render_card_async
 from bot.render.fonts import FontStack
 from bot.services.cards import CardFacts, CardService, CardSigner
+from bot.services.errors import NotFound
+from bot.services.founding import CaseView, FoundingService
 from bot.services.preferences import PreferenceService
 from bot.timefmt import BEIJING
 from bot.views import alert as alert_view
+from bot.views import case as case_view
 from bot.views import delivery as delivery_view
 from bot.views import review as review_view
 from bot.views import worker as worker_view
@@ -213,6 +216,24 @@ class OutboxViews:
         return Outgoing(delivery_view.to_street_text(failed_kind, reason, number))
 
     # --- federation ------------------------------------------------------------------
+    async def _case_card(self, case_id: int) -> Outgoing:
+        case = await self._case(case_id)
+        return Outgoing(case_view.case_text(case, utcnow()), case_view.case_keyboard(case))
+
+    async def _case_card_edit(self, case_id: int, message_id: int) -> Outgoing:
+        case = await self._case(case_id)
+        return Outgoing(
+            case_view.case_text(case, utcnow()),
+            case_view.case_keyboard(case),
+            edit_message_id=message_id,
+        )
+
+    async def _case(self, case_id: int) -> CaseView:
+        try:
+            return await FoundingService(self.c.db, federation_chat_id=None).get(case_id)
+        except NotFound:
+            raise Gone() from None
+
     async def _threshold_alert(self, alert_id: int) -> Outgoing:
         data = await self._alert_data(alert_id)
         return Outgoing(alert_view.alert_text(data), alert_view.alert_keyboard(data))

@@ -8,6 +8,7 @@ def build_router() -> Router:
     from handlers import (
         admin,
         assisted,
+        cases,
         enterprise_admin,
         fallback,
         federation,
@@ -28,6 +29,7 @@ def build_router() -> Router:
         form,
         review,
         enterprise_admin,
+        cases,
         federation,
         fallback,
     )

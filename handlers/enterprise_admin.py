@@ -9,24 +9,23 @@ from __future__ import annotations
 
 from html import escape
 
-from aiogram.filters import Command, CommandObject, Filter
+from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
-    TelegramObject,
     User,
 )
 
-from bot.config import Settings
 from bot.i18n import translate as _
 from bot.pii import mask_numbers
 from bot.services.audit import Actor
 from bot.services.enterprises import EnterpriseInfo, EnterpriseService, MergeRefused
 from bot.services.errors import NotAllowed, NotFound
 from handlers.buttons import forged, pressed_on
+from handlers.filters import InFederationChat
 from handlers.registry import Handlers
 
 router = Handlers("enterprise_admin")
@@ -39,20 +38,6 @@ class MergeCb(CallbackData, prefix="em"):
     action: str  # do | cancel
     src: int
     dst: int
-
-
-class InFederationChat(Filter):
-    """Only the configured federation group; elsewhere these commands do not exist."""
-
-    async def __call__(self, event: TelegramObject, settings: Settings) -> bool:
-        federation = settings.federation.chat_id
-        if federation is None:
-            return False
-        if isinstance(event, Message):
-            return event.chat.id == federation
-        if isinstance(event, CallbackQuery) and event.message is not None:
-            return event.message.chat.id == federation
-        return False
 
 
 router.filter("message", InFederationChat())

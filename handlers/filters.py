@@ -9,6 +9,8 @@ from __future__ import annotations
 from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, TelegramObject
 
+from bot.config import Settings
+
 
 class ChatIs(Filter):
     """The chat the event happened in is of one of these types."""
@@ -45,6 +47,20 @@ class TextStartsWith(Filter):
 class ChatMigrated(Filter):
     async def __call__(self, message: Message) -> bool:
         return message.migrate_to_chat_id is not None
+
+
+class InFederationChat(Filter):
+    """Only the configured federation group; elsewhere these commands do not exist."""
+
+    async def __call__(self, event: TelegramObject, settings: Settings) -> bool:
+        federation = settings.federation.chat_id
+        if federation is None:
+            return False
+        if isinstance(event, Message):
+            return event.chat.id == federation
+        if isinstance(event, CallbackQuery) and event.message is not None:
+            return event.message.chat.id == federation
+        return False
 
 
 PRIVATE = ChatIs("private")

@@ -20,3 +20,13 @@ class RejectNote(StatesGroup):
 
 class ChangeEmployer(StatesGroup):
     typing = State()
+
+
+class CaseInput(StatesGroup):
+    """Typed input for a founding case's card (handlers/cases.py)."""
+
+    facts = State()  # the next stage's facts
+    relatives = State()  # the art. 10 question, before the committee is recorded
+    back = State()  # why the case goes back a stage
+    note = State()  # a progress note
+    pause_note = State()  # why the case is paused ("other")

@@ -5,6 +5,7 @@ from models.application import Application
 from models.audit import AuditEntry
 from models.base import Base
 from models.enterprise import Enterprise
+from models.founding import FoundingCase
 from models.keycheck import KeyCheck
 from models.member import ApplicationSequence, Member, MemberSequence
 from models.menu import CommandMenu
@@ -29,6 +30,7 @@ __all__ = [
     "ChangeStamp",
     "CommandMenu",
     "Enterprise",
+    "FoundingCase",
     "FsmRecord",
     "InboxUpdate",
     "KeyCheck",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, UniqueConstraint, text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Bounded, ChatId, UTCDateTime, utcnow
@@ -33,6 +33,11 @@ class UnionOrg(Base):
     street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"))
     enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id"))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    # An enterprise union founded through the bot: its own USCC (authority code 8), its
+    # founding date and a contact for workers.
+    uscc: Mapped[str | None] = mapped_column(Bounded(18), unique=True)
+    founded_on: Mapped[date | None] = mapped_column(Date)
+    contact: Mapped[str | None] = mapped_column(Bounded(100))
 
     __table_args__ = (
         # One joint union per street: approvals look it up, and a second one would split
@@ -43,6 +48,14 @@ class UnionOrg(Base):
             unique=True,
             sqlite_where=text("kind = 'joint'"),
             postgresql_where=text("kind = 'joint'"),
+        ),
+        # One enterprise union per enterprise.
+        Index(
+            "uq_union_org_enterprise",
+            "enterprise_id",
+            unique=True,
+            sqlite_where=text("kind = 'enterprise'"),
+            postgresql_where=text("kind = 'enterprise'"),
         ),
     )
 

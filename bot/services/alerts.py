@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +12,7 @@ from bot.db import Database
 from bot.services import outbox
 from bot.services.audit import Actor, record
 from bot.services.errors import AlreadyFollowed, NotAllowed, NotFound
+from bot.services.founding import CaseRefused, open_case
 from bot.services.roles import has_role
 from models import Enterprise, ThresholdAlert
 from models.base import utcnow
@@ -72,7 +74,10 @@ class AlertService:
             if alert.followed_by_name is not None:
                 raise AlreadyFollowed(alert.followed_by_name, alert.followed_at or utcnow())
 
-    async def follow_up(self, alert_id: int, actor: Actor, chat_id: int, message_id: int) -> None:
+    async def follow_up(
+        self, alert_id: int, actor: Actor, chat_id: int, message_id: int
+    ) -> int | None:
+        """Take the alert on; the founding case it opens (None: none was opened)."""
         async with self.db.transaction() as session:
             if not await has_role(session, actor.user_id, ("federation", "admin")):
                 raise NotAllowed()
@@ -94,6 +99,24 @@ class AlertService:
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise AlreadyFollowed(alert.followed_by_name or "?", alert.followed_at or now)
             await record(session, actor, "alert.followed", "threshold_alert", alert_id)
-            await outbox.enqueue(
-                session, chat_id, "alert_followed_edit", alert_id=alert_id, message_id=message_id
-            )
+            messages: list[tuple[int, str, dict[str, Any]]] = [
+                (chat_id, "alert_followed_edit", {"alert_id": alert_id, "message_id": message_id})
+            ]
+            case_id = await _open_case_for(session, alert, actor)
+            if case_id is not None:  # its card, below the alert, follows the work from here
+                messages.append((chat_id, "case_card", {"case_id": case_id}))
+            await outbox.enqueue_many(session, messages)
+            return case_id
+
+
+async def _open_case_for(session: AsyncSession, alert: ThresholdAlert, actor: Actor) -> int | None:
+    """The follow-up opens the enterprise's founding case, owned by who pressed; None when
+    there is nothing to open: a case exists already (opened by hand before the alert), or
+    the enterprise has a union or is gone since the alert."""
+    try:
+        case_id, created = await open_case(
+            session, alert.enterprise_id, actor, alert_id=alert.id
+        )
+    except CaseRefused:
+        return None
+    return case_id if created else None

@@ -8,6 +8,7 @@ text (a handler's reply handed over here is sealed: see bot.handoff).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -19,6 +20,14 @@ from models import Application, Member, OutboxMessage, Street
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class CardRef:
+    """Where a card (a review card, a case card) sits, so a change can edit it in place."""
+
+    chat_id: int
+    message_id: int
+
 
 # Views the sender knows how to render (see bot/views).
 KINDS = (
@@ -32,10 +41,12 @@ KINDS = (
     "alert_followed_edit",  # the alert message, edited to show who follows it
     "reply",  # a handler's reply that could not go at once (sealed: it may hold anything)
     "delivery_failed",  # to staff: a message above failed for good
+    "case_card",  # a founding case's card (federation group, or where staff asked)
+    "case_card_edit",  # the case card, edited in place as the case moves
 )
 # Kinds that change an existing message (the payload's message_id): repeating one is
 # harmless, and pending ones for the same message collapse into the newest.
-EDIT_KINDS = frozenset({"review_card_edit", "alert_followed_edit"})
+EDIT_KINDS = frozenset({"review_card_edit", "alert_followed_edit", "case_card_edit"})
 # Failures of these are logged, not reported again (no report about a report).
 REPORT_KINDS = frozenset({"delivery_failed"})
 

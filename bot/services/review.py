@@ -16,20 +16,13 @@ from bot.services import enterprises, outbox, sequences
 from bot.services.alerts import raise_threshold_alert
 from bot.services.audit import Actor, record
 from bot.services.errors import AlreadyDecided, NotAllowed, NotFound
+from bot.services.outbox import CardRef
 from bot.services.unions import joint_union
 from models import Application, Member, Staff, Street
 from models.application import REJECT_REASONS
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CardRef:
-    """Where the review card sits, so the decision can edit it in place."""
-
-    chat_id: int
-    message_id: int
 
 
 @dataclass(frozen=True)
