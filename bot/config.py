@@ -116,6 +116,8 @@ class FederationSettings(Section):
     # when it has been preparing this long (the handbooks give six months to finish).
     case_idle_days: int = Field(30, ge=1, le=365)
     case_preparing_days: int = Field(150, ge=1, le=730)
+    # How often the bot looks for cases to remind about.
+    reminders_every_minutes: float = Field(60.0, gt=0)
 
     _chat_id_is_a_group = field_validator("chat_id")(_group_chat_id)
 

@@ -228,6 +228,9 @@ class OutboxViews:
             edit_message_id=message_id,
         )
 
+    async def _case_reminder(self, case_id: int, why: str) -> Outgoing:
+        return Outgoing(case_view.reminder_text(await self._case(case_id), why, utcnow()))
+
     async def _case(self, case_id: int) -> CaseView:
         try:
             return await FoundingService(self.c.db, federation_chat_id=None).get(case_id)

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from bot.app import App
 from bot.commands import set_menus
+from bot.reminders import reminder_loop
 from bot.retention import retention_loop
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,8 @@ async def serve(
 
     The process registers itself and takes the receiver role (bot.instances): a second
     poller of the same bot says who runs already, or waits with `standby`. Every process
-    stands ready to be the one sender; the sender also runs the retention job.
+    stands ready to be the one sender; the sender also runs the retention job and the
+    founding-case reminders.
     """
     instance = app.instance
     await instance.register()
@@ -145,16 +147,24 @@ async def _sender_role(app: App, stop: asyncio.Event) -> None:
                 await asyncio.wait_for(stop.wait(), SENDER_STANDBY_POLL)
             continue
         log.info("this process sends the outbox")
-        retention = asyncio.create_task(
-            retention_loop(app.dispatcher["privacy"], app.settings.retention, stop, app.inbox),
-            name="retention",
-        )
+        jobs = [
+            asyncio.create_task(
+                retention_loop(app.dispatcher["privacy"], app.settings.retention, stop, app.inbox),
+                name="retention",
+            ),
+            asyncio.create_task(
+                reminder_loop(app.dispatcher["founding"], app.settings.federation, stop),
+                name="case-reminders",
+            ),
+        ]
         try:
             await app.sender.run(lambda: app.locks.holds(name) and not stop.is_set())
         finally:
-            retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await retention
+            for job in jobs:
+                job.cancel()
+            for job in jobs:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
             await app.locks.release(name)
 
 

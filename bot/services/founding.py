@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -352,6 +352,71 @@ class FoundingService:
             await self._refresh_cards(session, case.id, card)
             return await _view(session, case.id)
 
+    # ------------------------------------------------------------------------ reminders
+
+    async def send_reminders(
+        self, now: datetime, *, idle: timedelta, preparing: timedelta
+    ) -> Reminded:
+        """Remind about open, unpaused cases: one preparing for `preparing` (once per
+        spell in that stage), one without any change for `idle` (again after each further
+        `idle`). Idle reminders go to the owner in private and to the federation group;
+        the preparing reminder to the group. Each reminder is claimed by a conditional
+        UPDATE, so it is sent once even if two processes run this at once. Reminders do
+        not change the case's version: cards stay valid."""
+        reminded = Reminded()
+        async with self.db.read() as session:
+            due = list(
+                await session.execute(
+                    select(CASES.c.id, CASES.c.stage, CASES.c.owner_user_id).where(
+                        CASES.c.stage != "founded",
+                        CASES.c.paused.is_(False),
+                        or_(
+                            and_(
+                                CASES.c.stage == "preparing",
+                                CASES.c.stage_since <= now - preparing,
+                                CASES.c.reminded_stage_at.is_(None),
+                            ),
+                            and_(
+                                CASES.c.touched_at <= now - idle,
+                                or_(
+                                    CASES.c.reminded_idle_at.is_(None),
+                                    CASES.c.reminded_idle_at <= now - idle,
+                                ),
+                            ),
+                        ),
+                    )
+                )
+            )
+        for case_id, stage, owner in due:
+            async with self.db.transaction() as session:
+                if stage == "preparing" and await _claim(
+                    session, case_id, CASES.c.reminded_stage_at, now,
+                    CASES.c.stage == "preparing", CASES.c.stage_since <= now - preparing,
+                    CASES.c.reminded_stage_at.is_(None),
+                ):  # fmt: skip
+                    await self._remind(session, case_id, "preparing", None)
+                    reminded.preparing += 1
+                if await _claim(
+                    session, case_id, CASES.c.reminded_idle_at, now,
+                    CASES.c.touched_at <= now - idle,
+                    or_(CASES.c.reminded_idle_at.is_(None), CASES.c.reminded_idle_at <= now - idle),
+                ):  # fmt: skip
+                    await self._remind(session, case_id, "idle", owner)
+                    reminded.idle += 1
+        return reminded
+
+    async def _remind(
+        self, session: AsyncSession, case_id: int, why: str, owner: int | None
+    ) -> None:
+        messages = []
+        if self.federation_chat_id is not None:
+            messages.append((self.federation_chat_id, "case_reminder", {"case_id": case_id,
+                                                                        "why": why}))  # fmt: skip
+        if owner is not None:
+            messages.append((owner, "case_reminder", {"case_id": case_id, "why": why}))
+        if messages:
+            await outbox.enqueue_many(session, messages)
+
     # ------------------------------------------------------------------------ cards
 
     async def _post_card(self, session: AsyncSession, case_id: int, chat_id: int | None) -> None:
@@ -389,7 +454,26 @@ class FoundingService:
             )
 
 
+@dataclass
+class Reminded:
+    preparing: int = 0
+    idle: int = 0
+
+
 # ---------------------------------------------------------------------------- helpers
+
+
+async def _claim(
+    session: AsyncSession, case_id: int, column: Any, now: datetime, *still_due: Any
+) -> bool:
+    """Mark a reminder sent, if it is still due (nobody touched the case or sent it)."""
+    result = await session.execute(
+        update(CASES)
+        .where(CASES.c.id == case_id, CASES.c.paused.is_(False), *still_due)
+        .values({column.key: now})
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def open_case(

@@ -43,6 +43,7 @@ KINDS = (
     "delivery_failed",  # to staff: a message above failed for good
     "case_card",  # a founding case's card (federation group, or where staff asked)
     "case_card_edit",  # the case card, edited in place as the case moves
+    "case_reminder",  # a case preparing too long, or idle: to the group and its owner
 )
 # Kinds that change an existing message (the payload's message_id): repeating one is
 # harmless, and pending ones for the same message collapse into the newest.

@@ -200,6 +200,25 @@ def case_list_text(cases: list[CaseView], now: datetime, overdue: set[int]) -> s
     return "\n".join(lines)
 
 
+def reminder_text(case: CaseView, why: str, now: datetime) -> str:
+    """A case preparing too long, or without progress for a while."""
+    head = _("⏰ <b>建会工作 #{id}：{enterprise}</b>").format(
+        id=case.id, enterprise=escape(case.enterprise)
+    )
+    if why == "preparing":
+        body = _(
+            "已筹备 {days} 天。筹备组一般应在六个月内完成会员登记和候选人提名，"
+            "请督促召开会员大会。"
+        ).format(days=case.days_in_stage(now))
+    else:
+        idle = (timefmt.local(now).date() - timefmt.local(case.touched_at).date()).days
+        body = _("已 {days} 天没有进展（阶段：{stage}）。请记录进展，或暂缓这项工作。").format(
+            days=idle, stage=stage_label(case.stage)
+        )
+    owner = _("负责人：{owner}").format(owner=escape(case.owner_name or _("未指定")))
+    return f"{head}\n{body}\n{owner}\n" + _("发送 /case {id} 查看卡片。").format(id=case.id)
+
+
 def prompt_for(stage: str) -> str:
     """What to type for the stage being recorded, one fact per line."""
     prompts = {
