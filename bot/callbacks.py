@@ -31,7 +31,7 @@ class CaseCb(CallbackData, prefix="cs"):
     """A founding case's card: `v` is the case version the card shows, so a press on an
     older card (or the second of two at once) changes nothing."""
 
-    action: str  # adv | back | pause | reason | card | resume | note | own | rel
+    action: str  # adv | back | pause | reason | card | resume | note | own | rel | move
     case: int = DbId
     v: int = 0
     value: str = ""

@@ -210,3 +210,71 @@ async def cases_note(args: argparse.Namespace) -> int:
         await service.db.dispose()
     print(f"case #{case.id}: note recorded")
     return 0
+
+
+async def cases_transfer(args: argparse.Namespace) -> int:
+    """Move a founded union's members now, showing progress (the bot's own job may be
+    doing batches at the same moment: both are safe)."""
+    import sys
+
+    from bot.services.membership import MembershipService
+
+    service, settings = await _service(args)
+    membership = MembershipService(service.db, federation_chat_id=settings.federation.chat_id)
+
+    def progress(view: Any) -> None:
+        print(f"\r{view.moved} moved, {view.remaining} to go", end="", file=sys.stderr)
+
+    try:
+        started = await membership.start_transfer(args.case, ACTOR)
+        done = await membership.run(started.id, progress)
+    finally:
+        await service.db.dispose()
+    print("", file=sys.stderr)
+    print(f"{done.moved} members moved to {done.union_name} ({done.status})")
+    return 0
+
+
+async def unions_members(args: argparse.Namespace) -> int:
+    """A union's member list as an Excel file; full id numbers only when asked, audited."""
+    from bot.app import load_keys
+    from bot.services.rosters import roster, roster_xlsx
+
+    service, settings = await _service(args)
+    keys = load_keys(settings)
+    try:
+        name, rows = await roster(
+            service.db, keys.cipher, args.union, full_ids=args.full_ids, actor=ACTOR
+        )
+    finally:
+        await service.db.dispose()
+    args.xlsx.write_bytes(roster_xlsx(rows))
+    masked = "full id numbers (audited)" if args.full_ids else "id numbers masked"
+    print(f"{len(rows)} members of {name} written to {args.xlsx} ({masked})")
+    return 0
+
+
+async def unions_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import func, select
+
+    from models import Member, UnionOrg
+
+    service, _settings = await _service(args)
+    try:
+        async with service.db.read() as session:
+            rows = list(
+                await session.execute(
+                    select(UnionOrg.id, UnionOrg.kind, UnionOrg.name, func.count(Member.id))
+                    .outerjoin(
+                        Member, (Member.union_org_id == UnionOrg.id) & (Member.status == "active")
+                    )
+                    .group_by(UnionOrg.id, UnionOrg.kind, UnionOrg.name)
+                    .order_by(UnionOrg.id)
+                )
+            )
+    finally:
+        await service.db.dispose()
+    print("id\tkind\tmembers\tname")
+    for union_id, kind, name, members in rows:
+        print(f"{union_id}\t{kind}\t{members}\t{name}")
+    return 0

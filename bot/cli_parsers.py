@@ -213,10 +213,30 @@ def add_case_commands(commands: Any) -> None:
     resume = sub.add_parser("resume", help="resume a paused case where it stood")
     resume.add_argument("case", type=positive)
     resume.set_defaults(handler=run("cases_resume"))
+    transfer = sub.add_parser(
+        "transfer", help="move a founded union's members from the joint union to it (会籍接转)"
+    )
+    transfer.add_argument("case", type=positive)
+    transfer.set_defaults(handler=run("cases_transfer"))
     note = sub.add_parser("note", help="record progress on a case")
     note.add_argument("case", type=positive)
     note.add_argument("text", nargs="+")
     note.set_defaults(handler=run("cases_note"))
+
+
+def add_union_commands(commands: Any) -> None:
+    run = implementation("bot.case_cli")
+    unions = commands.add_parser("unions", help="union organisations and their members")
+    sub = unions.add_subparsers(title="unions")
+    listing = sub.add_parser("list", help="joint and enterprise unions, with active members")
+    listing.set_defaults(handler=run("unions_list"))
+    members = sub.add_parser("members", help="a union's member list (会员名册) as an Excel file")
+    members.add_argument("union", type=positive, help="the union's id")
+    members.add_argument("--xlsx", type=Path, required=True, metavar="FILE")
+    members.add_argument(
+        "--full-ids", action="store_true", help="full resident id numbers (audited)"
+    )
+    members.set_defaults(handler=run("unions_members"))
 
 
 def add_audit_commands(commands: Any) -> None:

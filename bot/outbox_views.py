@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -19,7 +20,9 @@ from bot.render.fonts import FontStack
 from bot.services.cards import CardFacts, CardService, CardSigner
 from bot.services.errors import NotFound
 from bot.services.founding import CaseView, FoundingService
+from bot.services.membership import MembershipService, events_of
 from bot.services.preferences import PreferenceService
+from bot.services.rosters import roster, roster_xlsx
 from bot.timefmt import BEIJING
 from bot.views import alert as alert_view
 from bot.views import case as case_view
@@ -48,6 +51,7 @@ class Outgoing:
     reply_markup: InlineKeyboardMarkup | None = None
     edit_message_id: int | None = None
     photo: bytes | None = None
+    document: tuple[str, bytes] | None = None  # (file name, content)
     # A ready method call (a handler's reply handed over): sent as it is.
     method: TelegramMethod[Any] | None = None
 
@@ -194,6 +198,16 @@ class OutboxViews:
         photo = await render_member_card(facts, self.c)
         return Outgoing(worker_view.card_caption(facts), photo=photo)
 
+    async def _membership_moved(self, member_id: int) -> Outgoing:
+        async with self.c.db.read() as session:
+            member = await session.get(Member, member_id)
+            if member is None or member.status != "active":
+                raise Gone()
+            union = await session.get_one(UnionOrg, member.union_org_id)
+            history = await events_of(session, member_id)
+        source = history[-1].from_union if history else None
+        return Outgoing(worker_view.moved_text(member.number, source, union.name))
+
     async def _reply(self, sealed: str, edits: int | None = None) -> Outgoing:
         return Outgoing("", method=unseal(self.c.cipher, sealed))
 
@@ -226,6 +240,21 @@ class OutboxViews:
             case_view.case_text(case, utcnow()),
             case_view.case_keyboard(case),
             edit_message_id=message_id,
+        )
+
+    async def _transfer_done(self, transfer_id: int) -> Outgoing:
+        """The outcome and the receiving union's member list, masked (a group reads it)."""
+        try:
+            transfer = await MembershipService(self.c.db, federation_chat_id=None).get(
+                transfer_id
+            )
+        except NotFound:
+            raise Gone() from None
+        name, rows = await roster(self.c.db, self.c.cipher, transfer.to_union_id)
+        data = await asyncio.to_thread(roster_xlsx, rows)
+        return Outgoing(
+            case_view.transfer_done_text(name, transfer.moved, len(rows)),
+            document=(f"会员名册-{name}.xlsx", data),
         )
 
     async def _case_reminder(self, case_id: int, why: str) -> Outgoing:

@@ -16,6 +16,7 @@ from bot.app import App
 from bot.commands import set_menus
 from bot.reminders import reminder_loop
 from bot.retention import retention_loop
+from bot.transfer_job import transfer_loop
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +109,8 @@ async def serve(
 
     The process registers itself and takes the receiver role (bot.instances): a second
     poller of the same bot says who runs already, or waits with `standby`. Every process
-    stands ready to be the one sender; the sender also runs the retention job and the
-    founding-case reminders.
+    stands ready to be the one sender; the sender also runs the retention job, the
+    founding-case reminders and membership transfers.
     """
     instance = app.instance
     await instance.register()
@@ -155,6 +156,9 @@ async def _sender_role(app: App, stop: asyncio.Event) -> None:
             asyncio.create_task(
                 reminder_loop(app.dispatcher["founding"], app.settings.federation, stop),
                 name="case-reminders",
+            ),
+            asyncio.create_task(
+                transfer_loop(app.dispatcher["membership"], stop), name="transfers"
             ),
         ]
         try:

@@ -337,6 +337,15 @@ class OutboxSender:
                 reply_markup=outgoing.reply_markup,
             )
             return message.message_id
+        if outgoing.document is not None:
+            name, content = outgoing.document
+            message = await self.bot.send_document(
+                row.chat_id,
+                BufferedInputFile(content, filename=name),
+                caption=outgoing.text,
+                reply_markup=outgoing.reply_markup,
+            )
+            return message.message_id
         if outgoing.edit_message_id is not None:
             await self.bot.edit_message_text(
                 text=outgoing.text,

@@ -33,6 +33,7 @@ from bot.services.founding import (
     FoundingService,
     overdue,
 )
+from bot.services.membership import MembershipService, TransferRefused
 from bot.views import case as view
 from handlers.buttons import forged, pressed_on
 from handlers.filters import TEXT, InFederationChat, TextStartsWith
@@ -284,6 +285,30 @@ async def simple_pressed(
         await _refuse(query, None, error)
         return
     await query.answer(_("已恢复") if callback_data.action == "resume" else _("已由您负责"))
+
+
+@router.callback_query(CaseCb.filter(F.action == "move"))
+async def move_pressed(
+    query: CallbackQuery,
+    callback_data: CaseCb,
+    founding: FoundingService,
+    membership: MembershipService,
+) -> None:
+    """Start moving the founded union's members; the sender's job does the work and the
+    card shows the progress."""
+    checked = await _checked(query, callback_data, founding)
+    if checked is None:
+        return
+    case, card = checked
+    try:
+        await membership.start_transfer(case.id, actor_of(query.from_user), chat_id=card.chat.id)
+    except TransferRefused:
+        await query.answer(_("工会成立后才能办理会籍接转。"), show_alert=True)
+        return
+    except CHANGES as error:
+        await _refuse(query, None, error)
+        return
+    await query.answer(_("已开始会籍接转，进度会显示在卡片上。"))
 
 
 @router.callback_query(CaseCb.filter(F.action == "rel"))

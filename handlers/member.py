@@ -51,6 +51,14 @@ async def status(message: Message, intake: IntakeService) -> None:
                 union=escape(membership.union_name),
                 date=texts.when(membership.joined_at)[:10],
             ),
+            *(
+                _("🔄 {date} 会籍由{source}转入{target}").format(
+                    date=texts.when(event.at)[:10],
+                    source=escape(event.from_union or "—"),
+                    target=escape(event.to_union or "—"),
+                )
+                for event in membership.history
+            ),
             "",
             four_ones_text(has_card=True),
             "",

@@ -38,13 +38,21 @@ async def verify_card(message: Message, command: CommandObject, cards: CardServi
             _("⚠️ 会员卡 {number} 已失效（会籍已转移或终止）。").format(number=facts.member_number)
         )
     else:
-        await message.answer(
-            _("✅ 有效会员卡\n会员编号：{number}\n所属工会：{union}\n入会日期：{date}").format(
-                number=facts.member_number,
-                union=escape(facts.union_name),
-                date=timefmt.day(facts.joined_at),
-            )
+        text = _("✅ 有效会员卡\n会员编号：{number}\n所属工会：{union}\n入会日期：{date}").format(
+            number=facts.member_number,
+            union=escape(facts.union_name),
+            date=timefmt.day(facts.joined_at),
         )
+        if facts.moved_from and facts.moved_at:
+            # An older card names the union the membership left: say where it went.
+            text += "\n" + _(
+                "会籍已于 {date} 由{source}转入{union}；卡面工会名称与此不同的，以此为准。"
+            ).format(
+                date=timefmt.day(facts.moved_at),
+                source=escape(facts.moved_from),
+                union=escape(facts.union_name),
+            )
+        await message.answer(text)
 
 
 @router.message(CommandStart(deep_link=True, magic=F.args.startswith("c_")))

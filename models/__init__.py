@@ -8,6 +8,7 @@ from models.enterprise import Enterprise
 from models.founding import FoundingCase
 from models.keycheck import KeyCheck
 from models.member import ApplicationSequence, Member, MemberSequence
+from models.membership import MembershipEvent, MembershipTransfer
 from models.menu import CommandMenu
 from models.org import BindCode, ReceptionPoint, Staff, Street, UnboundGroup, UnionOrg
 from models.outbox import OutboxMessage
@@ -36,6 +37,8 @@ __all__ = [
     "KeyCheck",
     "Member",
     "MemberSequence",
+    "MembershipEvent",
+    "MembershipTransfer",
     "OutboxMessage",
     "ReceptionPoint",
     "SendWindow",

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.db import Database
 from bot.pii import PiiCipher, mask_resident_id
 from bot.services import outbox
+from bot.services.membership import events_of
 from models import Application, Member, UnionOrg
 
 _TOKEN = re.compile(r"^([0-9a-z]{1,12})_([A-Za-z0-9_-]{12})$")
@@ -61,6 +62,9 @@ class CardFacts:
     joined_at: datetime
     active: bool
     telegram_user_id: int | None  # None until a paper application is claimed
+    # The last move of the membership (会籍接转): from which union, when.
+    moved_from: str | None = None
+    moved_at: datetime | None = None
 
 
 class CardService:
@@ -83,6 +87,8 @@ class CardService:
             return None
         member, application, union_name = row
         resident_id = self.cipher.decrypt(application.ric_cipher, context="ric")
+        async with self.db.read() as session:
+            history = await events_of(session, member.id)
         return CardFacts(
             member.id,
             member.number,
@@ -92,6 +98,8 @@ class CardService:
             member.joined_at,
             member.status == "active",
             member.telegram_user_id,
+            history[-1].from_union if history else None,
+            history[-1].at if history else None,
         )
 
     async def resend(self, user_id: int) -> bool:

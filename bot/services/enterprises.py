@@ -484,6 +484,10 @@ class EnterpriseService:
             target_count = await recount(session, target_id)
             # Federation staff chose the target as the real enterprise.
             target_confirmed = await confirm(session, target_id)
+            # Its union founded and its members transferred: the newcomers follow them.
+            from bot.services.membership import reopen_for  # membership imports this module
+
+            transfer_reopened = await reopen_for(session, target_id)
             raised = await raise_threshold_alert(
                 session, target_id, target_count, self.threshold, self.federation_chat_id
             )
@@ -495,6 +499,7 @@ class EnterpriseService:
                 "alert_moved": alert_moved,
                 "alert_raised": raised,
                 "target_confirmed": target_confirmed,
+                **({"transfer_reopened": True} if transfer_reopened else {}),
             }
             await record(
                 session,

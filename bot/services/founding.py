@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,7 +39,14 @@ from bot.services.audit import Actor, record
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.outbox import CardRef
 from bot.services.roles import has_role
-from models import Enterprise, FoundingCase, OutboxMessage, UnionOrg
+from models import (
+    Enterprise,
+    FoundingCase,
+    Member,
+    MembershipTransfer,
+    OutboxMessage,
+    UnionOrg,
+)
 from models.base import utcnow
 from models.founding import CASE_STAGES, PAUSE_REASONS
 
@@ -116,6 +123,11 @@ class CaseView:
     stage_since: datetime
     touched_at: datetime
     version: int
+    # Moving the members once the union is founded: "running" | "done" | None (not
+    # started), how many moved, how many active members are still elsewhere.
+    transfer_status: str | None = None
+    transferred: int = 0
+    to_transfer: int = 0
 
     @property
     def open(self) -> bool:
@@ -427,31 +439,7 @@ class FoundingService:
     async def _refresh_cards(
         self, session: AsyncSession, case_id: int, card: CardRef | None
     ) -> None:
-        """Edit the card that was pressed and the newest card in the federation group (a
-        card not sent yet shows the case as it is when it goes out)."""
-        targets = {(card.chat_id, card.message_id)} if card is not None else set()
-        if self.federation_chat_id is not None:
-            newest = await session.scalar(
-                select(OutboxMessage.sent_message_id)
-                .where(
-                    OutboxMessage.chat_id == self.federation_chat_id,
-                    OutboxMessage.kind == "case_card",
-                    OutboxMessage.payload["case_id"].as_integer() == case_id,
-                    OutboxMessage.sent_message_id.is_not(None),
-                )
-                .order_by(OutboxMessage.id.desc())
-                .limit(1)
-            )
-            if newest is not None:
-                targets.add((self.federation_chat_id, newest))
-        if targets:
-            await outbox.enqueue_many(
-                session,
-                [
-                    (chat, "case_card_edit", {"case_id": case_id, "message_id": message})
-                    for chat, message in sorted(targets)
-                ],
-            )
+        await refresh_cards(session, case_id, card, self.federation_chat_id)
 
 
 @dataclass
@@ -461,6 +449,36 @@ class Reminded:
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+async def refresh_cards(
+    session: AsyncSession, case_id: int, card: CardRef | None, federation_chat_id: int | None
+) -> None:
+    """Edit the card that was pressed and the newest card in the federation group (a
+    card not sent yet shows the case as it is when it goes out)."""
+    targets = {(card.chat_id, card.message_id)} if card is not None else set()
+    if federation_chat_id is not None:
+        newest = await session.scalar(
+            select(OutboxMessage.sent_message_id)
+            .where(
+                OutboxMessage.chat_id == federation_chat_id,
+                OutboxMessage.kind == "case_card",
+                OutboxMessage.payload["case_id"].as_integer() == case_id,
+                OutboxMessage.sent_message_id.is_not(None),
+            )
+            .order_by(OutboxMessage.id.desc())
+            .limit(1)
+        )
+        if newest is not None:
+            targets.add((federation_chat_id, newest))
+    if targets:
+        await outbox.enqueue_many(
+            session,
+            [
+                (chat, "case_card_edit", {"case_id": case_id, "message_id": message})
+                for chat, message in sorted(targets)
+            ],
+        )
 
 
 async def _claim(
@@ -629,6 +647,7 @@ async def _view(session: AsyncSession, case_id: int) -> CaseView:
     if row is None:
         raise NotFound("case")
     case, enterprise = row
+    transfer = await _transfer_progress(session, case.id, enterprise.id)
     return CaseView(
         id=case.id,
         enterprise_id=enterprise.id,
@@ -646,7 +665,39 @@ async def _view(session: AsyncSession, case_id: int) -> CaseView:
         stage_since=case.stage_since,
         touched_at=case.touched_at,
         version=case.version,
+        **transfer,
     )
+
+
+async def _transfer_progress(
+    session: AsyncSession, case_id: int, enterprise_id: int
+) -> dict[str, Any]:
+    union_id = await session.scalar(
+        select(UnionOrg.id).where(
+            UnionOrg.kind == "enterprise", UnionOrg.enterprise_id == enterprise_id
+        )
+    )
+    if union_id is None:
+        return {}
+    transfer = (
+        await session.execute(
+            select(MembershipTransfer.status, MembershipTransfer.moved).where(
+                MembershipTransfer.to_union_id == union_id
+            )
+        )
+    ).first()
+    elsewhere = await session.scalar(
+        select(func.count(Member.id)).where(
+            Member.enterprise_id == enterprise_id,
+            Member.status == "active",
+            Member.union_org_id != union_id,
+        )
+    )
+    return {
+        "transfer_status": transfer.status if transfer else None,
+        "transferred": transfer.moved if transfer else 0,
+        "to_transfer": int(elsewhere or 0),
+    }
 
 
 def overdue(case: CaseView, now: datetime, *, idle: timedelta, preparing: timedelta) -> bool:

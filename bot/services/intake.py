@@ -18,6 +18,7 @@ from bot.pii import LookupHasher, PiiCipher
 from bot.services import enterprises, outbox, sequences
 from bot.services.audit import Actor, display_name, record
 from bot.services.errors import AlreadyMember, ConsentMissing, NotFound, OpenApplicationExists
+from bot.services.membership import EventView, events_of
 from bot.validation import validate_employer
 from models import Application, Enterprise, Member, ReceptionPoint, Staff, Street, UnionOrg
 from models.base import utcnow
@@ -106,6 +107,7 @@ class MembershipView:
     number: str
     joined_at: datetime
     union_name: str
+    history: tuple[EventView, ...] = ()  # the union changes, oldest first
 
 
 # The update path's reads: single statements (Database.fetch_one), built once.
@@ -375,10 +377,13 @@ class IntakeService:
                     .order_by(Member.id.desc())
                 )
             ).first()
-        if row is None:
-            return None
-        member, union_name = row
-        return MembershipView(member.id, member.number, member.joined_at, union_name)
+            if row is None:
+                return None
+            member, union_name = row
+            history = await events_of(session, member.id)
+        return MembershipView(
+            member.id, member.number, member.joined_at, union_name, tuple(history)
+        )
 
 
 async def _enterprise_of(session: AsyncSession, draft: Draft) -> Enterprise:

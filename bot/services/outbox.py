@@ -44,6 +44,8 @@ KINDS = (
     "case_card",  # a founding case's card (federation group, or where staff asked)
     "case_card_edit",  # the case card, edited in place as the case moves
     "case_reminder",  # a case preparing too long, or idle: to the group and its owner
+    "membership_moved",  # to a member whose membership moved, followed by "member_card"
+    "transfer_done",  # a transfer finished: the count and the receiving union's roster
 )
 # Kinds that change an existing message (the payload's message_id): repeating one is
 # harmless, and pending ones for the same message collapse into the newest.

@@ -16,6 +16,7 @@ from bot.services import enterprises, outbox, sequences
 from bot.services.alerts import raise_threshold_alert
 from bot.services.audit import Actor, record
 from bot.services.errors import AlreadyDecided, NotAllowed, NotFound
+from bot.services.membership import enterprise_union
 from bot.services.outbox import CardRef
 from bot.services.unions import joint_union
 from models import Application, Member, Staff, Street
@@ -59,6 +60,9 @@ class ReviewService:
             application = await _approve(session, application_id, actor, now)
             street_id = application.street_id
             street_code, union_id = await self._street_facts(session, street_id)
+            # After the enterprise's union is founded, its workers join it directly (read
+            # under the enterprise's lock, so a transfer running now misses nobody).
+            union_id = await enterprise_union(session, application.enterprise_id) or union_id
             member_number = await sequences.next_member_number(session, street_id, street_code)
             member_id = await session.scalar(
                 insert(MEMBERS)

@@ -114,6 +114,8 @@ def case_text(case: CaseView, now: datetime) -> str:
         recorded = case.facts.get(stage)
         if recorded:
             lines.append(f"✅ {stage_label(stage)}：{_stage_facts(stage, recorded)}")
+    if case.stage == "founded":
+        lines.append(_transfer_line(case))
     notes = case.notes[-NOTES_SHOWN:]
     if notes:
         lines.append("")
@@ -124,8 +126,22 @@ def case_text(case: CaseView, now: datetime) -> str:
     return "\n".join(lines)
 
 
+def _transfer_line(case: CaseView) -> str:
+    if case.transfer_status == "done" and case.to_transfer == 0:
+        return _("📦 会籍接转已完成：{moved} 名会员转入企业工会。").format(moved=case.transferred)
+    if case.transfer_status is not None:
+        return _("📦 会籍接转进行中：已转入 {moved} 人，还有 {left} 人。").format(
+            moved=case.transferred, left=case.to_transfer
+        )
+    return _("📦 会籍接转：{left} 名会员待转入企业工会。").format(left=case.to_transfer)
+
+
 def case_keyboard(case: CaseView) -> InlineKeyboardMarkup | None:
     if not case.open:
+        if case.transfer_status is None and case.to_transfer:
+            data = CaseCb(action="move", case=case.id, v=case.version).pack()
+            button = InlineKeyboardButton(text=_("📦 会籍接转"), callback_data=data)
+            return InlineKeyboardMarkup(inline_keyboard=[[button]])
         return None
 
     def button(text: str, action: str, value: str = "") -> InlineKeyboardButton:
@@ -198,6 +214,13 @@ def case_list_text(cases: list[CaseView], now: datetime, overdue: set[int]) -> s
         )
     lines.append(_("\n发送 /case 编号 查看某项工作的卡片。"))
     return "\n".join(lines)
+
+
+def transfer_done_text(union: str, moved: int, members: int) -> str:
+    return _(
+        "✅ <b>会籍接转完成</b>：{moved} 名会员的会籍已转入{union}，该工会现有会员 {members} 人。"
+        "会员名册见附件（身份证号已打码）。"
+    ).format(moved=moved, union=escape(union), members=members)
 
 
 def reminder_text(case: CaseView, why: str, now: datetime) -> str:

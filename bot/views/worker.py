@@ -36,6 +36,22 @@ def rejected_text(number: str, reason: str | None, note: str | None) -> str:
     ).format(number=escape(number), why=why)
 
 
+def moved_text(member_number: str, from_union: str | None, to_union: str) -> str:
+    """The member's membership moved to the union founded at their enterprise."""
+    lines = [
+        _("🔄 <b>您的会籍已转入{union}</b>").format(union=escape(to_union)),
+        _("您所在的企业已经建立工会，按规定会籍随之转入企业工会。"),
+    ]
+    if from_union:
+        lines.append(_("原所属工会：{union}").format(union=escape(from_union)))
+    lines.append(
+        _("会员编号不变：{number}。新的电子会员卡如下，旧卡扫码时会显示会籍去向。").format(
+            number=member_number
+        )
+    )
+    return "\n".join(lines)
+
+
 def card_caption(card: CardFacts) -> str:
     return _("您的电子会员卡（{number}，{date} 入会）。出示二维码即可验证。").format(
         number=escape(card.member_number), date=timefmt.day(card.joined_at)
