@@ -3,7 +3,9 @@
 Xicheng's streets and 德胜街道's reception points are seeded with staff and their groups;
 26 workers of one enterprise apply through different points (one mistypes the check digit
 of the id number, one cancels and starts again, one is rejected and applies again); staff
-approve, and the 25th approval sends the federation its alert.
+approve, and the 25th approval sends the federation its alert. The federation follows the
+founding case through every stage to the founded enterprise union, moves the members
+there, and each member gets a new card; the union's member list is written out.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -38,10 +41,14 @@ from bot.posters import write_posters
 from bot.services.admin import AdminService, PointRow
 from bot.services.audit import Actor
 from bot.services.registry import import_registry
+from bot.timefmt import local
 from bot.validation import ric_check_char, uscc_check_char
-from models import Enterprise, Member, ThresholdAlert
+from models import Enterprise, FoundingCase, Member, ThresholdAlert, UnionOrg
+from models.base import utcnow
 
 WORKERS = 26
+UNION_NAME = "北京德胜数码科技有限公司工会委员会"
+UNION_USCC_BODY = "81110102MA01D5UX0"  # a union's code: registration authority 8
 FIRST_WORKER_ID = 100_001
 TYPO_WORKER, CANCELLING_WORKER, REJECTED_WORKER, ABBREVIATING_WORKER = 3, 5, 7, 9
 
@@ -83,6 +90,8 @@ async def run_demo(out: Path) -> int:
         say(f"seeded {len(points)} reception points of 德胜街道 and 15 streets of 西城区")
         async with running_bot(settings) as app:
             await _story(emu, points)
+            await _founding(emu)
+            await _transfer(emu, out)
             await _wait_for_outbox(emu)
             summary = await _summary(app.db)
         written = await write_posters(settings, points, out / "posters", username=DEMO_USERNAME)
@@ -91,7 +100,9 @@ async def run_demo(out: Path) -> int:
     say("===== result =====")
     say(summary)
     say(f"{written} posters (PNG + PDF) in {out / 'posters'}")
-    say(f"member cards in {out / 'cards'}; transcript in {out / 'transcript.txt'}")
+    say(f"member cards in {out / 'cards'} (after the transfer: {out / 'cards' / 'moved'})")
+    say(f"the enterprise union's member list: {out / 'member-list.xlsx'}")
+    say(f"transcript in {out / 'transcript.txt'}")
     say(f"database: {out / 'unionbot.db'}")
     say(f"demo finished in {time.monotonic() - started:.1f} s")
     return 0
@@ -175,6 +186,56 @@ async def _story(emu: Emulator, points: list[PointRow]) -> None:
     await federation.press(alert, "我来跟进", "跟进人")
 
 
+def _founding_steps() -> list[tuple[str, str, str]]:
+    """Each stage's button, its line on the card once recorded, and the facts typed in
+    reply, dated in the recent past."""
+    today = local(utcnow()).date()
+    day = [(today - timedelta(days=days)).isoformat() for days in (90, 50, 30, 14)]
+    union_uscc = UNION_USCC_BODY + uscc_check_char(UNION_USCC_BODY)
+    return [
+        ("筹备组已批准", "筹备中", f"{day[0]}\n王建国 组长\n李秀英 副组长\n张伟 成员"),
+        ("会员大会已召开", "会员大会已召开", f"{day[1]}\n王建国\n王建国、李秀英、张伟、刘洋、陈静"),
+        ("上级工会已批复", "上级工会已批复", f"{day[2]}\n西工发〔2026〕12号"),
+        ("工会已成立", "工会已成立", f"{UNION_NAME}\n{union_uscc}\n{day[3]}\n王建国 010-66001234"),
+    ]
+
+
+async def _founding(emu: Emulator) -> None:
+    """The federation follows the case card, stage by stage, typing each stage's facts."""
+    federation = Person(emu, FEDERATION_STAFF[0][0], FEDERATION_STAFF[0][1])
+    card = await emu.wait_for(FEDERATION_GROUP, "建会工作 #", since=0, timeout=15)
+    card_id = card["message_id"]
+    for button, recorded, facts in _founding_steps():
+        card = emu.message(FEDERATION_GROUP, card_id)
+        prompt = await federation.press(card, button, "请回复本条消息")
+        mark = emu.mark()
+        emu.send_text(federation.user_id, facts, FEDERATION_GROUP, reply_to=prompt["message_id"])
+        if button == "会员大会已召开":  # Trade Union Law art. 10, asked before recording
+            question = await emu.wait_for(FEDERATION_GROUP, "近亲属", since=mark, timeout=15)
+            mark = emu.mark()
+            await federation.press(question, "没有", wait=False)
+        await emu.wait_for(
+            lambda m, line=f"✅ {recorded}": m["message_id"] == card_id and line in m["text"],
+            since=mark, timeout=15, kinds=("edited",),
+        )  # fmt: skip
+        say(f"  the federation recorded: {button}")
+
+
+async def _transfer(emu: Emulator, out: Path) -> None:
+    """The members move to the founded union; its member list is kept."""
+    federation = Person(emu, FEDERATION_STAFF[0][0], FEDERATION_STAFF[0][1])
+    card = await emu.wait_for(FEDERATION_GROUP, "待转入企业工会", since=0, timeout=15)
+    card = emu.message(FEDERATION_GROUP, card["message_id"])
+    mark = emu.mark()
+    await federation.press(card, "会籍接转", wait=False)
+    done = await emu.wait_for(
+        lambda m: "document" in m and m["chat"]["id"] == FEDERATION_GROUP, since=mark, timeout=60
+    )
+    data = emu.file_bytes(done["document"]["file_id"])
+    await asyncio.to_thread((out / "member-list.xlsx").write_bytes, data)
+    say("  the members moved to the enterprise union; its member list arrived")
+
+
 async def _apply(worker: Worker, point_code: str, data: WorkerData, n: int) -> str:
     notice = await worker.open_form(point_code)
     await worker.consent(notice)
@@ -232,16 +293,29 @@ async def _summary(db: Database) -> str:
         )
         alerts = await session.scalar(select(func.count(ThresholdAlert.id)))
         followed = await session.scalar(select(ThresholdAlert.followed_by_name))
+        cases = list(await session.scalars(select(FoundingCase.stage)))
+        unions = list(
+            await session.execute(
+                select(UnionOrg.name, func.count(Member.id))
+                .join(Member, Member.union_org_id == UnionOrg.id)
+                .where(Member.status == "active")
+                .group_by(UnionOrg.name)
+            )
+        )
     lines = [f"members: {members}"]
     lines += [f"enterprise {name}: {count} members" for name, count in enterprises]
     lines.append(f"federation alerts: {alerts} (followed up by {followed})")
+    lines.append(f"founding cases: {', '.join(cases) or 'none'}")
+    lines += [f"union {name}: {count} members" for name, count in unions]
     return "\n".join(lines)
 
 
 def _save_cards(emu: Emulator, folder: Path) -> None:
-    """Every worker's card, as delivered (the outbox sends them at 1 message/s per chat)."""
+    """Every worker's cards, as delivered: the first one (the joint union's), and the one
+    after the transfer (the enterprise union's) in `moved/`."""
+    (folder / "moved").mkdir(exist_ok=True)
     for n in range(1, WORKERS + 1):
-        for message in emu.messages(FIRST_WORKER_ID + n):
-            if "photo" in message:
-                data = emu.file_bytes(message["photo"][-1]["file_id"])
-                (folder / f"member-card-{n:02d}.png").write_bytes(data)
+        photos = [m for m in emu.messages(FIRST_WORKER_ID + n) if "photo" in m]
+        for where, message in zip((folder, folder / "moved"), photos, strict=False):
+            data = emu.file_bytes(message["photo"][-1]["file_id"])
+            (where / f"member-card-{n:02d}.png").write_bytes(data)

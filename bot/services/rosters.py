@@ -25,7 +25,7 @@ class RosterRow:
     name: str
     gender: str
     joined_on: date
-    moved_in: datetime | None
+    moved_in: date | None  # when the membership moved to this union (Beijing date)
     resident_id: str  # masked unless asked for in full
 
 
@@ -64,7 +64,7 @@ async def roster(
                     name,
                     "男" if gender == "male" else "女",
                     timefmt.local(member.joined_at).date(),
-                    _aware(at),
+                    timefmt.local(moved).date() if (moved := _aware(at)) else None,
                     resident_id if full_ids else mask_resident_id(resident_id),
                 )
             )
