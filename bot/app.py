@@ -40,6 +40,7 @@ from bot.services.cards import CardService, CardSigner
 from bot.services.enterprises import EnterpriseService
 from bot.services.founding import FoundingService
 from bot.services.intake import IntakeService
+from bot.services.job_changes import JobChangeService
 from bot.services.membership import MembershipService
 from bot.services.menus import MenuService
 from bot.services.preferences import PreferenceService
@@ -198,6 +199,9 @@ async def _assemble(
         alerts=AlertService(db),
         founding=FoundingService(db, federation_chat_id=settings.federation.chat_id),
         membership=MembershipService(db, federation_chat_id=settings.federation.chat_id),
+        job_changes=JobChangeService(
+            db, threshold=threshold, federation_chat_id=settings.federation.chat_id
+        ),
         cards=cards,
         preferences=preferences,
         i18n=i18n,

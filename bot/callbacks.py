@@ -37,6 +37,15 @@ class CaseCb(CallbackData, prefix="cs"):
     value: str = ""
 
 
+class JobCb(CallbackData, prefix="jc"):
+    """A member's job change: their own choices (new | keep | pick | send | kept |
+    cancel) and the review card's (accept | decline, with the request)."""
+
+    action: str
+    req: int = Field(0, ge=0, le=2**63 - 1)
+    value: str = ""
+
+
 class FormCb(CallbackData, prefix="f"):
     # consent | decline | street | employer | union | edit | submit | cancel | skip | restart
     action: str

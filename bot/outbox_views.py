@@ -20,6 +20,7 @@ from bot.render.fonts import FontStack
 from bot.services.cards import CardFacts, CardService, CardSigner
 from bot.services.errors import NotFound
 from bot.services.founding import CaseView, FoundingService
+from bot.services.job_changes import JobChangeService, RequestView
 from bot.services.membership import MembershipService, events_of
 from bot.services.preferences import PreferenceService
 from bot.services.rosters import roster, roster_xlsx
@@ -27,6 +28,7 @@ from bot.timefmt import BEIJING
 from bot.views import alert as alert_view
 from bot.views import case as case_view
 from bot.views import delivery as delivery_view
+from bot.views import job_change as job_view
 from bot.views import review as review_view
 from bot.views import worker as worker_view
 from models import (
@@ -207,6 +209,31 @@ class OutboxViews:
             history = await events_of(session, member_id)
         source = history[-1].from_union if history else None
         return Outgoing(worker_view.moved_text(member.number, source, union.name))
+
+    async def _job_change_received(self, request_id: int) -> Outgoing:
+        return Outgoing(job_view.received_text(await self._job_change(request_id)))
+
+    async def _job_change_decided(self, request_id: int) -> Outgoing:
+        return Outgoing(job_view.decided_text(await self._job_change(request_id)))
+
+    async def _job_change_card(self, request_id: int) -> Outgoing:
+        request = await self._job_change(request_id)
+        return Outgoing(job_view.card_text(request), job_view.card_keyboard(request))
+
+    async def _job_change_card_edit(self, request_id: int, message_id: int) -> Outgoing:
+        request = await self._job_change(request_id)
+        return Outgoing(
+            job_view.card_text(request), job_view.card_keyboard(request),
+            edit_message_id=message_id,
+        )  # fmt: skip
+
+    async def _job_change(self, request_id: int) -> RequestView:
+        try:
+            return await JobChangeService(self.c.db, threshold=0, federation_chat_id=None).get(
+                request_id
+            )
+        except NotFound:
+            raise Gone() from None
 
     async def _reply(self, sealed: str, edits: int | None = None) -> Outgoing:
         return Outgoing("", method=unseal(self.c.cipher, sealed))

@@ -13,6 +13,7 @@ def build_router() -> Router:
         fallback,
         federation,
         form,
+        job_change,
         member,
         privacy,
         review,
@@ -23,6 +24,7 @@ def build_router() -> Router:
     modules = (
         admin,
         start,
+        job_change,
         member,
         privacy,
         assisted,

@@ -58,6 +58,14 @@ async def status(message: Message, intake: IntakeService) -> None:
                     target=escape(event.to_union or "—"),
                 )
                 for event in membership.history
+                if event.from_union != event.to_union
+            ),
+            *(
+                [_("🏠 自 {date} 起保留会籍；找到新工作后发送 /transfer 办理接转。").format(
+                    date=texts.when(membership.kept_since)[:10]
+                )]
+                if membership.kept_since
+                else []
             ),
             "",
             four_ones_text(has_card=True),
@@ -113,6 +121,7 @@ def help_text() -> str:
         "/status — 查看申请进度和会员服务\n"
         "/card — 领取电子会员卡\n"
         "/cancel — 放弃正在填写的申请\n"
+        "/transfer — 换了工作或失业、退休时办理会籍接转或保留会籍\n"
         "/lang — 切换语言 / Language\n"
         "/mydata — 查看我的个人信息\n"
         "/delete — 删除我的个人信息\n"

@@ -30,3 +30,11 @@ class CaseInput(StatesGroup):
     back = State()  # why the case goes back a stage
     note = State()  # a progress note
     pause_note = State()  # why the case is paused ("other")
+
+
+class JobChange(StatesGroup):
+    """A member's /transfer in a private chat (handlers/job_change.py)."""
+
+    choice = State()  # a new job, or keep the membership
+    employer = State()  # the new employer's name or USCC
+    confirm = State()  # send the request, or keep the membership

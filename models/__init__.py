@@ -8,7 +8,7 @@ from models.enterprise import Enterprise
 from models.founding import FoundingCase
 from models.keycheck import KeyCheck
 from models.member import ApplicationSequence, Member, MemberSequence
-from models.membership import MembershipEvent, MembershipTransfer
+from models.membership import JobChangeRequest, MembershipEvent, MembershipTransfer
 from models.menu import CommandMenu
 from models.org import BindCode, ReceptionPoint, Staff, Street, UnboundGroup, UnionOrg
 from models.outbox import OutboxMessage
@@ -34,6 +34,7 @@ __all__ = [
     "FoundingCase",
     "FsmRecord",
     "InboxUpdate",
+    "JobChangeRequest",
     "KeyCheck",
     "Member",
     "MemberSequence",

@@ -26,6 +26,9 @@ class Member(Base):
     status: Mapped[str] = mapped_column(Bounded(12), default="active")
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 保留会籍: out of work or retired, still a member, counted toward no enterprise
+    # (`enterprise_id` stays the last employer) until a new job is accepted.
+    kept_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         # A person is an active member once, however many applications they made.

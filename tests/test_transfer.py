@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from bot.services.audit import Actor
 from bot.services.enterprises import EnterpriseService
 from bot.services.founding import FoundingService
+from bot.services.job_changes import JobChangeService
 from bot.services.membership import MembershipService, TransferRefused
 from bot.services.privacy import PrivacyService
 from bot.services.rosters import roster
@@ -78,7 +79,13 @@ async def _state(world: World) -> tuple[dict[int, tuple[int, str]], Counter[int]
             m.id: (m.union_org_id, m.status)
             for m in await session.scalars(select(Member).where(Member.enterprise_id == enterprise))
         }
-        events = Counter(await session.scalars(select(MembershipEvent.member_id)))
+        events = Counter(
+            await session.scalars(
+                select(MembershipEvent.member_id).where(
+                    MembershipEvent.reason == "enterprise_union"
+                )
+            )
+        )
         notices = Counter(
             int(payload["member_id"])
             for payload in await session.scalars(
@@ -166,10 +173,11 @@ async def test_approvals_deletions_and_a_merge_during_the_transfer(
     privacy: PrivacyService,
 ) -> None:
     """Invariants 10 and 11 under concurrency: the transfer in small batches while three
-    reviewers approve, two members delete their data, and a provisional enterprise with
-    its own members is merged in. Afterwards every active member of the enterprise is in
-    its union, each moved member has exactly one event and one notice, nobody else has
-    any, and a member who ended was moved whole or not at all."""
+    reviewers approve, two members delete their data, one member's new job is accepted,
+    and a provisional enterprise with its own members is merged in. Afterwards every
+    active member of the enterprise is in its union, each moved member has exactly one
+    event and one notice, nobody else has any, and a member who ended was moved whole or
+    not at all."""
     await _members(world, range(40))
     waiting = [await _submit(world, seq) for seq in range(40, 52)]
     await _members(world, range(60, 66), employer="字节跳动德胜门店")  # provisional
@@ -180,6 +188,8 @@ async def test_approvals_deletions_and_a_merge_during_the_transfer(
             select(Enterprise.id).where(Enterprise.name == "字节跳动德胜门店")
         )
     registry = EnterpriseService(world.db, threshold=THRESHOLD, federation_chat_id=None)
+    jobs = JobChangeService(world.db, threshold=THRESHOLD, federation_chat_id=None)
+    leaving = await jobs.request(4000 + 30, "北京德胜数码科技有限公司")
     started = await membership.start_transfer(1, FEDERATION)
 
     async def transfer() -> None:
@@ -199,12 +209,15 @@ async def test_approvals_deletions_and_a_merge_during_the_transfer(
         await asyncio.sleep(0.01)
         await registry.merge(source, target, FEDERATION)
 
-    await asyncio.gather(transfer(), approvals(), deletions(), merge())
+    async def new_job() -> None:
+        await jobs.decide(leaving.id, REVIEWERS[1], accept=True)
+
+    await asyncio.gather(transfer(), approvals(), deletions(), merge(), new_job())
     await membership.run(started.id)  # the merge reopened it if it had finished
 
     members, events, notices = await _state(world)
     active = {m for m, (_, status) in members.items() if status == "active"}
-    assert len(active) == 40 + 12 + 6 - 2
+    assert len(active) == 40 + 12 + 6 - 2 - 1  # one left for a new job
     assert all(members[m][0] == union_id for m in active)
     assert set(events.values()) <= {1} and notices == events
     # Whoever ended their membership was moved (while still active) or not at all: the
@@ -217,10 +230,21 @@ async def test_approvals_deletions_and_a_merge_during_the_transfer(
         joint = await session.scalar(select(UnionOrg.id).where(UnionOrg.kind == "joint"))
         moved = set(
             await session.scalars(
-                select(MembershipEvent.member_id).where(MembershipEvent.from_union_id == joint)
+                select(MembershipEvent.member_id).where(
+                    MembershipEvent.from_union_id == joint,
+                    MembershipEvent.reason == "enterprise_union",
+                )
             )
         )
     assert moved == set(events)
+    async with world.db.read() as session:  # the one who left is in the new street's union
+        leaver = await session.scalar(select(Member).where(Member.telegram_user_id == 4030))
+        job_events = list(
+            await session.scalars(
+                select(MembershipEvent.reason).where(MembershipEvent.member_id == leaver.id)
+            )
+        )
+    assert leaver.union_org_id == joint and job_events[-1] == "job_change"
 
 
 async def test_a_merge_after_the_transfer_reopens_it(

@@ -152,8 +152,9 @@ def _lock_statement() -> Any:
 
 
 async def recount(session: AsyncSession, enterprise_id: int) -> int:
-    """Invariant 2: the count is the number of distinct active members, recomputed. The
-    caller holds the enterprise's lock (see `lock`)."""
+    """Invariant 2: the count is the number of distinct active members working there
+    (not those keeping their membership while out of work), recomputed. The caller holds
+    the enterprise's lock (see `lock`)."""
     result = await session.execute(_recount_statement(), {"enterprise_id": enterprise_id})
     return int(result.scalar_one())
 
@@ -166,6 +167,7 @@ def _recount_statement() -> Any:
         select(func.count(func.distinct(members.c.ric_hash)))
         .where(members.c.enterprise_id == bindparam("enterprise_id"))
         .where(members.c.status == "active")
+        .where(members.c.kept_since.is_(None))  # 保留会籍: counted toward no enterprise
         .scalar_subquery()
     )
     return (

@@ -690,6 +690,7 @@ async def _transfer_progress(
         select(func.count(Member.id)).where(
             Member.enterprise_id == enterprise_id,
             Member.status == "active",
+            Member.kept_since.is_(None),
             Member.union_org_id != union_id,
         )
     )

@@ -108,6 +108,7 @@ class MembershipView:
     joined_at: datetime
     union_name: str
     history: tuple[EventView, ...] = ()  # the union changes, oldest first
+    kept_since: datetime | None = None  # 保留会籍: out of work or retired
 
 
 # The update path's reads: single statements (Database.fetch_one), built once.
@@ -382,8 +383,9 @@ class IntakeService:
             member, union_name = row
             history = await events_of(session, member.id)
         return MembershipView(
-            member.id, member.number, member.joined_at, union_name, tuple(history)
-        )
+            member.id, member.number, member.joined_at, union_name, tuple(history),
+            member.kept_since,
+        )  # fmt: skip
 
 
 async def _enterprise_of(session: AsyncSession, draft: Draft) -> Enterprise:

@@ -179,6 +179,7 @@ class MembershipService:
                     .where(
                         MEMBERS.c.enterprise_id == transfer.enterprise_id,
                         MEMBERS.c.status == "active",
+                        MEMBERS.c.kept_since.is_(None),  # out of work: not the union's
                         MEMBERS.c.union_org_id != transfer.to_union_id,
                     )
                     .order_by(MEMBERS.c.id)
@@ -287,6 +288,7 @@ async def _view(session: AsyncSession, transfer_id: int | None) -> TransferView:
         select(func.count(MEMBERS.c.id)).where(
             MEMBERS.c.enterprise_id == row.enterprise_id,
             MEMBERS.c.status == "active",
+            MEMBERS.c.kept_since.is_(None),
             MEMBERS.c.union_org_id != row.to_union_id,
         )
     )

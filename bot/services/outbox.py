@@ -46,10 +46,16 @@ KINDS = (
     "case_reminder",  # a case preparing too long, or idle: to the group and its owner
     "membership_moved",  # to a member whose membership moved, followed by "member_card"
     "transfer_done",  # a transfer finished: the count and the receiving union's roster
+    "job_change_card",  # a member's new job → the new workplace's street review group
+    "job_change_card_edit",  # that card, decided
+    "job_change_received",  # to the member: the request is with the street
+    "job_change_decided",  # to the member: accepted (then "member_card") or declined
 )
 # Kinds that change an existing message (the payload's message_id): repeating one is
 # harmless, and pending ones for the same message collapse into the newest.
-EDIT_KINDS = frozenset({"review_card_edit", "alert_followed_edit", "case_card_edit"})
+EDIT_KINDS = frozenset(
+    {"review_card_edit", "alert_followed_edit", "case_card_edit", "job_change_card_edit"}
+)
 # Failures of these are logged, not reported again (no report about a report).
 REPORT_KINDS = frozenset({"delivery_failed"})
 
