@@ -5,7 +5,9 @@ Xicheng's streets and 德胜街道's reception points are seeded with staff and 
 of the id number, one cancels and starts again, one is rejected and applies again); staff
 approve, and the 25th approval sends the federation its alert. The federation follows the
 founding case through every stage to the founded enterprise union, moves the members
-there, and each member gets a new card; the union's member list is written out.
+there, and each member gets a new card; the union's member list is written out. Later one
+member changes jobs (the new workplace's street accepts), one keeps the membership after
+losing the job, and a worker of an enterprise that already has a union is sent there.
 """
 
 from __future__ import annotations
@@ -47,9 +49,13 @@ from models import Enterprise, FoundingCase, Member, ThresholdAlert, UnionOrg
 from models.base import utcnow
 
 WORKERS = 26
+NEW_JOB_WORKER, JOBLESS_WORKER = 1, 2
+NEW_EMPLOYER = "北京裕中信息技术有限公司"
+UNIONISED_EMPLOYER = "北京新康物业管理有限公司"  # 是否建会 = 是 in the registry
 UNION_NAME = "北京德胜数码科技有限公司工会委员会"
 UNION_USCC_BODY = "81110102MA01D5UX0"  # a union's code: registration authority 8
 FIRST_WORKER_ID = 100_001
+LATE_WORKER_ID = FIRST_WORKER_ID + 100
 TYPO_WORKER, CANCELLING_WORKER, REJECTED_WORKER, ABBREVIATING_WORKER = 3, 5, 7, 9
 
 
@@ -92,6 +98,7 @@ async def run_demo(out: Path) -> int:
             await _story(emu, points)
             await _founding(emu)
             await _transfer(emu, out)
+            await _member_life(emu, points)
             await _wait_for_outbox(emu)
             summary = await _summary(app.db)
         written = await write_posters(settings, points, out / "posters", username=DEMO_USERNAME)
@@ -161,6 +168,7 @@ def _people(emu: Emulator) -> None:
     for n in range(1, WORKERS + 1):
         data = worker_data(n)
         emu.add_user(FIRST_WORKER_ID + n, data.name, language_code="zh-hans")
+    emu.add_user(LATE_WORKER_ID, "赵磊", language_code="zh-hans")
 
 
 async def _story(emu: Emulator, points: list[PointRow]) -> None:
@@ -236,6 +244,38 @@ async def _transfer(emu: Emulator, out: Path) -> None:
     say("  the members moved to the enterprise union; its member list arrived")
 
 
+async def _member_life(emu: Emulator, points: list[PointRow]) -> None:
+    """Membership follows the job: a new job, a lost one, and an employer with a union."""
+    mover = Worker(emu, FIRST_WORKER_ID + NEW_JOB_WORKER, worker_data(NEW_JOB_WORKER).name)
+    choice = await mover.say("/transfer", "发生了什么变化")
+    await mover.press(choice, "我换了新工作", "新工作单位")
+    confirm = await mover.say(NEW_EMPLOYER, "确认提交")
+    mark = emu.mark()
+    await mover.press(confirm, "确认", wait=False)
+    card = await emu.wait_for(REVIEW_GROUP, "会籍接转申请", since=mark, timeout=15)
+    reviewer = Person(emu, STREET_STAFF[0][0], STREET_STAFF[0][1])
+    mark = emu.mark()
+    await reviewer.press(card, "✅ 接收", wait=False)
+    await emu.wait_for(mover.user_id, "会籍已转入", since=mark, timeout=15)
+    say(f"  worker {NEW_JOB_WORKER} moved to {NEW_EMPLOYER}; the street accepted")
+
+    jobless = Worker(emu, FIRST_WORKER_ID + JOBLESS_WORKER, worker_data(JOBLESS_WORKER).name)
+    choice = await jobless.say("/transfer", "发生了什么变化")
+    confirm = await jobless.press(choice, "保留会籍", "确认保留会籍")
+    await jobless.press(confirm, "确认", "已为您保留会籍")
+    say(f"  worker {JOBLESS_WORKER} lost the job and keeps the membership (保留会籍)")
+
+    late = Worker(emu, LATE_WORKER_ID, "赵磊")
+    notice = await late.open_form(points[0].code)
+    await late.consent(notice)
+    await late.say("赵磊", "身份证号")
+    await late.say(resident_id(99), "手机号")
+    await late.share_contact(f"8613910{99:06d}", "工作单位")
+    told = await late.say(UNIONISED_EMPLOYER, "已经建立了工会")
+    await late.press(told, "不申请了", "本单位工会")
+    say(f"  a worker of {UNIONISED_EMPLOYER} was sent to that enterprise's own union")
+
+
 async def _apply(worker: Worker, point_code: str, data: WorkerData, n: int) -> str:
     notice = await worker.open_form(point_code)
     await worker.consent(notice)
@@ -286,6 +326,9 @@ async def _wait_for_outbox(emu: Emulator, quiet: float = 1.0) -> None:
 async def _summary(db: Database) -> str:
     async with db.read() as session:
         members = await session.scalar(select(func.count(Member.id)))
+        kept = await session.scalar(
+            select(func.count(Member.id)).where(Member.kept_since.is_not(None))
+        )
         enterprises = list(
             await session.execute(
                 select(Enterprise.name, Enterprise.member_count).where(Enterprise.member_count > 0)
@@ -302,7 +345,7 @@ async def _summary(db: Database) -> str:
                 .group_by(UnionOrg.name)
             )
         )
-    lines = [f"members: {members}"]
+    lines = [f"members: {members} ({kept} keeping their membership while out of work)"]
     lines += [f"enterprise {name}: {count} members" for name, count in enterprises]
     lines.append(f"federation alerts: {alerts} (followed up by {followed})")
     lines.append(f"founding cases: {', '.join(cases) or 'none'}")
