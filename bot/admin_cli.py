@@ -151,3 +151,13 @@ async def seed_file(args: argparse.Namespace) -> int:
             print(_renamed_text(renamed))
         await refresh(args, admin.db)
     return 0
+
+
+async def streets_set_service(args: argparse.Namespace) -> int:
+    async with _admin(args) as admin:
+        days, contact = await admin.set_service(
+            args.code, ACTOR, review_days=args.review_days, contact=args.contact
+        )
+    shown = f"{days} working days" if days else "the configured default"
+    print(f"street {args.code.upper()}: review within {shown}; contact: {contact or '-'}")
+    return 0

@@ -46,6 +46,7 @@ from bot.services.menus import MenuService
 from bot.services.preferences import PreferenceService
 from bot.services.privacy import PrivacyService
 from bot.services.review import ReviewService
+from bot.services.service_levels import ServiceLevels
 from bot.startup import identify
 from bot.transport import PacedRequests, ReplyDeferred
 from handlers import build_router
@@ -184,6 +185,9 @@ async def _assemble(
     threshold = settings.federation.founding_threshold
 
     preferences = PreferenceService(db)
+    service_levels = ServiceLevels(
+        db, settings.service, federation_chat_id=settings.federation.chat_id
+    )
     cards = CardService(db, keys.cipher, keys.signer)
     storage = DatabaseStorage(db, keys.cipher)
     dispatcher = Dispatcher(
@@ -199,6 +203,7 @@ async def _assemble(
         alerts=AlertService(db),
         founding=FoundingService(db, federation_chat_id=settings.federation.chat_id),
         membership=MembershipService(db, federation_chat_id=settings.federation.chat_id),
+        service_levels=service_levels,
         job_changes=JobChangeService(
             db, threshold=threshold, federation_chat_id=settings.federation.chat_id
         ),
@@ -238,6 +243,7 @@ async def _assemble(
             threshold=threshold,
             staff_locale=settings.i18n.default_locale,
             preferences=preferences,
+            service_levels=service_levels,
         )
     )
     sender = OutboxSender(

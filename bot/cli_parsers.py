@@ -57,6 +57,16 @@ def add_admin_commands(commands: Any) -> None:
     rename.add_argument("new_name", help="e.g. 德胜街道办事处")
     rename.set_defaults(handler=run("streets_rename"))
     sub.add_parser("list", help="list streets").set_defaults(handler=run("streets_list"))
+    service = sub.add_parser(
+        "set-service",
+        help="what a street promises waiting workers: review time and contact",
+        description="Shown to a worker whose application waits (/status); the review time "
+        "is in working days (China's holidays counted), 0 for the configured default.",
+    )
+    service.add_argument("code", help="the street's code, e.g. DS")
+    service.add_argument("--review-days", type=int, help="working days; 0: the default")
+    service.add_argument("--contact", help="e.g. 德胜街道工会服务站 010-62000000")
+    service.set_defaults(handler=run("streets_set_service"))
     chat = sub.add_parser("set-chat", help="make a group chat the street's review group")
     chat.add_argument("street", help="code or name")
     chat.add_argument("chat_id", type=int)

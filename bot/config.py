@@ -11,7 +11,7 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_origin
 from urllib.parse import urlsplit
@@ -116,8 +116,8 @@ class FederationSettings(Section):
     # when it has been preparing this long (the handbooks give six months to finish).
     case_idle_days: int = Field(30, ge=1, le=365)
     case_preparing_days: int = Field(150, ge=1, le=730)
-    # How often the bot looks for cases to remind about.
-    reminders_every_minutes: float = Field(60.0, gt=0)
+    # How often the bot looks for reminders due (cases, review digests, alerts).
+    reminders_every_minutes: float = Field(5.0, gt=0)
 
     _chat_id_is_a_group = field_validator("chat_id")(_group_chat_id)
 
@@ -161,6 +161,23 @@ class OutboxSettings(Section):
     poll_interval: float = Field(0.5, gt=0)
 
 
+class ServiceSettings(Section):
+    # A street's promised review time, in working days (a street may set its own).
+    review_days: int = Field(5, ge=1, le=60)
+    # Each review group's daily digest, at this Beijing time, lists applications waiting
+    # at least this many working days.
+    digest_time: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    digest_after_days: int = Field(3, ge=1, le=60)
+    # A founding alert nobody followed up within this many working days reminds the
+    # federation group.
+    alert_followup_days: int = Field(3, ge=1, le=60)
+
+    @property
+    def digest_at(self) -> time:
+        hours, minutes = self.digest_time.split(":")
+        return time(int(hours), int(minutes))
+
+
 class RetentionSettings(Section):
     # Half-filled forms nobody touched for this long are deleted.
     drafts_days: int = Field(30, ge=1)
@@ -183,6 +200,7 @@ class Settings(BaseSettings):
     i18n: I18nSettings = I18nSettings()
     outbox: OutboxSettings = OutboxSettings()
     retention: RetentionSettings = RetentionSettings()
+    service: ServiceSettings = ServiceSettings()
 
 
 def load_settings(

@@ -11,6 +11,7 @@ from aiogram.methods.base import TelegramMethod
 from aiogram.types import InlineKeyboardMarkup
 from sqlalchemy import func, select
 
+from bot import workdays
 from bot.db import Database
 from bot.handoff import unseal
 from bot.i18n import CatalogI18n
@@ -24,12 +25,14 @@ from bot.services.job_changes import JobChangeService, RequestView
 from bot.services.membership import MembershipService, events_of
 from bot.services.preferences import PreferenceService
 from bot.services.rosters import roster, roster_xlsx
-from bot.timefmt import BEIJING
+from bot.services.service_levels import ServiceLevels
+from bot.timefmt import BEIJING, local
 from bot.views import alert as alert_view
 from bot.views import case as case_view
 from bot.views import delivery as delivery_view
 from bot.views import job_change as job_view
 from bot.views import review as review_view
+from bot.views import service as service_view
 from bot.views import worker as worker_view
 from models import (
     Application,
@@ -70,6 +73,7 @@ class ViewContext:
     threshold: int
     staff_locale: str
     preferences: PreferenceService
+    service_levels: ServiceLevels
 
 
 class OutboxViews:
@@ -282,6 +286,30 @@ class OutboxViews:
         return Outgoing(
             case_view.transfer_done_text(name, transfer.moved, len(rows)),
             document=(f"会员名册-{name}.xlsx", data),
+        )
+
+    async def _review_digest(self, street_id: int, day: str) -> Outgoing:
+        waiting = await self.c.service_levels.waiting(street_id, utcnow())
+        if not waiting:  # decided meanwhile
+            raise Gone()
+        async with self.c.db.read() as session:
+            street = await session.get_one(Street, street_id)
+        promised = self.c.service_levels.promised_days(street)
+        after = self.c.service_levels.settings.digest_after_days
+        return Outgoing(service_view.digest_text(waiting, after, promised))
+
+    async def _alert_reminder(self, alert_id: int) -> Outgoing:
+        async with self.c.db.read() as session:
+            alert = await session.get(ThresholdAlert, alert_id)
+            if alert is None or alert.followed_by_name is not None:
+                raise Gone()  # followed up meanwhile
+            enterprise = await session.get_one(Enterprise, alert.enterprise_id)
+        days = workdays.workdays_between(
+            local(alert.created_at).date(), local(utcnow()).date()
+        )
+        return Outgoing(
+            service_view.alert_reminder_text(alert_id, enterprise.name, alert.member_count, days),
+            service_view.alert_reminder_keyboard(alert_id),
         )
 
     async def _case_reminder(self, case_id: int, why: str) -> Outgoing:

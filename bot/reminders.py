@@ -1,5 +1,6 @@
-"""Founding-case reminders, run inside the bot process by the sender (one process), at
-start and then every `federation.reminders_every_minutes`."""
+"""Reminders, run inside the bot process by the sender (one process), at start and then
+every `federation.reminders_every_minutes`: founding cases that stall, review groups'
+daily digests of waiting applications, and alerts nobody followed up."""
 
 from __future__ import annotations
 
@@ -9,27 +10,35 @@ import logging
 
 from bot.config import FederationSettings
 from bot.services.founding import FoundingService
+from bot.services.service_levels import ServiceLevels
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
 
 
 async def reminder_loop(
-    service: FoundingService, settings: FederationSettings, stop: asyncio.Event
+    founding: FoundingService,
+    service_levels: ServiceLevels,
+    settings: FederationSettings,
+    stop: asyncio.Event,
 ) -> None:
     """Until `stop` is set. Errors are logged by type and the loop goes on."""
     interval = settings.reminders_every_minutes * 60
     while not stop.is_set():
         try:
-            sent = await service.send_reminders(
-                utcnow(), idle=settings.case_idle, preparing=settings.case_preparing
+            now = utcnow()
+            cases = await founding.send_reminders(
+                now, idle=settings.case_idle, preparing=settings.case_preparing
             )
+            due = await service_levels.send_due(now)
         except Exception as error:
-            log.error("case reminders failed: %s", type(error).__name__, exc_info=error)
+            log.error("reminders failed: %s", type(error).__name__, exc_info=error)
         else:
-            if sent.preparing or sent.idle:
+            if cases.preparing or cases.idle or due.digests or due.alert_reminders:
                 log.info(
-                    "case reminders: %d preparing too long, %d idle", sent.preparing, sent.idle
-                )
+                    "reminders: %d cases preparing too long, %d idle, %d review digests, "
+                    "%d alerts not followed up",
+                    cases.preparing, cases.idle, due.digests, due.alert_reminders,
+                )  # fmt: skip
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -154,7 +154,12 @@ async def _sender_role(app: App, stop: asyncio.Event) -> None:
                 name="retention",
             ),
             asyncio.create_task(
-                reminder_loop(app.dispatcher["founding"], app.settings.federation, stop),
+                reminder_loop(
+                    app.dispatcher["founding"],
+                    app.dispatcher["service_levels"],
+                    app.settings.federation,
+                    stop,
+                ),
                 name="case-reminders",
             ),
             asyncio.create_task(

@@ -21,8 +21,10 @@ from bot.i18n import translate as _
 from bot.services.cards import CardService
 from bot.services.intake import IntakeService
 from bot.services.preferences import PreferenceService
+from bot.services.service_levels import ServiceLevels
 from bot.views.privacy import status_label
 from bot.views.review import reason_label, reason_with_note
+from bot.views.service import promise_text
 from bot.views.worker import four_ones_text
 from handlers import texts
 from handlers.buttons import forged, pressed_on
@@ -34,7 +36,9 @@ router.filter("message", PRIVATE)
 
 
 @router.message(Command("status"))
-async def status(message: Message, intake: IntakeService) -> None:
+async def status(
+    message: Message, intake: IntakeService, service_levels: ServiceLevels
+) -> None:
     if message.from_user is None:
         return
     user_id = message.from_user.id
@@ -82,6 +86,9 @@ async def status(message: Message, intake: IntakeService) -> None:
             if application.reject_note:
                 why = reason_with_note(why, application.reject_note)
             line += _("，原因：{why}").format(why=why)
+        if application.status == "submitted":  # what the street promised, and its contact
+            promise = await service_levels.promise(application.street_id, application.submitted_at)
+            line += "\n" + promise_text(promise)
         lines.append(line)
     await message.answer("\n".join(lines))
 

@@ -10,7 +10,15 @@ from models.keycheck import KeyCheck
 from models.member import ApplicationSequence, Member, MemberSequence
 from models.membership import JobChangeRequest, MembershipEvent, MembershipTransfer
 from models.menu import CommandMenu
-from models.org import BindCode, ReceptionPoint, Staff, Street, UnboundGroup, UnionOrg
+from models.org import (
+    BindCode,
+    DailyDigest,
+    ReceptionPoint,
+    Staff,
+    Street,
+    UnboundGroup,
+    UnionOrg,
+)
 from models.outbox import OutboxMessage
 from models.runtime import (
     BotInstance,
@@ -30,6 +38,7 @@ __all__ = [
     "BotInstance",
     "ChangeStamp",
     "CommandMenu",
+    "DailyDigest",
     "Enterprise",
     "FoundingCase",
     "FsmRecord",

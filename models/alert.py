@@ -21,6 +21,8 @@ class ThresholdAlert(Base):
     followed_by_user_id: Mapped[int | None] = mapped_column(ChatId)
     followed_by_name: Mapped[str | None] = mapped_column(Bounded(60))
     followed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Nobody followed it up in time: the federation group was reminded (once).
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # The database guarantees the "exactly once" of invariant 3.
     __table_args__ = (UniqueConstraint("enterprise_id", "threshold"),)

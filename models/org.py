@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, UniqueConstraint, text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Bounded, ChatId, UTCDateTime, utcnow
@@ -22,6 +22,20 @@ class Street(Base):
     code: Mapped[str] = mapped_column(Bounded(8), unique=True)
     name: Mapped[str] = mapped_column(Bounded(60), unique=True)
     review_chat_id: Mapped[int | None] = mapped_column(ChatId, unique=True)
+    # What the street promises a waiting worker: a decision within this many working days
+    # (None: `service.review_days`), and how to reach the street union.
+    review_days: Mapped[int | None] = mapped_column(Integer)
+    contact: Mapped[str | None] = mapped_column(Bounded(100))
+
+
+class DailyDigest(Base):
+    """A street's daily digest of waiting applications, claimed once per Beijing day."""
+
+    __tablename__ = "daily_digest"
+
+    street_id: Mapped[int] = mapped_column(ForeignKey("street.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    waiting: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class UnionOrg(Base):

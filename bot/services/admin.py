@@ -114,6 +114,29 @@ class AdminService:
             await self._bind(session, street, chat_id, actor)
         return street, renamed
 
+    async def set_service(
+        self, street_ref: str, actor: Actor, *, review_days: int | None = None,
+        contact: str | None = None,
+    ) -> tuple[int | None, str | None]:  # fmt: skip
+        """What the street promises waiting workers: its review time in working days
+        (0: the configured default) and its contact. (review days, contact) as stored."""
+        if review_days is not None and not 0 <= review_days <= 60:
+            raise SetupError(f"review days {review_days}: between 1 and 60, or 0 for the default")
+        if contact is not None:
+            contact = " ".join(contact.split())[:100]
+        async with self.db.transaction() as session:
+            street = await _street(session, street_ref)
+            before = {"review_days": street.review_days, "contact": street.contact}
+            if review_days is not None:
+                street.review_days = review_days or None
+            if contact is not None:
+                street.contact = contact or None  # "" clears it
+            await record(
+                session, actor, "street.service", "street", street.code, before=before,
+                after={"review_days": street.review_days, "contact": street.contact},
+            )  # fmt: skip
+            return street.review_days, street.contact
+
     async def set_review_chat(self, street_ref: str, chat_id: int, actor: Actor) -> int:
         """Make `chat_id` the street's review group; re-send the cards still waiting."""
         async with self.db.transaction() as session:

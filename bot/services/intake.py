@@ -99,6 +99,7 @@ class ApplicationView:
     reject_note: str | None
     street_name: str
     employer: str
+    street_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -364,6 +365,7 @@ class IntakeService:
                     a.reject_note,
                     street_name,
                     a.employer_text,
+                    a.street_id,
                 )
                 for a, street_name in rows
             ]

@@ -50,6 +50,8 @@ KINDS = (
     "job_change_card_edit",  # that card, decided
     "job_change_received",  # to the member: the request is with the street
     "job_change_decided",  # to the member: accepted (then "member_card") or declined
+    "review_digest",  # once a day to a review group: applications waiting too long
+    "alert_reminder",  # to the federation group: an alert nobody followed up
 )
 # Kinds that change an existing message (the payload's message_id): repeating one is
 # harmless, and pending ones for the same message collapse into the newest.
