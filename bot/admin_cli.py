@@ -161,3 +161,40 @@ async def streets_set_service(args: argparse.Namespace) -> int:
     shown = f"{days} working days" if days else "the configured default"
     print(f"street {args.code.upper()}: review within {shown}; contact: {contact or '-'}")
     return 0
+
+
+async def unions_bind_code(args: argparse.Namespace) -> int:
+    """A one-time code that makes a group an enterprise union's review group."""
+    from bot.app import load_keys
+    from bot.cli import settings_of
+    from bot.keycheck import check_keys
+    from bot.services.binding import BindingService
+    from bot.timefmt import minute
+
+    settings = settings_of(args)
+    keys = load_keys(settings)
+    async with _admin(args) as admin:
+        await check_keys(settings, keys.cipher, keys.hasher)
+        binding = BindingService(admin.db, keys.hasher)
+        code, expires = await binding.create_union_code(
+            args.union, ACTOR, timedelta(hours=args.hours)
+        )
+    print(f"bind code for union {args.union}: {code}")
+    print(f"valid once, until {minute(expires)} Beijing time")
+    print(f"在企业工会的审核群中由管理员发送 /bind {code}")
+    return 0
+
+
+async def unions_set_chat(args: argparse.Namespace) -> int:
+    async with _admin(args) as admin:
+        waiting = await admin.set_union_review_chat(args.union, args.chat_id, ACTOR)
+    print(f"union {args.union}: review group {args.chat_id} ({waiting} waiting applications sent)")
+    return 0
+
+
+async def unions_add_staff(args: argparse.Namespace) -> int:
+    async with _admin(args) as admin:
+        await admin.add_union_staff(args.telegram_user_id, args.name, args.union, ACTOR)
+        print(f"{args.name} ({args.telegram_user_id}) now reviews for union {args.union}")
+        await refresh(args, admin.db)
+    return 0

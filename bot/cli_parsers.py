@@ -248,6 +248,23 @@ def add_union_commands(commands: Any) -> None:
     )
     members.set_defaults(handler=run("unions_members"))
 
+    admin = implementation("bot.admin_cli")
+    bind = sub.add_parser(
+        "bind-code", help="a one-time code that makes a group the union's review group"
+    )
+    bind.add_argument("union", type=positive, help="the enterprise union's id (unions list)")
+    bind.add_argument("--hours", type=float, default=24.0, help="validity (default 24 hours)")
+    bind.set_defaults(handler=admin("unions_bind_code"))
+    chat = sub.add_parser("set-chat", help="make a group chat the union's review group")
+    chat.add_argument("union", type=positive)
+    chat.add_argument("chat_id", type=int)
+    chat.set_defaults(handler=admin("unions_set_chat"))
+    staff = sub.add_parser("add-staff", help="a reviewer of the enterprise union")
+    staff.add_argument("union", type=positive)
+    staff.add_argument("telegram_user_id", type=int)
+    staff.add_argument("name")
+    staff.set_defaults(handler=admin("unions_add_staff"))
+
 
 def add_audit_commands(commands: Any) -> None:
     run = implementation("bot.audit_cli")

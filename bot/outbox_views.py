@@ -144,8 +144,13 @@ class OutboxViews:
             enterprise_count=enterprise.member_count,
             threshold=self.c.threshold,
             provisional=enterprise.provisional,
-            # As the enterprise is now: a merge or a registry import may have changed it.
-            own_union=(enterprise.union_name or "") if enterprise.has_union else None,
+            # As the enterprise is now: a merge or a registry import may have changed it;
+            # an application for the enterprise union founded through the bot is no
+            # "joint union anyway" case.
+            own_union=(enterprise.union_name or "")
+            if enterprise.has_union and application.union_org_id is None
+            else None,
+            union_name=await self._union_name(application.union_org_id),
             street_name=street.name,
             point_name=point_name,
             submitted_at=application.submitted_at,
@@ -157,6 +162,12 @@ class OutboxViews:
             assisted_by=application.assisted_by_name,
             channel=application.channel,
         )
+
+    async def _union_name(self, union_id: int | None) -> str | None:
+        if union_id is None:
+            return None
+        async with self.c.db.read() as session:
+            return await session.scalar(select(UnionOrg.name).where(UnionOrg.id == union_id))
 
     # --- worker ----------------------------------------------------------------------
     async def _application_received(self, application_id: int) -> Outgoing:

@@ -305,6 +305,10 @@ async def _employer_known(
     if union is None:
         await _store(message, state, employer=name, enterprise_id=ident)
         return
+    if union.in_bot:  # founded through the bot: the application goes to that union here
+        await message.answer(texts.union_in_bot_text(name, union.name or ""))
+        await _store(message, state, employer=name, enterprise_id=ident)
+        return
     data = await state.update_data(employer_pending=[ident, name])
     await message.answer(
         texts.own_union_text(

@@ -122,6 +122,12 @@ def own_union_text(employer: str, union: Any, street: str, *, assisted: bool) ->
     return "\n".join(lines)
 
 
+def union_in_bot_text(employer: str, union: str) -> str:
+    return _(
+        "🏢 {employer} 已经建立了工会。这份入会申请将交给{union}审核，通过后会籍登记在该工会。"
+    ).format(employer=escape(employer), union=escape(union))
+
+
 def own_union_keyboard() -> InlineKeyboardMarkup:
     choices = [
         ("street", _("继续申请加入街道工会联合会")),

@@ -39,6 +39,10 @@ class Application(Base):
     employer_has_union: Mapped[bool] = mapped_column(Boolean, default=False)
 
     street_id: Mapped[int] = mapped_column(ForeignKey("street.id"))
+    # The enterprise union founded through the bot at the worker's employer: the
+    # application is for it (decided in its own group when it has one). None: the
+    # street's joint union.
+    union_org_id: Mapped[int | None] = mapped_column(ForeignKey("union_org.id"))
     point_id: Mapped[int | None] = mapped_column(ForeignKey("reception_point.id"))
     notice_version: Mapped[str] = mapped_column(Bounded(16))
     consent_at: Mapped[datetime] = mapped_column(UTCDateTime)

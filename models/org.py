@@ -10,7 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import Base, Bounded, ChatId, UTCDateTime, utcnow
 
 POINT_KINDS = ("station", "building", "community", "online")
-STAFF_ROLES = ("street", "federation", "admin")
+# union: the reviewers of an enterprise union founded through the bot (its own group).
+STAFF_ROLES = ("street", "federation", "admin", "union")
 UNION_KINDS = ("joint", "enterprise")
 
 
@@ -52,6 +53,9 @@ class UnionOrg(Base):
     uscc: Mapped[str | None] = mapped_column(Bounded(18), unique=True)
     founded_on: Mapped[date | None] = mapped_column(Date)
     contact: Mapped[str | None] = mapped_column(Bounded(100))
+    # An enterprise union's own review group (/bind with a code of this union): its
+    # applications and job changes are decided there, by its staff (role "union").
+    review_chat_id: Mapped[int | None] = mapped_column(ChatId, unique=True)
 
     __table_args__ = (
         # One joint union per street: approvals look it up, and a second one would split
@@ -96,20 +100,34 @@ class Staff(Base):
     name: Mapped[str] = mapped_column(Bounded(60))
     role: Mapped[str] = mapped_column(Bounded(12))
     street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"))
+    # For role "union": the enterprise union whose applications this person decides.
+    union_org_id: Mapped[int | None] = mapped_column(ForeignKey("union_org.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
-    __table_args__ = (UniqueConstraint("telegram_user_id", "role", "street_id"),)
+    __table_args__ = (
+        UniqueConstraint("telegram_user_id", "role", "street_id"),
+        Index(
+            "uq_staff_union_member",
+            "telegram_user_id",
+            "union_org_id",
+            unique=True,
+            sqlite_where=text("role = 'union'"),
+            postgresql_where=text("role = 'union'"),
+        ),
+    )
 
 
 class BindCode(Base):
-    """A one-time code that makes a group chat a street's review group (/bind CODE)."""
+    """A one-time code that makes a group chat the review group of a street, or of an
+    enterprise union founded through the bot (/bind CODE): exactly one of the two."""
 
     __tablename__ = "bind_code"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code_hash: Mapped[str] = mapped_column(Bounded(64), unique=True)
-    street_id: Mapped[int] = mapped_column(ForeignKey("street.id"))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("street.id"))
+    union_org_id: Mapped[int | None] = mapped_column(ForeignKey("union_org.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

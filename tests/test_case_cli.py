@@ -89,3 +89,31 @@ def test_pause_resume_back_and_notes(
     assert "cli: 已联系 人事经理" in out
     code, _, err = run(capsys, config, "cases", "show", "99")
     assert code == 2 and len(err.splitlines()) == 1
+
+
+def test_an_enterprise_unions_group_and_staff_from_the_command_line(
+    config: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run(capsys, config, "enterprises", "import", str(_registry(tmp_path)))
+    run(capsys, config, "cases", "open", "1")
+    steps = [
+        ["--date", "2026-09-01", "--member", "张伟 组长"],
+        ["--date", "2026-10-15", "--chair", "张伟", "--committee", "张伟", "--no-close-relatives"],
+        ["--date", "2026-11-02", "--document", "西工发〔2026〕12号"],
+        ["--date", "2026-11-20", "--name", "北京德胜数码科技有限公司工会委员会",
+         "--uscc", UNION + uscc_check_char(UNION), "--contact", "张伟"],
+    ]  # fmt: skip
+    for step in steps:
+        assert run(capsys, config, "cases", "advance", "1", *step)[0] == 0
+    code, out, _ = run(capsys, config, "unions", "list")
+    union_id = next(r[0] for r in rows(out)[1:] if r[1] == "enterprise")
+    code, out, _ = run(capsys, config, "unions", "bind-code", union_id)
+    assert code == 0 and "/bind " in out
+    code, out, _ = run(capsys, config, "unions", "add-staff", union_id, "7002", "企业工会审核员")
+    assert (code, out.splitlines()[0]) == (
+        0, f"企业工会审核员 (7002) now reviews for union {union_id}",
+    )  # fmt: skip
+    code, out, _ = run(capsys, config, "unions", "set-chat", union_id, "-100777")
+    assert code == 0 and "review group -100777" in out
+    code, _, err = run(capsys, config, "unions", "set-chat", "99", "-100778")
+    assert code == 2 and "enterprise union 99" in err

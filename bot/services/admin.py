@@ -158,16 +158,81 @@ class AdminService:
             after={"chat": chat_id},
         )
         street.review_chat_id = chat_id
+        own_group = (
+            select(UnionOrg.id)
+            .where(UnionOrg.id == Application.union_org_id, UnionOrg.review_chat_id.is_not(None))
+            .exists()
+        )
         waiting = list(
             await session.scalars(
                 select(Application.id).where(
-                    Application.street_id == street.id, Application.status == "submitted"
+                    Application.street_id == street.id,
+                    Application.status == "submitted",
+                    ~own_group,  # decided in an enterprise union's own group
                 )
             )
         )
         for application_id in waiting:
             await outbox.enqueue(session, chat_id, "review_card", application_id=application_id)
         return len(waiting)
+
+    # --- enterprise unions' own review groups ------------------------------------------
+
+    async def set_union_review_chat(self, union_id: int, chat_id: int, actor: Actor) -> int:
+        """Make `chat_id` the enterprise union's review group; its waiting applications
+        are posted there (and decided only there from now on)."""
+        async with self.db.transaction() as session:
+            union = await _enterprise_union_org(session, union_id)
+            return await self.bind_union(session, union, chat_id, actor)
+
+    async def bind_union(
+        self, session: AsyncSession, union: UnionOrg, chat_id: int, actor: Actor
+    ) -> int:
+        if chat_id >= 0:
+            raise SetupError(
+                f"review chat {chat_id}: group chat ids are negative (e.g. -1001234567890)"
+            )
+        await record(
+            session, actor, "union.review_chat", "union_org", union.id,
+            before={"chat": union.review_chat_id}, after={"chat": chat_id},
+        )  # fmt: skip
+        union.review_chat_id = chat_id
+        waiting = list(
+            await session.scalars(
+                select(Application.id).where(
+                    Application.union_org_id == union.id, Application.status == "submitted"
+                )
+            )
+        )
+        for application_id in waiting:
+            await outbox.enqueue(session, chat_id, "review_card", application_id=application_id)
+        Database.flag(session, ORG_TOPIC)
+        return len(waiting)
+
+    async def add_union_staff(self, user_id: int, name: str, union_id: int, actor: Actor) -> None:
+        """A reviewer of an enterprise union founded through the bot (role "union")."""
+        async with self.db.transaction() as session:
+            union = await _enterprise_union_org(session, union_id)
+            staff = await session.scalar(
+                select(Staff).where(
+                    Staff.telegram_user_id == user_id, Staff.role == "union",
+                    Staff.union_org_id == union.id,
+                )
+            )  # fmt: skip
+            if staff is None:
+                session.add(Staff(telegram_user_id=user_id, name=name, role="union",
+                                  union_org_id=union.id))  # fmt: skip
+                await record(
+                    session, actor, "staff.added", "staff", user_id,
+                    after={"role": "union", "union": union.id, "name": name},
+                )  # fmt: skip
+            elif not staff.active or staff.name != name:
+                await record(
+                    session, actor, "staff.updated", "staff", user_id,
+                    before={"active": staff.active, "name": staff.name},
+                    after={"active": True, "name": name},
+                )  # fmt: skip
+                staff.active, staff.name = True, name
 
     async def add_point(
         self, street_ref: str, name: str, kind: str, actor: Actor, code: str | None = None
@@ -256,6 +321,8 @@ class AdminService:
     ) -> None:
         if role not in STAFF_ROLES:
             raise SetupError(f"role {role!r}: one of {', '.join(STAFF_ROLES)}")
+        if role == "union":
+            raise SetupError("an enterprise union's staff are added with --union (its id)")
         if (role == "street") != (street_ref is not None):
             raise SetupError("street staff need a street; other roles take none")
         street_id = (await _street(session, street_ref)).id if street_ref else None
@@ -421,6 +488,13 @@ async def _street(session: AsyncSession, ref: str) -> Street:
     if street is None:
         raise NotFound(f"street {ref}")
     return street
+
+
+async def _enterprise_union_org(session: AsyncSession, union_id: int) -> UnionOrg:
+    union = await session.get(UnionOrg, union_id)
+    if union is None or union.kind != "enterprise":
+        raise NotFound(f"enterprise union {union_id}")
+    return union
 
 
 def read_seed(path: Path) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from bot.services.admin import AdminService, SetupError, _street
 from bot.services.audit import Actor, display_name, record
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.roles import has_role
-from models import AuditEntry, BindCode, Staff, Street, UnboundGroup
+from models import AuditEntry, BindCode, Staff, Street, UnboundGroup, UnionOrg
 from models.base import utcnow
 
 # No 0/O, 1/I/L: codes are read off a terminal and typed by hand on a phone.
@@ -157,6 +157,27 @@ class BindingService:
             )
         return code, expires_at
 
+    async def create_union_code(
+        self, union_id: int, actor: Actor, ttl: timedelta = DEFAULT_TTL
+    ) -> tuple[str, datetime]:
+        """A one-time code that makes a group the review group of an enterprise union
+        founded through the bot."""
+        if ttl <= timedelta(0):
+            raise SetupError("a bind code must live for a positive time")
+        code, expires_at = new_bind_code(), utcnow() + ttl
+        async with self.db.transaction() as session:
+            union = await session.get(UnionOrg, union_id)
+            if union is None or union.kind != "enterprise":
+                raise SetupError(f"union {union_id}: not an enterprise union of the bot")
+            row = BindCode(code_hash=self._hash(code), union_org_id=union.id, expires_at=expires_at)
+            session.add(row)
+            await session.flush()
+            await record(
+                session, actor, "bind_code.created", "union_org", union.id,
+                after={"code_id": row.id, "expires_at": expires_at.isoformat()},
+            )  # fmt: skip
+        return code, expires_at
+
     async def bind(
         self,
         code: str,
@@ -166,7 +187,8 @@ class BindingService:
         *,
         federation_chat_id: int | None = None,
     ) -> str:
-        """Make `chat_id` the review group of the code's street; returns the street's name.
+        """Make `chat_id` the review group of the code's street (or enterprise union);
+        returns its name.
 
         The waiting applications are posted there (AdminService's binding logic). A wrong,
         used or expired code is audited (committed, though the bind fails) and counted:
@@ -176,7 +198,7 @@ class BindingService:
             await _check_chat_free(session, chat_id, federation_chat_id)
             await self._check_attempts(session, actor, chat_id)
             try:
-                code_id, street_id = await self._consume(session, code, chat_id)
+                code_id, street_id, union_id = await self._consume(session, code, chat_id)
             except BindCodeError as error:
                 # Committed with this transaction (it changed nothing else). Never the
                 # typed text: a near miss of a real code is still a clue.
@@ -190,10 +212,32 @@ class BindingService:
                 )
                 failure = error
             else:
+                if union_id is not None:
+                    return await self._bind_union_chat(
+                        session, union_id, code_id, chat_id, chat_title, actor
+                    )
                 return await self._bind_chat(
                     session, street_id, code_id, chat_id, chat_title, actor
                 )
         raise failure
+
+    async def _bind_union_chat(
+        self,
+        session: AsyncSession,
+        union_id: int,
+        code_id: int,
+        chat_id: int,
+        chat_title: str | None,
+        actor: Actor,
+    ) -> str:
+        union = await session.get_one(UnionOrg, union_id)
+        await self.admin.bind_union(session, union, chat_id, actor)
+        await record(
+            session, actor, "bind_code.used", "union_org", union.id,
+            after={"code_id": code_id, "chat": chat_id, "title": (chat_title or "")[:TITLE_MAX]},
+        )  # fmt: skip
+        await session.execute(delete(UnboundGroup).where(UnboundGroup.chat_id == chat_id))
+        return union.name
 
     async def _bind_chat(
         self,
@@ -240,7 +284,9 @@ class BindingService:
         if blocked:
             raise max(blocked, key=lambda error: error.retry_at)
 
-    async def _consume(self, session: AsyncSession, code: str, chat_id: int) -> tuple[int, int]:
+    async def _consume(
+        self, session: AsyncSession, code: str, chat_id: int
+    ) -> tuple[int, int | None, int | None]:
         """Mark the code used with one conditional UPDATE, so two /bind race safely."""
         code_hash, now = self._hash(code), utcnow()
         used = (
@@ -252,11 +298,11 @@ class BindingService:
                     BindCode.expires_at > now,
                 )
                 .values(used_at=now, used_in_chat_id=chat_id)
-                .returning(BindCode.id, BindCode.street_id)
+                .returning(BindCode.id, BindCode.street_id, BindCode.union_org_id)
             )
         ).first()
         if used is not None:
-            return used.id, used.street_id
+            return used.id, used.street_id, used.union_org_id
         row = await session.scalar(select(BindCode).where(BindCode.code_hash == code_hash))
         if row is None:
             raise UnknownBindCode()
@@ -268,7 +314,13 @@ class BindingService:
         """What the bot does in this chat: review (a bound street), federation, or nothing."""
         if federation_chat_id is not None and chat_id == federation_chat_id:
             return "federation"
-        return "review" if await self.street_of_chat(chat_id) else None
+        if await self.street_of_chat(chat_id):
+            return "review"
+        async with self.db.read() as session:
+            union = await session.scalar(
+                select(UnionOrg.id).where(UnionOrg.review_chat_id == chat_id)
+            )
+        return "review" if union is not None else None
 
     async def street_of_chat(self, chat_id: int) -> str | None:
         """The code of the street whose review group this is."""
@@ -373,5 +425,9 @@ async def _check_chat_free(
     if federation_chat_id is not None and chat_id == federation_chat_id:
         raise ChatTaken("federation")
     bound = await session.scalar(select(Street.name).where(Street.review_chat_id == chat_id))
+    if bound is None:
+        bound = await session.scalar(
+            select(UnionOrg.name).where(UnionOrg.review_chat_id == chat_id)
+        )
     if bound is not None:
         raise ChatTaken("review", bound)

@@ -23,7 +23,7 @@ from bot.services.audit import Actor, record
 from bot.services.errors import AlreadyDecided, DomainError, NotAllowed, NotFound
 from bot.services.roles import has_role
 from bot.validation import ValidationError, validate_uscc
-from models import Application, Enterprise, Member, Street, ThresholdAlert
+from models import Application, Enterprise, Member, Street, ThresholdAlert, UnionOrg
 from models.base import utcnow
 from models.enterprise import ENTERPRISE_STATUSES
 
@@ -135,8 +135,14 @@ async def lock(session: AsyncSession, enterprise_ids: Iterable[int]) -> None:
 
 @cache
 def _own_union() -> Any:
+    unions = UnionOrg.__table__
+    in_bot = (
+        select(unions.c.id)
+        .where(unions.c.kind == "enterprise", unions.c.enterprise_id == ENTERPRISES.c.id)
+        .scalar_subquery()
+    )
     return select(
-        ENTERPRISES.c.has_union, ENTERPRISES.c.union_name, ENTERPRISES.c.union_contact
+        ENTERPRISES.c.has_union, ENTERPRISES.c.union_name, ENTERPRISES.c.union_contact, in_bot
     ).where(ENTERPRISES.c.id == bindparam("enterprise_id"))
 
 
@@ -238,6 +244,9 @@ class OwnUnion:
 
     name: str | None
     contact: str | None
+    # Founded through the bot: applications go to it here (its members are registered
+    # there), rather than elsewhere.
+    in_bot: bool = False
 
 
 @dataclass(frozen=True)
@@ -349,8 +358,8 @@ class EnterpriseService:
         row = await self.db.fetch_one(_own_union(), enterprise_id=enterprise_id)
         if row is None:
             return None
-        has_union, name, contact = row
-        return OwnUnion(name, contact) if has_union else None
+        has_union, name, contact, in_bot = row
+        return OwnUnion(name, contact, in_bot is not None) if has_union else None
 
     async def matcher(self) -> EnterpriseMatcher:
         """A matcher over active, non-merged enterprises, rebuilt only when they changed:

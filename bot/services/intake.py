@@ -18,7 +18,7 @@ from bot.pii import LookupHasher, PiiCipher
 from bot.services import enterprises, outbox, sequences
 from bot.services.audit import Actor, display_name, record
 from bot.services.errors import AlreadyMember, ConsentMissing, NotFound, OpenApplicationExists
-from bot.services.membership import EventView, events_of
+from bot.services.membership import EventView, enterprise_union, events_of
 from bot.validation import validate_employer
 from models import Application, Enterprise, Member, ReceptionPoint, Staff, Street, UnionOrg
 from models.base import utcnow
@@ -237,6 +237,8 @@ class IntakeService:
                 if street is None:
                     raise NotFound("street")
                 enterprise = await _enterprise_of(session, draft)
+                # The union founded at the employer through the bot takes its workers.
+                union_id = await enterprise_union(session, enterprise.id)
                 application = Application(
                     number=await sequences.next_application_number(session),
                     telegram_user_id=applicant,
@@ -258,6 +260,7 @@ class IntakeService:
                     employer_has_union=enterprise.has_union,
                     job=draft.job,
                     street_id=street.id,
+                    union_org_id=union_id,
                     point_id=draft.point_id,
                     notice_version=draft.notice_version,
                     consent_at=draft.consent_at,
@@ -282,12 +285,10 @@ class IntakeService:
                     await outbox.enqueue(
                         session, applicant, "application_received", application_id=application.id
                     )
-                if street.review_chat_id is not None:
+                review_chat = await _review_chat(session, street, union_id)
+                if review_chat is not None:
                     await outbox.enqueue(
-                        session,
-                        street.review_chat_id,
-                        "review_card",
-                        application_id=application.id,
+                        session, review_chat, "review_card", application_id=application.id
                     )
                 return Submitted(application.number, street.name, claim_code)
         except IntegrityError:
@@ -388,6 +389,15 @@ class IntakeService:
             member.id, member.number, member.joined_at, union_name, tuple(history),
             member.kept_since,
         )  # fmt: skip
+
+
+async def _review_chat(session: AsyncSession, street: Street, union_id: int | None) -> int | None:
+    """Where the review card goes: the enterprise union's own group, or the street's."""
+    if union_id is not None:
+        own = await session.scalar(select(UnionOrg.review_chat_id).where(UnionOrg.id == union_id))
+        if own is not None:
+            return int(own)
+    return street.review_chat_id
 
 
 async def _enterprise_of(session: AsyncSession, draft: Draft) -> Enterprise:

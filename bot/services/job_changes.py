@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import and_, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -155,7 +155,10 @@ class JobChangeService:
                     member.number, after={"request": request_id, "to_enterprise": target.id,
                                           "to_union": union_id},
                 )  # fmt: skip
+                # The enterprise union's own group, or the street's.
                 review_chat = await session.scalar(
+                    select(UnionOrg.review_chat_id).where(UnionOrg.id == union_id)
+                ) or await session.scalar(
                     select(Street.review_chat_id).where(Street.id == street_id)
                 )
                 messages = [(user_id, "job_change_received", {"request_id": request_id})]
@@ -175,7 +178,7 @@ class JobChangeService:
             if request is None:
                 raise NotFound("request")
             await enterprises.lock(session, (request.from_enterprise_id, request.to_enterprise_id))
-            if not await _reviews(session, actor, request.street_id):
+            if not await _reviews(session, actor, request):
                 raise NotAllowed()
             now = utcnow()
             decided = await session.execute(
@@ -294,7 +297,7 @@ class JobChangeService:
             request = await session.get(JobChangeRequest, request_id)
             if request is None:
                 raise NotFound("request")
-            if not await _reviews(session, actor, request.street_id):
+            if not await _reviews(session, actor, request):
                 raise NotAllowed()
 
 
@@ -318,20 +321,27 @@ async def _new_enterprise(
     return await enterprises.find_or_create(session, text, member.street_id, uscc=uscc)
 
 
-async def _reviews(session: AsyncSession, actor: Actor, street_id: int) -> bool:
-    """Street staff of that street (callback data can be forged: checked every time)."""
+async def _reviews(session: AsyncSession, actor: Actor, request: JobChangeRequest) -> bool:
+    """The receiving union's staff, or the street's staff where that union has no group
+    of its own (callback data can be forged: checked on every press)."""
     if actor.user_id is None:
         return True  # the command line
-    return bool(
-        await session.scalar(
-            select(
-                exists().where(
-                    Staff.telegram_user_id == actor.user_id, Staff.active.is_(True),
-                    Staff.role == "street", Staff.street_id == street_id,
-                )
-            )
-        )
-    )  # fmt: skip
+    union_staff = exists().where(
+        Staff.telegram_user_id == actor.user_id,
+        Staff.active.is_(True),
+        Staff.role == "union",
+        Staff.union_org_id == request.to_union_id,
+    )
+    street_staff = exists().where(
+        Staff.telegram_user_id == actor.user_id,
+        Staff.active.is_(True),
+        Staff.role == "street",
+        Staff.street_id == request.street_id,
+    )
+    own_group = exists().where(
+        UnionOrg.id == request.to_union_id, UnionOrg.review_chat_id.is_not(None)
+    )
+    return bool(await session.scalar(select(or_(union_staff, and_(street_staff, ~own_group)))))
 
 
 async def _view(session: AsyncSession, request_id: int | None) -> RequestView:

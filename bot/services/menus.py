@@ -14,13 +14,13 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from bot.db import Database, dialect_insert
-from models import CommandMenu, Staff, Street
+from models import CommandMenu, Staff, Street, UnionOrg
 from models.base import utcnow
 
 
 @dataclass(frozen=True)
 class MenuFacts:
-    review_chats: tuple[int, ...]  # every street's bound review group
+    review_chats: tuple[int, ...]  # every street's and enterprise union's review group
     roles: dict[int, frozenset[str]]  # active staff: Telegram user id -> roles
 
 
@@ -35,7 +35,12 @@ class MenuService:
                 .where(Street.review_chat_id.is_not(None))
                 .order_by(Street.id)
             )
-            review_chats = tuple(int(c) for c in chats)
+            unions = await session.scalars(
+                select(UnionOrg.review_chat_id)
+                .where(UnionOrg.review_chat_id.is_not(None))
+                .order_by(UnionOrg.id)
+            )
+            review_chats = tuple(int(c) for c in chats) + tuple(int(c) for c in unions)
             rows = await session.execute(
                 select(Staff.telegram_user_id, Staff.role).where(Staff.active.is_(True))
             )

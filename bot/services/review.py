@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, bindparam, exists, insert, select, update
+from sqlalchemy import Row, and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database
@@ -19,7 +19,7 @@ from bot.services.errors import AlreadyDecided, NotAllowed, NotFound
 from bot.services.membership import enterprise_union
 from bot.services.outbox import CardRef
 from bot.services.unions import joint_union
-from models import Application, Member, Staff, Street
+from models import Application, Member, Staff, Street, UnionOrg
 from models.application import REJECT_REASONS
 from models.base import utcnow
 
@@ -62,7 +62,11 @@ class ReviewService:
             street_code, union_id = await self._street_facts(session, street_id)
             # After the enterprise's union is founded, its workers join it directly (read
             # under the enterprise's lock, so a transfer running now misses nobody).
-            union_id = await enterprise_union(session, application.enterprise_id) or union_id
+            union_id = (
+                application.union_org_id
+                or await enterprise_union(session, application.enterprise_id)
+                or union_id
+            )
             member_number = await sequences.next_member_number(session, street_id, street_code)
             member_id = await session.scalar(
                 insert(MEMBERS)
@@ -163,6 +167,7 @@ class ReviewService:
 APPLICATIONS = Application.__table__
 STAFF = Staff.__table__
 MEMBERS = Member.__table__
+UNIONS = UnionOrg.__table__
 
 _DECISION_COLUMNS = tuple(
     APPLICATIONS.c[name]
@@ -171,6 +176,7 @@ _DECISION_COLUMNS = tuple(
         "number",
         "status",
         "street_id",
+        "union_org_id",
         "enterprise_id",
         "telegram_user_id",
         "ric_hash",
@@ -200,12 +206,25 @@ async def _load_for_decision(session: AsyncSession, application_id: int, actor: 
 
 def _is_reviewer(actor: Actor) -> Any:
     """Server-side role check on every press: callback data can be forged."""
-    return exists().where(
-        STAFF.c.telegram_user_id == (actor.user_id if actor.user_id is not None else 0),
-        STAFF.c.active.is_(True),
-        STAFF.c.role == "street",
-        STAFF.c.street_id == APPLICATIONS.c.street_id,
+    return _reviewer(actor.user_id if actor.user_id is not None else 0)
+
+
+def _reviewer(user: Any) -> Any:
+    """Who decides an application: the staff of the enterprise union it is for, or the
+    street's staff, unless that union has its own review group (then it decides alone)."""
+    staff = STAFF.c
+    street = exists().where(
+        staff.telegram_user_id == user, staff.active.is_(True), staff.role == "street",
+        staff.street_id == APPLICATIONS.c.street_id,
+    )  # fmt: skip
+    union_staff = exists().where(
+        staff.telegram_user_id == user, staff.active.is_(True), staff.role == "union",
+        staff.union_org_id == APPLICATIONS.c.union_org_id,
+    )  # fmt: skip
+    own_group = exists().where(
+        UNIONS.c.id == APPLICATIONS.c.union_org_id, UNIONS.c.review_chat_id.is_not(None)
     )
+    return or_(and_(street, ~own_group), union_staff)
 
 
 async def _approve(session: AsyncSession, application_id: int, actor: Actor, now: datetime) -> Row:
@@ -278,12 +297,7 @@ def _enterprise_of_statement() -> Any:
 @cache
 def _decide_statement(*, in_enterprise: bool) -> Any:
     """Built once: approvals are hot, and building the statement costs more than running it."""
-    reviewer = exists().where(
-        STAFF.c.telegram_user_id == bindparam("actor_id"),
-        STAFF.c.active.is_(True),
-        STAFF.c.role == "street",
-        STAFF.c.street_id == APPLICATIONS.c.street_id,
-    )
+    reviewer = _reviewer(bindparam("actor_id"))
     conditions = [
         APPLICATIONS.c.id == bindparam("app_id"),
         APPLICATIONS.c.status == "submitted",

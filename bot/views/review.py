@@ -40,6 +40,8 @@ class ReviewCardData:
     channel: str = "qr"  # qr | online | assisted (Application.channel)
     # The employer had its own union when the worker applied: its name ("" if unknown).
     own_union: str | None = None
+    # The enterprise union founded through the bot that the application is for.
+    union_name: str | None = None
 
 
 def gender_label(gender: str) -> str:
@@ -105,7 +107,9 @@ def review_card_text(card: ReviewCardData, today: date) -> str:
             union=escape(street_union_name(card.street_name)),
             channel=channel_text(card.channel, card.point_name, card.assisted_by),
         ),
-        _("会籍：{union}").format(union=escape(joint_union_name(card.street_name))),
+        _("会籍：{union}").format(
+            union=escape(card.union_name or joint_union_name(card.street_name))
+        ),
         _("提交时间：{time}").format(time=timefmt.minute(card.submitted_at)),
     ]
     if card.provisional:
