@@ -16,7 +16,6 @@ from bot.services import enterprises, outbox, sequences
 from bot.services.alerts import raise_threshold_alert
 from bot.services.audit import Actor, record
 from bot.services.errors import AlreadyDecided, NotAllowed, NotFound
-from bot.services.membership import enterprise_union
 from bot.services.outbox import CardRef
 from bot.services.unions import joint_union
 from models import Application, Member, Staff, Street, UnionOrg
@@ -62,11 +61,7 @@ class ReviewService:
             street_code, union_id = await self._street_facts(session, street_id)
             # After the enterprise's union is founded, its workers join it directly (read
             # under the enterprise's lock, so a transfer running now misses nobody).
-            union_id = (
-                application.union_org_id
-                or await enterprise_union(session, application.enterprise_id)
-                or union_id
-            )
+            union_id = application.union_org_id or application.enterprise_union_id or union_id
             member_number = await sequences.next_member_number(session, street_id, street_code)
             member_id = await session.scalar(
                 insert(MEMBERS)
@@ -316,7 +311,19 @@ def _decide_statement(*, in_enterprise: bool) -> Any:
             reject_reason=bindparam("reason"),
             reject_note=bindparam("note"),
         )
-        .returning(*_DECISION_COLUMNS)
+        .returning(*_DECISION_COLUMNS, _enterprise_union().label("enterprise_union_id"))
+    )
+
+
+def _enterprise_union() -> Any:
+    """The union founded at the application's enterprise through the bot, returned by
+    the decision itself: read after the enterprise's lock, without a round trip."""
+    return (
+        select(UNIONS.c.id)
+        .where(
+            UNIONS.c.kind == "enterprise", UNIONS.c.enterprise_id == APPLICATIONS.c.enterprise_id
+        )
+        .scalar_subquery()
     )
 
 
