@@ -18,7 +18,7 @@ from bot.pii import LookupHasher, PiiCipher
 from bot.services import enterprises, outbox, sequences
 from bot.services.audit import Actor, display_name, record
 from bot.services.errors import AlreadyMember, ConsentMissing, NotFound, OpenApplicationExists
-from bot.services.membership import EventView, enterprise_union, events_of
+from bot.services.membership import EventView, events_of
 from bot.validation import validate_employer
 from models import Application, Enterprise, Member, ReceptionPoint, Staff, Street, UnionOrg
 from models.base import utcnow
@@ -238,7 +238,7 @@ class IntakeService:
                     raise NotFound("street")
                 enterprise = await _enterprise_of(session, draft)
                 # The union founded at the employer through the bot takes its workers.
-                union_id = await enterprise_union(session, enterprise.id)
+                union_id, union_chat = await _founded_union(session, enterprise.id)
                 application = Application(
                     number=await sequences.next_application_number(session),
                     telegram_user_id=applicant,
@@ -285,7 +285,7 @@ class IntakeService:
                     await outbox.enqueue(
                         session, applicant, "application_received", application_id=application.id
                     )
-                review_chat = await _review_chat(session, street, union_id)
+                review_chat = union_chat or street.review_chat_id  # its own group first
                 if review_chat is not None:
                     await outbox.enqueue(
                         session, review_chat, "review_card", application_id=application.id
@@ -391,13 +391,19 @@ class IntakeService:
         )  # fmt: skip
 
 
-async def _review_chat(session: AsyncSession, street: Street, union_id: int | None) -> int | None:
-    """Where the review card goes: the enterprise union's own group, or the street's."""
-    if union_id is not None:
-        own = await session.scalar(select(UnionOrg.review_chat_id).where(UnionOrg.id == union_id))
-        if own is not None:
-            return int(own)
-    return street.review_chat_id
+async def _founded_union(
+    session: AsyncSession, enterprise_id: int
+) -> tuple[int | None, int | None]:
+    """(the union founded at the enterprise through the bot, its review group), in one
+    query; (None, None) when there is none."""
+    row = (
+        await session.execute(
+            select(UnionOrg.id, UnionOrg.review_chat_id).where(
+                UnionOrg.kind == "enterprise", UnionOrg.enterprise_id == enterprise_id
+            )
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
 
 
 async def _enterprise_of(session: AsyncSession, draft: Draft) -> Enterprise:
