@@ -46,6 +46,7 @@ from bot.services.menus import MenuService
 from bot.services.preferences import PreferenceService
 from bot.services.privacy import PrivacyService
 from bot.services.review import ReviewService
+from bot.services.service_cards import ServiceCardService
 from bot.services.service_levels import ServiceLevels
 from bot.startup import identify
 from bot.transport import PacedRequests, ReplyDeferred
@@ -204,6 +205,7 @@ async def _assemble(
         founding=FoundingService(db, federation_chat_id=settings.federation.chat_id),
         membership=MembershipService(db, federation_chat_id=settings.federation.chat_id),
         service_levels=service_levels,
+        service_cards=ServiceCardService(db, keys.cipher),
         job_changes=JobChangeService(
             db, threshold=threshold, federation_chat_id=settings.federation.chat_id
         ),

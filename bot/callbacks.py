@@ -46,6 +46,14 @@ class JobCb(CallbackData, prefix="jc"):
     value: str = ""
 
 
+class CardCb(CallbackData, prefix="sc"):
+    """The member service card: ask for it (ask), tick a need (need, value), finish the
+    survey (done)."""
+
+    action: str
+    value: str = ""
+
+
 class FormCb(CallbackData, prefix="f"):
     # consent | decline | street | employer | union | edit | submit | cancel | skip | restart
     action: str

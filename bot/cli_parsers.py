@@ -266,6 +266,34 @@ def add_union_commands(commands: Any) -> None:
     staff.set_defaults(handler=admin("unions_add_staff"))
 
 
+def add_service_card_commands(commands: Any) -> None:
+    run = implementation("bot.service_card_cli")
+    cards = commands.add_parser(
+        "servicecards", help="member service cards (会员服务卡/京卡): batches and collection"
+    )
+    sub = cards.add_subparsers(title="servicecards")
+    batch = sub.add_parser(
+        "batch", help="export a street's waiting requests for the city federation (Excel)"
+    )
+    batch.add_argument("street", help="code or name")
+    batch.add_argument("--xlsx", type=Path, required=True, metavar="FILE")
+    batch.add_argument(
+        "--full-ids", action="store_true", help="full id and mobile numbers (audited)"
+    )
+    batch.set_defaults(handler=run("servicecards_batch"))
+    for step, text in (("sent", "a batch was sent to the city federation"),
+                       ("arrived", "a batch's cards arrived: the members are told")):  # fmt: skip
+        command = sub.add_parser(step, help=text)
+        command.add_argument("batch", help="e.g. JK-DS-00001")
+        command.set_defaults(handler=run("servicecards_mark"), step=step)
+    collected = sub.add_parser("collected", help="a member collected their card")
+    collected.add_argument("member", help="member number, e.g. DS-2026-00001")
+    collected.set_defaults(handler=run("servicecards_collected"))
+    sub.add_parser("status", help="requests and collected cards per street").set_defaults(
+        handler=run("servicecards_status")
+    )
+
+
 def add_audit_commands(commands: Any) -> None:
     run = implementation("bot.audit_cli")
     audit = commands.add_parser(

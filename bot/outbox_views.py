@@ -250,6 +250,14 @@ class OutboxViews:
         except NotFound:
             raise Gone() from None
 
+    async def _service_card_arrived(self, member_id: int) -> Outgoing:
+        async with self.c.db.read() as session:
+            member = await session.get(Member, member_id)
+            if member is None or member.status != "active":
+                raise Gone()
+            street = await session.get_one(Street, member.street_id)
+        return Outgoing(worker_view.service_card_arrived_text(street.name, street.contact))
+
     async def _reply(self, sealed: str, edits: int | None = None) -> Outgoing:
         return Outgoing("", method=unseal(self.c.cipher, sealed))
 

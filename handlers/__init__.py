@@ -17,6 +17,7 @@ def build_router() -> Router:
         member,
         privacy,
         review,
+        service_card,
         start,
     )
 
@@ -25,6 +26,7 @@ def build_router() -> Router:
         admin,
         start,
         job_change,
+        service_card,
         member,
         privacy,
         assisted,

@@ -21,6 +21,7 @@ from bot.i18n import translate as _
 from bot.services.cards import CardService
 from bot.services.intake import IntakeService
 from bot.services.preferences import PreferenceService
+from bot.services.service_cards import ServiceCardService
 from bot.services.service_levels import ServiceLevels
 from bot.views.privacy import status_label
 from bot.views.review import reason_label, reason_with_note
@@ -37,7 +38,10 @@ router.filter("message", PRIVATE)
 
 @router.message(Command("status"))
 async def status(
-    message: Message, intake: IntakeService, service_levels: ServiceLevels
+    message: Message,
+    intake: IntakeService,
+    service_levels: ServiceLevels,
+    service_cards: ServiceCardService,
 ) -> None:
     if message.from_user is None:
         return
@@ -72,7 +76,7 @@ async def status(
                 else []
             ),
             "",
-            four_ones_text(has_card=True),
+            four_ones_text(await service_cards.four_ones(membership.member_id)),
             "",
         ]
     for application in applications:
@@ -128,6 +132,7 @@ def help_text() -> str:
         "/status — 查看申请进度和会员服务\n"
         "/card — 领取电子会员卡\n"
         "/cancel — 放弃正在填写的申请\n"
+        "/servicecard — 申领会员服务卡（京卡）\n"
         "/transfer — 换了工作或失业、退休时办理会籍接转或保留会籍\n"
         "/lang — 切换语言 / Language\n"
         "/mydata — 查看我的个人信息\n"

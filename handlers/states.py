@@ -38,3 +38,7 @@ class JobChange(StatesGroup):
     choice = State()  # a new job, or keep the membership
     employer = State()  # the new employer's name or USCC
     confirm = State()  # send the request, or keep the membership
+
+
+class ServiceCard(StatesGroup):
+    survey = State()  # ticking the needs, after asking for the card

@@ -28,6 +28,7 @@ from models.runtime import (
     SendWindow,
     UserPreference,
 )
+from models.service_card import NeedsSurvey, ServiceCardBatch, ServiceCardRequest
 
 __all__ = [
     "Application",
@@ -49,9 +50,12 @@ __all__ = [
     "MemberSequence",
     "MembershipEvent",
     "MembershipTransfer",
+    "NeedsSurvey",
     "OutboxMessage",
     "ReceptionPoint",
     "SendWindow",
+    "ServiceCardBatch",
+    "ServiceCardRequest",
     "Staff",
     "Street",
     "ThresholdAlert",

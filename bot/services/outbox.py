@@ -52,6 +52,7 @@ KINDS = (
     "job_change_decided",  # to the member: accepted (then "member_card") or declined
     "review_digest",  # once a day to a review group: applications waiting too long
     "alert_reminder",  # to the federation group: an alert nobody followed up
+    "service_card_arrived",  # to a member: collect the service card at the station
 )
 # Kinds that change an existing message (the payload's message_id): repeating one is
 # harmless, and pending ones for the same message collapse into the newest.

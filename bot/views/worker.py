@@ -7,6 +7,7 @@ from html import escape
 from bot import timefmt
 from bot.i18n import translate as _
 from bot.services.cards import CardFacts
+from bot.services.service_cards import FourOnes
 from bot.union_names import street_union_name
 from bot.views.review import reason_label, reason_with_note
 
@@ -58,14 +59,35 @@ def card_caption(card: CardFacts) -> str:
     )
 
 
-def four_ones_text(has_card: bool) -> str:
-    done, todo = "✅", "⏳"
+def four_ones_text(items: FourOnes) -> str:
+    """The "four ones" with each item's real state."""
+    card_states = {
+        None: _("⏳ 一张会员服务卡：发送 /servicecard 申领"),
+        "requested": _("⏳ 一张会员服务卡：已申领，等待街道总工会报送"),
+        "batched": _("⏳ 一张会员服务卡：已报送市总工会制卡"),
+        "sent": _("⏳ 一张会员服务卡：正在制卡"),
+        "arrived": _("📬 一张会员服务卡：已到达服务站，请携带身份证领取"),
+    }
+    service_card = (
+        _("✅ 一张会员服务卡（{date} 领取）").format(date=items.service_card_on)
+        if items.service_card == "collected" and items.service_card_on
+        else card_states.get(items.service_card, card_states[None])
+    )
     return "\n".join(
         [
             _("“四个一”会员服务："),
-            _("{mark} 一张会员卡").format(mark=done if has_card else todo),
-            _("{mark} 一张会员服务卡（由街道总工会发放）").format(mark=todo),
-            _("{mark} 一项普惠制服务（街道总工会将通知您）").format(mark=todo),
-            _("{mark} 一次工会活动（街道总工会将通知您）").format(mark=todo),
+            _("✅ 一张会员卡（{date} 入会）").format(date=items.card_since),
+            service_card,
+            _("⏳ 一项普惠制服务（街道总工会将通知您）"),
+            _("⏳ 一次工会活动（街道总工会将通知您）"),
         ]
     )
+
+
+def service_card_arrived_text(street: str, contact: str | None) -> str:
+    text = _("📬 您的会员服务卡已到达{street}工会服务站，请携带身份证前往领取。").format(
+        street=escape(street)
+    )
+    if contact:
+        text += _("联系方式：{contact}").format(contact=escape(contact))
+    return text
