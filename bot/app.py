@@ -35,6 +35,8 @@ from bot.pii import KeyFormatError, LookupHasher, PiiCipher, parse_key
 from bot.render.fonts import FontStack, find_font_stack
 from bot.sender import OutboxSender
 from bot.services.alerts import AlertService
+from bot.services.benefits import TOKEN_PURPOSE as BENEFIT_TOKENS
+from bot.services.benefits import BenefitService
 from bot.services.binding import BindingService
 from bot.services.cards import CardService, CardSigner
 from bot.services.enterprises import EnterpriseService
@@ -60,6 +62,8 @@ class Keys:
     cipher: PiiCipher
     hasher: LookupHasher
     signer: CardSigner
+    # Benefit redemption codes: the same key material, a sub-key of their own.
+    benefit_signer: CardSigner
 
 
 def load_keys(settings: Settings) -> Keys:
@@ -78,7 +82,10 @@ def load_keys(settings: Settings) -> Keys:
     }
     keys[security.data_key_id] = parse("data_key", security.data_key.get_secret_value())
     lookup = parse("lookup_key", security.lookup_key.get_secret_value())
-    return Keys(PiiCipher(keys, security.data_key_id), LookupHasher(lookup), CardSigner(lookup))
+    return Keys(
+        PiiCipher(keys, security.data_key_id), LookupHasher(lookup), CardSigner(lookup),
+        CardSigner(lookup, BENEFIT_TOKENS),
+    )  # fmt: skip
 
 
 class LocaleMiddleware(I18nMiddleware):
@@ -206,6 +213,7 @@ async def _assemble(
         membership=MembershipService(db, federation_chat_id=settings.federation.chat_id),
         service_levels=service_levels,
         service_cards=ServiceCardService(db, keys.cipher),
+        benefits=BenefitService(db, keys.benefit_signer),
         job_changes=JobChangeService(
             db, threshold=threshold, federation_chat_id=settings.federation.chat_id
         ),

@@ -54,6 +54,11 @@ class CardCb(CallbackData, prefix="sc"):
     value: str = ""
 
 
+class BenefitCb(CallbackData, prefix="bn"):
+    action: str  # claim | show
+    benefit: int = DbId
+
+
 class FormCb(CallbackData, prefix="f"):
     # consent | decline | street | employer | union | edit | submit | cancel | skip | restart
     action: str

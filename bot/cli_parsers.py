@@ -294,6 +294,24 @@ def add_service_card_commands(commands: Any) -> None:
     )
 
 
+def add_benefit_commands(commands: Any) -> None:
+    run = implementation("bot.service_card_cli")
+    benefits = commands.add_parser("benefits", help="benefit services (普惠服务): the catalogue")
+    sub = benefits.add_subparsers(title="benefits")
+    add = sub.add_parser("add", help="add a benefit with a quota and a period")
+    add.add_argument("title")
+    add.add_argument("--provider", required=True)
+    add.add_argument("--quota", type=positive, required=True)
+    add.add_argument("--from", dest="valid_from", required=True, help="YYYY-MM-DD")
+    add.add_argument("--to", dest="valid_to", required=True, help="YYYY-MM-DD")
+    add.add_argument("--street", help="code or name; district-wide without it")
+    add.add_argument("--description", default="")
+    add.add_argument(
+        "--first-only", action="store_true", help="only members who have had no benefit yet"
+    )
+    add.set_defaults(handler=run("benefits_add"))
+
+
 def add_audit_commands(commands: Any) -> None:
     run = implementation("bot.audit_cli")
     audit = commands.add_parser(

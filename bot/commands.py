@@ -63,6 +63,7 @@ WORKER: tuple[Command, ...] = (
     ("status", "申请进度 / Status"),
     ("card", "电子会员卡 / Member card"),
     ("servicecard", "会员服务卡 / Member service card"),
+    ("benefits", "普惠服务 / Benefit services"),
     ("transfer", "会籍接转 / New job or kept membership"),
     ("cancel", "放弃填写 / Cancel"),
     ("lang", "语言 / Language"),

@@ -67,3 +67,32 @@ async def servicecards_status(args: argparse.Namespace) -> int:
     for street, members, asked, collected in rows:
         print(f"{street}\t{members}\t{asked}\t{collected}")
     return 0
+
+
+async def benefits_add(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from bot.app import load_keys
+    from bot.cli import settings_of
+    from bot.db import Database
+    from bot.migrate import upgrade_async
+    from bot.services.benefits import BenefitService
+
+    try:
+        start, end = date.fromisoformat(args.valid_from), date.fromisoformat(args.valid_to)
+    except ValueError:
+        raise ValueError("--from and --to are dates, YYYY-MM-DD") from None
+    settings = settings_of(args)
+    keys = load_keys(settings)
+    await upgrade_async(settings.database.url)
+    service = BenefitService(Database(settings.database.url), keys.benefit_signer)
+    try:
+        benefit_id = await service.add(
+            args.title, args.provider, args.quota, start, end, ACTOR,
+            street_ref=args.street, description=args.description, first_only=args.first_only,
+        )  # fmt: skip
+    finally:
+        await service.db.dispose()
+    where = args.street or "the whole district"
+    print(f"benefit {benefit_id} added: {args.title}, {args.quota} places for {where}")
+    return 0

@@ -8,6 +8,7 @@ def build_router() -> Router:
     from handlers import (
         admin,
         assisted,
+        benefits,
         cases,
         enterprise_admin,
         fallback,
@@ -24,6 +25,7 @@ def build_router() -> Router:
     root = Router(name="unionbot")
     modules = (
         admin,
+        benefits,  # its start=b_… before start's catch-all deep links
         start,
         job_change,
         service_card,

@@ -133,6 +133,7 @@ def help_text() -> str:
         "/card — 领取电子会员卡\n"
         "/cancel — 放弃正在填写的申请\n"
         "/servicecard — 申领会员服务卡（京卡）\n"
+        "/benefits — 领取普惠服务\n"
         "/transfer — 换了工作或失业、退休时办理会籍接转或保留会籍\n"
         "/lang — 切换语言 / Language\n"
         "/mydata — 查看我的个人信息\n"

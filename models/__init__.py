@@ -4,6 +4,7 @@ from models.alert import ThresholdAlert
 from models.application import Application
 from models.audit import AuditEntry
 from models.base import Base
+from models.benefit import Benefit, BenefitClaim
 from models.enterprise import Enterprise
 from models.founding import FoundingCase
 from models.keycheck import KeyCheck
@@ -35,6 +36,8 @@ __all__ = [
     "ApplicationSequence",
     "AuditEntry",
     "Base",
+    "Benefit",
+    "BenefitClaim",
     "BindCode",
     "BotInstance",
     "ChangeStamp",

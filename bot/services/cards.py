@@ -24,9 +24,10 @@ _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 class CardSigner:
     """`start=v_<token>` deep links: short (≤ 27 characters) and unforgeable (72-bit HMAC)."""
 
-    def __init__(self, lookup_key: bytes) -> None:
-        # A sub-key, so card tokens and look-up hashes never share a key.
-        self._key = hmac.new(lookup_key, b"unionbot card token v1", hashlib.sha256).digest()
+    def __init__(self, lookup_key: bytes, purpose: bytes = b"unionbot card token v1") -> None:
+        # A sub-key per purpose, so card tokens, other signed codes (benefit redemptions)
+        # and look-up hashes never share a key: one kind of code never passes as another.
+        self._key = hmac.new(lookup_key, purpose, hashlib.sha256).digest()
 
     def token(self, member_id: int) -> str:
         ident = _base36(member_id)

@@ -24,6 +24,7 @@ from bot.services.errors import DomainError, NotFound
 from bot.xlsx import Sheet, workbook
 from models import (
     Application,
+    BenefitClaim,
     Enterprise,
     Member,
     NeedsSurvey,
@@ -143,12 +144,18 @@ class ServiceCardService:
                     )
                 )
             ).first()
+            benefit = await session.scalar(
+                select(BenefitClaim.redeemed_at)
+                .where(BenefitClaim.member_id == member_id, BenefitClaim.redeemed_at.is_not(None))
+                .order_by(BenefitClaim.redeemed_at)
+                .limit(1)
+            )
         collected = card.collected_at if card else None
         return FourOnes(
             timefmt.local(member.joined_at).date(),
             card.status if card else None,
             timefmt.local(collected).date() if collected else None,
-            None,
+            timefmt.local(benefit).date() if benefit else None,
             None,
         )
 

@@ -78,7 +78,9 @@ def four_ones_text(items: FourOnes) -> str:
             _("“四个一”会员服务："),
             _("✅ 一张会员卡（{date} 入会）").format(date=items.card_since),
             service_card,
-            _("⏳ 一项普惠制服务（街道总工会将通知您）"),
+            _("✅ 一项普惠制服务（{date} 享受）").format(date=items.benefit_on)
+            if items.benefit_on
+            else _("⏳ 一项普惠制服务：发送 /benefits 查看可领取的服务"),
             _("⏳ 一次工会活动（街道总工会将通知您）"),
         ]
     )
