@@ -8,6 +8,8 @@ founding case through every stage to the founded enterprise union, moves the mem
 there, and each member gets a new card; the union's member list is written out. Later one
 member changes jobs (the new workplace's street accepts), one keeps the membership after
 losing the job, and a worker of an enterprise that already has a union is sent there.
+Then the "four ones": a member asks for the service card, which the street exports,
+sends and hands out; the member claims a benefit service and staff scan its code.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bot.app import App
 from bot.db import Database
 from bot.demo_data import (
     ENTERPRISE_ABBREVIATION,
@@ -42,14 +45,16 @@ from bot.pii import mask_numbers
 from bot.posters import write_posters
 from bot.services.admin import AdminService, PointRow
 from bot.services.audit import Actor
+from bot.services.benefits import BenefitService
 from bot.services.registry import import_registry
+from bot.services.service_cards import ServiceCardService
 from bot.timefmt import local
 from bot.validation import ric_check_char, uscc_check_char
-from models import Enterprise, FoundingCase, Member, ThresholdAlert, UnionOrg
+from models import BenefitClaim, Enterprise, FoundingCase, Member, ThresholdAlert, UnionOrg
 from models.base import utcnow
 
 WORKERS = 26
-NEW_JOB_WORKER, JOBLESS_WORKER = 1, 2
+NEW_JOB_WORKER, JOBLESS_WORKER, FOUR_ONES_WORKER = 1, 2, 3
 NEW_EMPLOYER = "北京裕中信息技术有限公司"
 UNIONISED_EMPLOYER = "北京新康物业管理有限公司"  # 是否建会 = 是 in the registry
 UNION_NAME = "北京德胜数码科技有限公司工会委员会"
@@ -99,6 +104,7 @@ async def run_demo(out: Path) -> int:
             await _founding(emu)
             await _transfer(emu, out)
             await _member_life(emu, points)
+            await _four_ones(emu, app, out)
             await _wait_for_outbox(emu)
             summary = await _summary(app.db)
         written = await write_posters(settings, points, out / "posters", username=DEMO_USERNAME)
@@ -109,6 +115,8 @@ async def run_demo(out: Path) -> int:
     say(f"{written} posters (PNG + PDF) in {out / 'posters'}")
     say(f"member cards in {out / 'cards'} (after the transfer: {out / 'cards' / 'moved'})")
     say(f"the enterprise union's member list: {out / 'member-list.xlsx'}")
+    say(f"the service-card batch: {out / 'service-card-batch.xlsx'}; a benefit's QR code: "
+        f"{out / 'benefit-qr.png'}")  # fmt: skip
     say(f"transcript in {out / 'transcript.txt'}")
     say(f"database: {out / 'unionbot.db'}")
     say(f"demo finished in {time.monotonic() - started:.1f} s")
@@ -274,6 +282,61 @@ async def _member_life(emu: Emulator, points: list[PointRow]) -> None:
     told = await late.say(UNIONISED_EMPLOYER, "已经建立了工会")
     await late.press(told, "不申请了", "本单位工会")
     say(f"  a worker of {UNIONISED_EMPLOYER} was sent to that enterprise's own union")
+
+
+async def _four_ones(emu: Emulator, app: App, out: Path) -> None:
+    """One member's service card and benefit service, from asking to done."""
+    member = Worker(emu, FIRST_WORKER_ID + FOUR_ONES_WORKER, worker_data(FOUR_ONES_WORKER).name)
+    offer = await member.say("/servicecard", "京卡")
+    survey = await member.press(offer, "申领会员服务卡", "可多选")
+    ticked = await member.press(survey, "技能培训")
+    await member.press(ticked, "完成", "已记录您的需求")
+    cards: ServiceCardService = app.dispatcher["service_cards"]
+    street = Actor(STREET_STAFF[0][0], STREET_STAFF[0][1])
+    batch = await cards.make_batch("DS", street)
+    await asyncio.to_thread((out / "service-card-batch.xlsx").write_bytes, batch.workbook)
+    await cards.mark(batch.number, "sent", street)
+    mark = emu.mark()
+    await cards.mark(batch.number, "arrived", street)
+    await emu.wait_for(member.user_id, "已到达", since=mark, timeout=15)
+    situation = await cards.situation(member.user_id)
+    await cards.collected(situation.member_number, street)
+    say(f"  worker {FOUR_ONES_WORKER} asked for the service card; batch {batch.number} went out "
+        "and came back; the card was collected")  # fmt: skip
+
+    benefits: BenefitService = app.dispatcher["benefits"]
+    today = local(utcnow()).date()
+    period = (today, today + timedelta(days=30))
+    await benefits.add("免费健康体检", "德胜社区卫生服务中心", 20, *period, Actor.cli("demo"),
+                       street_ref="DS")  # fmt: skip
+    offer = await member.say("/benefits", "免费健康体检")
+    mark = emu.mark()
+    await member.press(offer, "领取", wait=False)
+    qr = await emu.wait_for(
+        lambda m: "核销码" in m.get("caption", "") and m["chat"]["id"] == member.user_id,
+        since=mark, timeout=15,
+    )  # fmt: skip
+    image = emu.file_bytes(qr["photo"][-1]["file_id"])
+    await asyncio.to_thread((out / "benefit-qr.png").write_bytes, image)
+    payload = await _benefit_code(app, member.user_id, benefits)
+    scanner = Person(emu, STREET_STAFF[0][0], STREET_STAFF[0][1])
+    await scanner.say(f"/start {payload}", "已核销")
+    say(f"  worker {FOUR_ONES_WORKER} claimed a benefit; staff scanned the code")
+    status = await member.say("/status", "“四个一”会员服务：")
+    done = status["text"].count("✅")
+    say(f"  worker {FOUR_ONES_WORKER}'s /status: {done} items marked done (activities come later)")
+
+
+async def _benefit_code(app: App, user_id: int, benefits: BenefitService) -> str:
+    """What the staff's phone camera reads from the member's QR code (the start
+    parameter of its link; the tests decode the image itself)."""
+    async with app.db.read() as session:
+        claim_id = await session.scalar(
+            select(BenefitClaim.id)
+            .join(Member, Member.id == BenefitClaim.member_id)
+            .where(Member.telegram_user_id == user_id)
+        )
+    return f"b_{benefits.signer.token(claim_id)}"
 
 
 async def _apply(worker: Worker, point_code: str, data: WorkerData, n: int) -> str:
