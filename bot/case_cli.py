@@ -93,12 +93,7 @@ def _plain(value: Any) -> str:
 
 
 async def cases_show(args: argparse.Namespace) -> int:
-    service, _settings = await _service(args)
-    try:
-        case = await service.get(args.case)
-    finally:
-        await service.db.dispose()
-    _print_case(case)
+    _print_case(await _change(args, lambda s: s.get(args.case)))
     return 0
 
 
@@ -172,42 +167,35 @@ async def cases_advance(args: argparse.Namespace) -> int:
     return 0
 
 
-async def cases_back(args: argparse.Namespace) -> int:
+async def _change(args: argparse.Namespace, change: Any) -> Any:
+    """Run `change(service)` on the configured database and close it again."""
     service, _settings = await _service(args)
     try:
-        case = await service.back(args.case, ACTOR, args.reason)
+        return await change(service)
     finally:
         await service.db.dispose()
+
+
+async def cases_back(args: argparse.Namespace) -> int:
+    case = await _change(args, lambda s: s.back(args.case, ACTOR, args.reason))
     print(f"case #{case.id}: back to {case.stage}")
     return 0
 
 
 async def cases_pause(args: argparse.Namespace) -> int:
-    service, _settings = await _service(args)
-    try:
-        case = await service.pause(args.case, ACTOR, args.reason, args.note)
-    finally:
-        await service.db.dispose()
+    case = await _change(args, lambda s: s.pause(args.case, ACTOR, args.reason, args.note))
     print(f"case #{case.id}: paused ({case.pause_reason}) at {case.stage}")
     return 0
 
 
 async def cases_resume(args: argparse.Namespace) -> int:
-    service, _settings = await _service(args)
-    try:
-        case = await service.resume(args.case, ACTOR)
-    finally:
-        await service.db.dispose()
+    case = await _change(args, lambda s: s.resume(args.case, ACTOR))
     print(f"case #{case.id}: resumed at {case.stage}")
     return 0
 
 
 async def cases_note(args: argparse.Namespace) -> int:
-    service, _settings = await _service(args)
-    try:
-        case = await service.note(args.case, ACTOR, " ".join(args.text))
-    finally:
-        await service.db.dispose()
+    case = await _change(args, lambda s: s.note(args.case, ACTOR, " ".join(args.text)))
     print(f"case #{case.id}: note recorded")
     return 0
 

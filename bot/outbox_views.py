@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiogram.methods.base import TelegramMethod
 from aiogram.types import InlineKeyboardMarkup
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import workdays
 from bot.db import Database
@@ -20,9 +22,10 @@ from bot.render.card import CardData, render_card_async
 from bot.render.fonts import FontStack
 from bot.services.cards import CardFacts, CardService, CardSigner
 from bot.services.errors import NotFound
-from bot.services.founding import CaseView, FoundingService
-from bot.services.job_changes import JobChangeService, RequestView
-from bot.services.membership import MembershipService, events_of
+from bot.services.founding import CaseView
+from bot.services.founding import case_view as read_case
+from bot.services.job_changes import RequestView, request_view
+from bot.services.membership import events_of, transfer_view
 from bot.services.preferences import PreferenceService
 from bot.services.rosters import roster, roster_xlsx
 from bot.services.service_levels import ServiceLevels
@@ -44,6 +47,8 @@ from models import (
     UnionOrg,
 )
 from models.base import utcnow
+
+T = TypeVar("T")
 
 
 class Gone(Exception):
@@ -243,12 +248,7 @@ class OutboxViews:
         )  # fmt: skip
 
     async def _job_change(self, request_id: int) -> RequestView:
-        try:
-            return await JobChangeService(self.c.db, threshold=0, federation_chat_id=None).get(
-                request_id
-            )
-        except NotFound:
-            raise Gone() from None
+        return await self._read(request_view, request_id)
 
     async def _service_card_arrived(self, member_id: int) -> Outgoing:
         async with self.c.db.read() as session:
@@ -294,12 +294,7 @@ class OutboxViews:
 
     async def _transfer_done(self, transfer_id: int) -> Outgoing:
         """The outcome and the receiving union's member list, masked (a group reads it)."""
-        try:
-            transfer = await MembershipService(self.c.db, federation_chat_id=None).get(
-                transfer_id
-            )
-        except NotFound:
-            raise Gone() from None
+        transfer = await self._read(transfer_view, transfer_id)
         name, rows = await roster(self.c.db, self.c.cipher, transfer.to_union_id)
         data = await asyncio.to_thread(roster_xlsx, rows)
         return Outgoing(
@@ -335,8 +330,13 @@ class OutboxViews:
         return Outgoing(case_view.reminder_text(await self._case(case_id), why, utcnow()))
 
     async def _case(self, case_id: int) -> CaseView:
+        return await self._read(read_case, case_id)
+
+    async def _read(self, view: Callable[[AsyncSession, int], Awaitable[T]], ident: int) -> T:
+        """A service's view of a row; Gone when the row no longer exists."""
         try:
-            return await FoundingService(self.c.db, federation_chat_id=None).get(case_id)
+            async with self.c.db.read() as session:
+                return await view(session, ident)
         except NotFound:
             raise Gone() from None
 

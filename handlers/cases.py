@@ -8,6 +8,7 @@ the service does the rest in one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
@@ -22,6 +23,7 @@ from bot.callbacks import CaseCb
 from bot.config import Settings
 from bot.founding_facts import READERS, Assembly, FactError, StageFacts, assembly
 from bot.i18n import translate as _
+from bot.services.audit import Actor
 from bot.services.enterprises import EnterpriseService
 from bot.services.errors import NotAllowed, NotFound
 from bot.services.founding import (
@@ -414,20 +416,18 @@ async def facts_typed(message: Message, state: FSMContext, founding: FoundingSer
     await _record(message, None, state, founding, data, facts)
 
 
-@router.message(CaseInput.back, TEXT)
-async def back_typed(message: Message, state: FSMContext, founding: FoundingService) -> None:
-    data = await state.get_data()
+Typed = Callable[[Actor, str, dict[str, Any], CardRef | None], Awaitable[str]]
+
+
+async def _typed(message: Message, state: FSMContext, act: Typed) -> None:
+    """A reply typed for the case (a reason, a note): a fact that cannot be recorded is
+    asked again; anything else ends the step with what happened."""
     if message.from_user is None:
         return
+    data = await state.get_data()
     card = CardRef(data["chat"], data["message"]) if data.get("message") else None
     try:
-        case = await founding.back(
-            data["case"],
-            actor_of(message.from_user),
-            message.text or "",
-            version=data["v"],
-            card=card,
-        )
+        done = await act(actor_of(message.from_user), message.text or "", data, card)
     except FactError as error:
         await message.reply(view.fact_error_text(error), reply_markup=ForceReply(selective=True))
         return
@@ -436,50 +436,34 @@ async def back_typed(message: Message, state: FSMContext, founding: FoundingServ
         await _refuse(None, message, error)
         return
     await state.clear()
-    await message.reply(_("已退回到：{stage}。").format(stage=view.stage_label(case.stage)))
+    await message.reply(done)
+
+
+@router.message(CaseInput.back, TEXT)
+async def back_typed(message: Message, state: FSMContext, founding: FoundingService) -> None:
+    async def back(actor: Actor, text: str, data: dict[str, Any], card: CardRef | None) -> str:
+        case = await founding.back(data["case"], actor, text, version=data["v"], card=card)
+        return _("已退回到：{stage}。").format(stage=view.stage_label(case.stage))
+
+    await _typed(message, state, back)
 
 
 @router.message(CaseInput.note, TEXT)
 async def note_typed(message: Message, state: FSMContext, founding: FoundingService) -> None:
-    data = await state.get_data()
-    if message.from_user is None:
-        return
-    card = CardRef(data["chat"], data["message"]) if data.get("message") else None
-    try:
-        await founding.note(
-            data["case"], actor_of(message.from_user), message.text or "", card=card
-        )
-    except FactError as error:
-        await message.reply(view.fact_error_text(error), reply_markup=ForceReply(selective=True))
-        return
-    except CHANGES as error:
-        await state.clear()
-        await _refuse(None, message, error)
-        return
-    await state.clear()
-    await message.reply(_("已记录。"))
+    async def note(actor: Actor, text: str, data: dict[str, Any], card: CardRef | None) -> str:
+        await founding.note(data["case"], actor, text, card=card)
+        return _("已记录。")
+
+    await _typed(message, state, note)
 
 
 @router.message(CaseInput.pause_note, TEXT)
 async def pause_note_typed(message: Message, state: FSMContext, founding: FoundingService) -> None:
-    data = await state.get_data()
-    if message.from_user is None:
-        return
-    card = CardRef(data["chat"], data["message"]) if data.get("message") else None
-    try:
-        await founding.pause(
-            data["case"], actor_of(message.from_user), "other", message.text or "",
-            version=data["v"], card=card,
-        )  # fmt: skip
-    except FactError as error:
-        await message.reply(view.fact_error_text(error), reply_markup=ForceReply(selective=True))
-        return
-    except CHANGES as error:
-        await state.clear()
-        await _refuse(None, message, error)
-        return
-    await state.clear()
-    await message.reply(_("已暂缓。"))
+    async def pause(actor: Actor, text: str, data: dict[str, Any], card: CardRef | None) -> str:
+        await founding.pause(data["case"], actor, "other", text, version=data["v"], card=card)
+        return _("已暂缓。")
+
+    await _typed(message, state, pause)
 
 
 @router.message(CaseInput.facts)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.callbacks import CaseCb
-from bot.people import Person, WorkerData
+from bot.people import Person, WorkerData, find_button
 from models import AuditEntry, FoundingCase
 from tests.conftest import make_resident_id
 from tests.live import FEDERATION_GROUP, FEDERATION_ID, REVIEW_GROUP, Live, live_bot, settle
@@ -135,7 +135,7 @@ async def test_old_and_forged_presses_on_a_case_card_change_nothing(tmp_path: Pa
         # The first card still shows "advance" at version 1: refused, and refreshed.
         query = live.emu.press_button(
             FEDERATION_ID, FEDERATION_GROUP, first["message_id"],
-            _button(first, "筹备组已批准"),
+            find_button(first, "筹备组已批准"),
         )  # fmt: skip
         answer = await _answer(live, query)
         assert answer["show_alert"] and "刚刚有了变化" in answer["text"]
@@ -157,16 +157,8 @@ async def test_old_and_forged_presses_on_a_case_card_change_nothing(tmp_path: Pa
         live.emu.set_member_status(FEDERATION_GROUP, 1601, "member")
         current = live.emu.message(FEDERATION_GROUP, second["message_id"])
         query = live.emu.press_button(
-            1601, FEDERATION_GROUP, current["message_id"], _button(current, "恢复")
+            1601, FEDERATION_GROUP, current["message_id"], find_button(current, "恢复")
         )
         assert "只有区总工会" in (await _answer(live, query))["text"]
         assert (await _case(live)).paused
         assert not live.emu.internal_errors
-
-
-def _button(message: dict[str, Any], label: str) -> str:
-    for row in message["reply_markup"]["inline_keyboard"]:
-        for button in row:
-            if label in button["text"]:
-                return button["callback_data"]
-    raise LookupError(label)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.people import Worker, WorkerData
+from bot.people import Worker, WorkerData, find_button
 from tests.conftest import make_resident_id
 from tests.live import OUTSIDER_ID, REVIEW_GROUP, Live, live_bot
 
@@ -46,7 +46,7 @@ async def test_a_member_moves_to_a_new_job_and_another_keeps_the_membership(
 
         # Someone who does not review this street: refused, nothing changes.
         query = live.emu.press_button(
-            OUTSIDER_ID, REVIEW_GROUP, card["message_id"], _data(card, "接收")
+            OUTSIDER_ID, REVIEW_GROUP, card["message_id"], find_button(card, "接收")
         )
         for _ in range(200):
             if live.emu.callback_answers(query):
@@ -72,11 +72,3 @@ async def test_a_member_moves_to_a_new_job_and_another_keeps_the_membership(
         status = await keeper.say("/status", "会员编号")
         assert "保留会籍" in status["text"]
         assert not live.emu.internal_errors
-
-
-def _data(message: dict, label: str) -> str:
-    for row in message["reply_markup"]["inline_keyboard"]:
-        for button in row:
-            if label in button["text"]:
-                return button["callback_data"]
-    raise LookupError(label)

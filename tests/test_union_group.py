@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.local import DEMO_TOKEN
-from bot.people import WorkerData
+from bot.people import WorkerData, find_button
 from bot.services.admin import AdminService
 from bot.services.audit import Actor
 from bot.services.binding import BindingService
@@ -93,7 +93,7 @@ async def test_the_enterprise_union_reviews_its_own_applicants(tmp_path: Path) -
 
         # The street's reviewers no longer decide it; the union's do.
         query = live.emu.press_button(
-            STAFF_IDS[0], UNION_GROUP, card["message_id"], _data(card, "通过")
+            STAFF_IDS[0], UNION_GROUP, card["message_id"], find_button(card, "通过")
         )
         assert (await _answer(live, query))["show_alert"]
         await live.staff(UNION_REVIEWER).press(card, "通过", "已通过")
@@ -101,14 +101,6 @@ async def test_the_enterprise_union_reviews_its_own_applicants(tmp_path: Path) -
             member = await session.scalar(select(Member).where(Member.telegram_user_id == 1952))
         assert member is not None and member.union_org_id == union_id
         assert not live.emu.internal_errors
-
-
-def _data(message: dict, label: str) -> str:
-    for row in message["reply_markup"]["inline_keyboard"]:
-        for button in row:
-            if label in button["text"]:
-                return button["callback_data"]
-    raise LookupError(label)
 
 
 # ---------------------------------------------------------------------------- who decides

@@ -15,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import timefmt
 from bot.db import Database
+from bot.services.admin import _street as street_by_ref
 from bot.services.audit import Actor, record
 from bot.services.cards import CardSigner
 from bot.services.errors import DomainError, NotAllowed
+from bot.services.members import active_member
 from bot.services.roles import has_role
 from models import Benefit, BenefitClaim, Member, Street
 from models.base import utcnow
@@ -75,10 +77,7 @@ class BenefitService:
         async with self.db.transaction() as session:
             street_id = None
             if street_ref is not None:
-                named = (Street.code == street_ref.upper()) | (Street.name == street_ref)
-                street_id = await session.scalar(select(Street.id).where(named))
-                if street_id is None:
-                    raise ValueError(f"no street {street_ref}")
+                street_id = (await street_by_ref(session, street_ref)).id
             benefit = Benefit(street_id=street_id, title=title.strip()[:60],
                               description=description.strip(), provider=provider.strip()[:60],
                               quota=quota, claimed=0, valid_from=valid_from, valid_to=valid_to,
@@ -189,9 +188,7 @@ class BenefitService:
 
 
 async def _member(session: AsyncSession, user_id: int) -> Member:
-    member = await session.scalar(
-        select(Member).where(Member.telegram_user_id == user_id, Member.status == "active")
-    )
+    member = await active_member(session, user_id)
     if member is None:
         raise BenefitRefused("not_member")
     return member

@@ -21,7 +21,7 @@ from bot.services import outbox
 from bot.services.alerts import raise_threshold_alert
 from bot.services.audit import Actor, record
 from bot.services.errors import AlreadyDecided, DomainError, NotAllowed, NotFound
-from bot.services.roles import has_role
+from bot.services.roles import has_role, require_federation
 from bot.validation import ValidationError, validate_uscc
 from models import Application, Enterprise, Member, Street, ThresholdAlert, UnionOrg
 from models.base import utcnow
@@ -412,7 +412,7 @@ class EnterpriseService:
         if status not in ENTERPRISE_STATUSES:
             raise ValueError(f"unknown status {status!r}; expected one of {ENTERPRISE_STATUSES}")
         async with self.db.transaction() as session:
-            await _require_federation(session, actor)
+            await require_federation(session, actor)
             enterprise = await _by_ref(session, ref)
             if enterprise.merged_into_id is not None:
                 raise MergeRefused("target_merged", enterprise.id, enterprise.merged_into_id)
@@ -440,7 +440,7 @@ class EnterpriseService:
         """Federation staff (or the command line) vouch for a provisional enterprise, so
         workers are offered it. (info, whether it changed); audited when it did."""
         async with self.db.transaction() as session:
-            await _require_federation(session, actor)
+            await require_federation(session, actor)
             enterprise = await _resolve(session, await _by_ref(session, ref))
             changed = await confirm(session, enterprise.id)
             if changed:
@@ -472,7 +472,7 @@ class EnterpriseService:
         if source_id == target_id:
             raise MergeRefused("self", source_id)
         async with self.db.transaction() as session:
-            await _require_federation(session, actor)
+            await require_federation(session, actor)
             source, target = await _lock_pair(session, source_id, target_id)
             _check_merge(source, target)
             before = {"source_count": source.member_count, "target_count": target.member_count}
@@ -700,15 +700,6 @@ async def _info(
         union_contact=enterprise.union_contact,
         confirmed=offered_to_workers(enterprise),
     )
-
-
-async def _require_federation(session: AsyncSession, actor: Actor) -> None:
-    """The command line (no user id) is the administrator; chat users need the role,
-    checked inside the transaction that acts on it."""
-    if actor.user_id is not None and not await has_role(
-        session, actor.user_id, ("federation", "admin")
-    ):
-        raise NotAllowed()
 
 
 async def _require_reviewer(session: AsyncSession, actor: Actor, street_id: int) -> None:

@@ -38,7 +38,8 @@ from bot.services import outbox
 from bot.services.audit import Actor, record
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.outbox import CardRef
-from bot.services.roles import has_role
+from bot.services.roles import require_federation
+from bot.services.unions import enterprise_union
 from models import (
     Enterprise,
     FoundingCase,
@@ -150,14 +151,14 @@ class FoundingService:
 
     async def get(self, case_id: int) -> CaseView:
         async with self.db.read() as session:
-            return await _view(session, case_id)
+            return await case_view(session, case_id)
 
     async def of_enterprise(self, enterprise_id: int) -> CaseView | None:
         async with self.db.read() as session:
             found = await session.scalar(
                 select(FoundingCase.id).where(FoundingCase.enterprise_id == enterprise_id)
             )
-            return await _view(session, found) if found is not None else None
+            return await case_view(session, found) if found is not None else None
 
     async def list(self, *, include_founded: bool = False) -> list[CaseView]:
         """Open cases (paused ones too), longest in their stage first."""
@@ -165,11 +166,11 @@ class FoundingService:
             query = select(FoundingCase.id).order_by(FoundingCase.stage_since, FoundingCase.id)
             if not include_founded:
                 query = query.where(FoundingCase.stage != "founded")
-            return [await _view(session, case_id) for case_id in await session.scalars(query)]
+            return [await case_view(session, case_id) for case_id in await session.scalars(query)]
 
     async def check_staff(self, actor: Actor) -> None:
         async with self.db.read() as session:
-            await _require_federation(session, actor)
+            await require_federation(session, actor)
 
     # ------------------------------------------------------------------------ changes
 
@@ -180,18 +181,18 @@ class FoundingService:
         threshold); the opener owns it. The card goes to `chat_id`, or the federation
         group."""
         async with self.db.transaction() as session:
-            await _require_federation(session, actor)
+            await require_federation(session, actor)
             case_id, created = await open_case(session, enterprise_id, actor)
             if not created:
                 raise CaseExists(case_id)
             await self._post_card(session, case_id, chat_id)
-            return await _view(session, case_id)
+            return await case_view(session, case_id)
 
     async def post_card(self, case_id: int, actor: Actor, chat_id: int) -> CaseView:
         """A fresh card for the case in `chat_id` (the old one scrolled away)."""
         async with self.db.transaction() as session:
-            await _require_federation(session, actor)
-            view = await _view(session, case_id)
+            await require_federation(session, actor)
+            view = await case_view(session, case_id)
             await outbox.enqueue(session, chat_id, "case_card", case_id=case_id)
             return view
 
@@ -229,8 +230,7 @@ class FoundingService:
                 session, actor, "case.advanced", "founding_case", case.id,
                 before={"stage": case.stage}, after={"stage": target, **_audited(facts)},
             )  # fmt: skip
-            await self._refresh_cards(session, case.id, card)
-            return await _view(session, case.id)
+            return await self._changed(session, case.id, card)
 
     async def back(
         self,
@@ -265,8 +265,7 @@ class FoundingService:
                 before={"stage": case.stage, **_masked(case.facts.get(case.stage, {}))},
                 after={"stage": target, "reason": mask_numbers(reason)},
             )  # fmt: skip
-            await self._refresh_cards(session, case.id, card)
-            return await _view(session, case.id)
+            return await self._changed(session, case.id, card)
 
     async def pause(
         self,
@@ -301,8 +300,7 @@ class FoundingService:
                 after={"stage": case.stage, "paused": True, "reason": reason,
                        "note": mask_numbers(note) if note else None},
             )  # fmt: skip
-            await self._refresh_cards(session, case.id, card)
-            return await _view(session, case.id)
+            return await self._changed(session, case.id, card)
 
     async def resume(
         self, case_id: int, actor: Actor, *, version: int | None = None, card: CardRef | None = None
@@ -321,8 +319,7 @@ class FoundingService:
                 before={"stage": case.stage, "paused": True, "reason": case.pause_reason},
                 after={"stage": case.stage, "paused": False},
             )  # fmt: skip
-            await self._refresh_cards(session, case.id, card)
-            return await _view(session, case.id)
+            return await self._changed(session, case.id, card)
 
     async def note(
         self, case_id: int, actor: Actor, text: str, *, card: CardRef | None = None
@@ -340,8 +337,7 @@ class FoundingService:
                 session, actor, "case.noted", "founding_case", case.id,
                 after={"stage": case.stage, "note": mask_numbers(text)},
             )  # fmt: skip
-            await self._refresh_cards(session, case.id, card)
-            return await _view(session, case.id)
+            return await self._changed(session, case.id, card)
 
     async def take_over(
         self, case_id: int, actor: Actor, *, version: int | None = None, card: CardRef | None = None
@@ -352,7 +348,7 @@ class FoundingService:
         async with self.db.transaction() as session:
             case = await _for_change(session, case_id, actor, version)
             if case.owner_user_id == actor.user_id:
-                return await _view(session, case.id)
+                return await case_view(session, case.id)
             await _store(
                 session, case, owner_user_id=actor.user_id, owner_name=actor.name,
                 touched_at=utcnow(),
@@ -361,8 +357,7 @@ class FoundingService:
                 session, actor, "case.owner", "founding_case", case.id,
                 before={"owner": case.owner_name}, after={"owner": actor.name},
             )  # fmt: skip
-            await self._refresh_cards(session, case.id, card)
-            return await _view(session, case.id)
+            return await self._changed(session, case.id, card)
 
     # ------------------------------------------------------------------------ reminders
 
@@ -436,10 +431,12 @@ class FoundingService:
         if chat is not None:
             await outbox.enqueue(session, chat, "case_card", case_id=case_id)
 
-    async def _refresh_cards(
+    async def _changed(
         self, session: AsyncSession, case_id: int, card: CardRef | None
-    ) -> None:
+    ) -> CaseView:
+        """After a change: its cards are edited, and the case as it is now."""
         await refresh_cards(session, case_id, card, self.federation_chat_id)
+        return await case_view(session, case_id)
 
 
 @dataclass
@@ -541,24 +538,15 @@ async def open_case(
     return inserted, True
 
 
-async def _require_federation(session: AsyncSession, actor: Actor) -> None:
-    """The command line (no user id) is the administrator; chat users need the role,
-    checked inside the transaction that acts on it."""
-    if actor.user_id is not None and not await has_role(
-        session, actor.user_id, ("federation", "admin")
-    ):
-        raise NotAllowed()
-
-
 async def _for_change(
     session: AsyncSession, case_id: int, actor: Actor, version: int | None
 ) -> FoundingCase:
-    await _require_federation(session, actor)
+    await require_federation(session, actor)
     case = await session.get(FoundingCase, case_id)
     if case is None:
         raise NotFound("case")
     if version is not None and case.version != version:
-        raise CaseChanged(await _view(session, case_id))
+        raise CaseChanged(await case_view(session, case_id))
     return case
 
 
@@ -572,7 +560,7 @@ async def _store(session: AsyncSession, case: FoundingCase, **values: Any) -> No
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise CaseChanged(await _view(session, case.id))
+        raise CaseChanged(await case_view(session, case.id))
 
 
 def _check_date_order(case: FoundingCase, facts: StageFacts) -> None:
@@ -635,7 +623,7 @@ def _masked(recorded: dict[str, Any]) -> dict[str, Any]:
     return {k: mask_numbers(v) if isinstance(v, str) else v for k, v in recorded.items()}
 
 
-async def _view(session: AsyncSession, case_id: int) -> CaseView:
+async def case_view(session: AsyncSession, case_id: int) -> CaseView:
     row = (
         await session.execute(
             select(FoundingCase, Enterprise)
@@ -672,11 +660,7 @@ async def _view(session: AsyncSession, case_id: int) -> CaseView:
 async def _transfer_progress(
     session: AsyncSession, case_id: int, enterprise_id: int
 ) -> dict[str, Any]:
-    union_id = await session.scalar(
-        select(UnionOrg.id).where(
-            UnionOrg.kind == "enterprise", UnionOrg.enterprise_id == enterprise_id
-        )
-    )
+    union_id = await enterprise_union(session, enterprise_id)
     if union_id is None:
         return {}
     transfer = (

@@ -19,6 +19,7 @@ from bot.services import enterprises, outbox, sequences
 from bot.services.audit import Actor, display_name, record
 from bot.services.errors import AlreadyMember, ConsentMissing, NotFound, OpenApplicationExists
 from bot.services.membership import EventView, events_of
+from bot.services.unions import founded_union
 from bot.validation import validate_employer
 from models import Application, Enterprise, Member, ReceptionPoint, Staff, Street, UnionOrg
 from models.base import utcnow
@@ -238,7 +239,7 @@ class IntakeService:
                     raise NotFound("street")
                 enterprise = await _enterprise_of(session, draft)
                 # The union founded at the employer through the bot takes its workers.
-                union_id, union_chat = await _founded_union(session, enterprise.id)
+                union_id, union_chat = await founded_union(session, enterprise.id)
                 application = Application(
                     number=await sequences.next_application_number(session),
                     telegram_user_id=applicant,
@@ -389,21 +390,6 @@ class IntakeService:
             member.id, member.number, member.joined_at, union_name, tuple(history),
             member.kept_since,
         )  # fmt: skip
-
-
-async def _founded_union(
-    session: AsyncSession, enterprise_id: int
-) -> tuple[int | None, int | None]:
-    """(the union founded at the enterprise through the bot, its review group), in one
-    query; (None, None) when there is none."""
-    row = (
-        await session.execute(
-            select(UnionOrg.id, UnionOrg.review_chat_id).where(
-                UnionOrg.kind == "enterprise", UnionOrg.enterprise_id == enterprise_id
-            )
-        )
-    ).first()
-    return (row[0], row[1]) if row is not None else (None, None)
 
 
 async def _enterprise_of(session: AsyncSession, draft: Draft) -> Enterprise:

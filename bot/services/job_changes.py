@@ -25,9 +25,9 @@ from bot.services import enterprises, outbox
 from bot.services.alerts import raise_threshold_alert
 from bot.services.audit import Actor, record
 from bot.services.errors import DomainError, NotAllowed, NotFound
-from bot.services.membership import enterprise_union
+from bot.services.members import active_member
 from bot.services.outbox import CardRef
-from bot.services.unions import joint_union
+from bot.services.unions import enterprise_union, joint_union
 from models import (
     Application,
     Enterprise,
@@ -165,7 +165,7 @@ class JobChangeService:
                 if review_chat is not None:
                     messages.append((review_chat, "job_change_card", {"request_id": request_id}))
                 await outbox.enqueue_many(session, messages)
-                return await _view(session, request_id)
+                return await request_view(session, request_id)
         except IntegrityError:  # two requests of one member at once: the index kept one
             raise JobChangeRefused("pending", request=None) from None
 
@@ -223,7 +223,7 @@ class JobChangeService:
                 )  # fmt: skip
             if messages:
                 await outbox.enqueue_many(session, messages)
-            return await _view(session, request.id)
+            return await request_view(session, request.id)
 
     async def _move(
         self, session: AsyncSession, member: Member, request: JobChangeRequest,
@@ -290,7 +290,7 @@ class JobChangeService:
 
     async def get(self, request_id: int) -> RequestView:
         async with self.db.read() as session:
-            return await _view(session, request_id)
+            return await request_view(session, request_id)
 
     async def ensure_reviewer(self, request_id: int, actor: Actor) -> None:
         async with self.db.read() as session:
@@ -302,9 +302,7 @@ class JobChangeService:
 
 
 async def _active_member(session: AsyncSession, user_id: int) -> Member:
-    member = await session.scalar(
-        select(Member).where(Member.telegram_user_id == user_id, Member.status == "active")
-    )
+    member = await active_member(session, user_id)
     if member is None:
         raise JobChangeRefused("not_member")
     return member
@@ -344,7 +342,7 @@ async def _reviews(session: AsyncSession, actor: Actor, request: JobChangeReques
     return bool(await session.scalar(select(or_(union_staff, and_(street_staff, ~own_group)))))
 
 
-async def _view(session: AsyncSession, request_id: int | None) -> RequestView:
+async def request_view(session: AsyncSession, request_id: int | None) -> RequestView:
     old, new = aliased(Enterprise), aliased(Enterprise)
     source, target = aliased(UnionOrg), aliased(UnionOrg)
     row = (

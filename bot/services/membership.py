@@ -15,18 +15,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database, dialect_insert
 from bot.services import enterprises, outbox
 from bot.services.audit import Actor, record
-from bot.services.errors import DomainError, NotAllowed, NotFound
+from bot.services.errors import DomainError, NotFound
 from bot.services.founding import refresh_cards
-from bot.services.roles import has_role
+from bot.services.roles import require_federation
+from bot.services.unions import enterprise_union
 from models import (
     FoundingCase,
     Member,
@@ -71,19 +71,6 @@ class EventView:
     reason: str
 
 
-async def enterprise_union(session: AsyncSession, enterprise_id: int) -> int | None:
-    """The union founded at this enterprise through the bot, if there is one."""
-    return await session.scalar(_enterprise_union(), {"enterprise_id": enterprise_id})
-
-
-@cache
-def _enterprise_union() -> Any:
-    table = UnionOrg.__table__
-    return select(table.c.id).where(
-        table.c.kind == "enterprise", table.c.enterprise_id == bindparam("enterprise_id")
-    )
-
-
 async def reopen_for(session: AsyncSession, enterprise_id: int) -> bool:
     """Members arrived at an enterprise whose members were transferred (a merge): the
     transfer runs again for them. True if there was one to reopen."""
@@ -106,7 +93,7 @@ class MembershipService:
         """Start moving the founded enterprise's members to its union (a second start
         returns the transfer that exists). The work is done by `run`."""
         async with self.db.transaction() as session:
-            await _require_federation(session, actor)
+            await require_federation(session, actor)
             case = await session.get(FoundingCase, case_id)
             if case is None:
                 raise NotFound("case")
@@ -133,11 +120,11 @@ class MembershipService:
             transfer_id = await session.scalar(
                 select(TRANSFERS.c.id).where(TRANSFERS.c.to_union_id == union_id)
             )
-            return await _view(session, transfer_id)
+            return await transfer_view(session, transfer_id)
 
     async def get(self, transfer_id: int) -> TransferView:
         async with self.db.read() as session:
-            return await _view(session, transfer_id)
+            return await transfer_view(session, transfer_id)
 
     async def running(self) -> list[int]:
         async with self.db.read() as session:
@@ -267,14 +254,7 @@ async def events_of(session: AsyncSession, member_id: int) -> list[EventView]:
     return [EventView(at, source, target, reason) for at, source, target, reason in rows]
 
 
-async def _require_federation(session: AsyncSession, actor: Actor) -> None:
-    if actor.user_id is not None and not await has_role(
-        session, actor.user_id, ("federation", "admin")
-    ):
-        raise NotAllowed()
-
-
-async def _view(session: AsyncSession, transfer_id: int | None) -> TransferView:
+async def transfer_view(session: AsyncSession, transfer_id: int | None) -> TransferView:
     row = (
         await session.execute(
             select(TRANSFERS, UnionOrg.name)

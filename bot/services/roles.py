@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.services.audit import Actor
+from bot.services.errors import NotAllowed
 from models import Staff
 
 
@@ -31,3 +33,12 @@ async def has_role(
     if street_id is not None:
         query = query.where(Staff.street_id == street_id)
     return await session.scalar(query.limit(1)) is not None
+
+
+async def require_federation(session: AsyncSession, actor: Actor) -> None:
+    """Federation staff or an administrator, checked inside the transaction that acts;
+    the command line (no user id) is the administrator."""
+    if actor.user_id is not None and not await has_role(
+        session, actor.user_id, ("federation", "admin")
+    ):
+        raise NotAllowed()

@@ -19,8 +19,10 @@ from bot import timefmt
 from bot.db import Database
 from bot.pii import PiiCipher, mask_mobile, mask_resident_id
 from bot.services import outbox
+from bot.services.admin import _street as street_by_ref
 from bot.services.audit import Actor, record
 from bot.services.errors import DomainError, NotFound
+from bot.services.members import active_member
 from bot.xlsx import Sheet, workbook
 from models import (
     Application,
@@ -166,10 +168,7 @@ class ServiceCardService:
         city federation. Full id and mobile numbers only when asked (the command line:
         an administrator), and then audited."""
         async with self.db.transaction() as session:
-            named = (Street.code == street_ref.upper()) | (Street.name == street_ref)
-            street = await session.scalar(select(Street).where(named))
-            if street is None:
-                raise NotFound(f"street {street_ref}")
+            street = await street_by_ref(session, street_ref)
             # Numbered after its id, known once inserted: a unique placeholder until then.
             batch = ServiceCardBatch(street_id=street.id, number=secrets.token_hex(8),
                                      created_by=actor.name)  # fmt: skip
@@ -296,9 +295,7 @@ class ServiceCardService:
 
 
 async def _member(session: AsyncSession, user_id: int) -> Member:
-    member = await session.scalar(
-        select(Member).where(Member.telegram_user_id == user_id, Member.status == "active")
-    )
+    member = await active_member(session, user_id)
     if member is None:
         raise ServiceCardRefused("not_member")
     return member

@@ -88,11 +88,12 @@ class ServiceLevels:
         local = timefmt.local(now)
         today = local.date()
         if local.time() >= self.settings.digest_at and workdays.is_workday(today):
-            async with self.db.read() as session:
+            digested = select(DailyDigest.street_id).where(DailyDigest.day == today)
+            async with self.db.read() as session:  # the streets not done today, only
                 streets = list(
                     await session.execute(
                         select(Street.id, Street.review_chat_id).where(
-                            Street.review_chat_id.is_not(None)
+                            Street.review_chat_id.is_not(None), Street.id.not_in(digested)
                         )
                     )
                 )
