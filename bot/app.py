@@ -34,6 +34,8 @@ from bot.pacing import make_pacer
 from bot.pii import KeyFormatError, LookupHasher, PiiCipher, parse_key
 from bot.render.fonts import FontStack, find_font_stack
 from bot.sender import OutboxSender
+from bot.services.activities import TOKEN_PURPOSE as ACTIVITY_TOKENS
+from bot.services.activities import ActivityService
 from bot.services.alerts import AlertService
 from bot.services.benefits import TOKEN_PURPOSE as BENEFIT_TOKENS
 from bot.services.benefits import BenefitService
@@ -41,6 +43,7 @@ from bot.services.binding import BindingService
 from bot.services.cards import CardService, CardSigner
 from bot.services.enterprises import EnterpriseService
 from bot.services.founding import FoundingService
+from bot.services.four_ones import CompletionService
 from bot.services.intake import IntakeService
 from bot.services.job_changes import JobChangeService
 from bot.services.membership import MembershipService
@@ -62,8 +65,10 @@ class Keys:
     cipher: PiiCipher
     hasher: LookupHasher
     signer: CardSigner
-    # Benefit redemption codes: the same key material, a sub-key of their own.
+    # Benefit redemption and activity check-in codes: the same key material, a sub-key
+    # each, so one kind of code never passes as another.
     benefit_signer: CardSigner
+    activity_signer: CardSigner
 
 
 def load_keys(settings: Settings) -> Keys:
@@ -84,7 +89,7 @@ def load_keys(settings: Settings) -> Keys:
     lookup = parse("lookup_key", security.lookup_key.get_secret_value())
     return Keys(
         PiiCipher(keys, security.data_key_id), LookupHasher(lookup), CardSigner(lookup),
-        CardSigner(lookup, BENEFIT_TOKENS),
+        CardSigner(lookup, BENEFIT_TOKENS), CardSigner(lookup, ACTIVITY_TOKENS),
     )  # fmt: skip
 
 
@@ -214,6 +219,8 @@ async def _assemble(
         service_levels=service_levels,
         service_cards=ServiceCardService(db, keys.cipher),
         benefits=BenefitService(db, keys.benefit_signer),
+        activities=ActivityService(db, keys.activity_signer),
+        four_ones=CompletionService(db),
         job_changes=JobChangeService(
             db, threshold=threshold, federation_chat_id=settings.federation.chat_id
         ),

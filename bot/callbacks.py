@@ -59,6 +59,19 @@ class BenefitCb(CallbackData, prefix="bn"):
     benefit: int = DbId
 
 
+class ActivityCb(CallbackData, prefix="ac"):
+    """A member's join | cancel | code (the check-in QR); staff's who | close."""
+
+    action: str
+    activity: int = DbId
+
+
+class NewActivityCb(CallbackData, prefix="na"):
+    """The creation dialogue: publish | drop, and the sign-up deadline's default."""
+
+    action: str
+
+
 class FormCb(CallbackData, prefix="f"):
     # consent | decline | street | employer | union | edit | submit | cancel | skip | restart
     action: str

@@ -312,6 +312,33 @@ def add_benefit_commands(commands: Any) -> None:
     add.set_defaults(handler=run("benefits_add"))
 
 
+def add_activity_commands(commands: Any) -> None:
+    run = implementation("bot.activity_cli")
+    activities = commands.add_parser("activities", help="union activities (工会活动)")
+    sub = activities.add_subparsers(title="activities")
+    add = sub.add_parser("add", help="create an activity and announce it to its members")
+    add.add_argument("title")
+    add.add_argument("--place", required=True)
+    add.add_argument("--when", required=True, help='Beijing time, "YYYY-MM-DD HH:MM-HH:MM"')
+    add.add_argument("--capacity", type=positive, required=True, help="places")
+    add.add_argument("--deadline", help='sign-ups close, "YYYY-MM-DD HH:MM"; default: the start')
+    add.add_argument("--street", help="code or name; district-wide without it")
+    add.add_argument("--description", default="")
+    add.set_defaults(handler=run("activities_add"))
+    sub.add_parser("list", help="open and recent activities").set_defaults(
+        handler=run("activities_list")
+    )
+    who = sub.add_parser("attendance", help="who signed up, who waits, who came")
+    who.add_argument("activity", type=positive)
+    who.set_defaults(handler=run("activities_attendance"))
+    close = sub.add_parser("close", help="after the end: attendance becomes final")
+    close.add_argument("activity", type=positive)
+    close.set_defaults(handler=run("activities_close"))
+    four = commands.add_parser("fourones", help='the "four ones" completion per street')
+    four.add_argument("--street", help="per reception point of this street (code or name)")
+    four.set_defaults(handler=run("fourones"))
+
+
 def add_audit_commands(commands: Any) -> None:
     run = implementation("bot.audit_cli")
     audit = commands.add_parser(

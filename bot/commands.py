@@ -64,6 +64,8 @@ WORKER: tuple[Command, ...] = (
     ("card", "电子会员卡 / Member card"),
     ("servicecard", "会员服务卡 / Member service card"),
     ("benefits", "普惠服务 / Benefit services"),
+    ("activities", "工会活动 / Activities"),
+    ("notify", "活动通知开关 / Announcements on or off"),
     ("transfer", "会籍接转 / New job or kept membership"),
     ("cancel", "放弃填写 / Cancel"),
     ("lang", "语言 / Language"),
@@ -73,7 +75,11 @@ WORKER: tuple[Command, ...] = (
 )
 UNSERVED_GROUP: tuple[Command, ...] = (("bind", "绑定审核群 / Bind this group"),)
 WHOAMI: Command = ("whoami", "我的角色 / My roles")
+ACTIVITY: Command = ("activity", "活动报名与签到 / Activities: sign-ups and attendance")
+FOUR_ONES: Command = ("fourones", "“四个一”完成情况 / The four ones, completed")
 REVIEW_GROUP: tuple[Command, ...] = (
+    ACTIVITY,
+    FOUR_ONES,
     WHOAMI,
     ("cancel", "放弃填写驳回原因或更改单位 / Cancel a reason or an employer change"),
 )
@@ -83,9 +89,12 @@ FEDERATION_GROUP: tuple[Command, ...] = (
     ("newcase", "开始建会工作 / Open a founding case"),
     ("search", "查找企业 / Search enterprises"),
     ("merge", "合并企业 / Merge enterprises"),
+    ACTIVITY,
+    FOUR_ONES,
     WHOAMI,
 )
 ASSIST: Command = ("assist", "代录纸质申请 / Enter a paper application")
+NEW_ACTIVITY: Command = ("newactivity", "创建工会活动 / Create an activity")
 ADMIN: tuple[Command, ...] = (
     ("grant", "授予角色 / Grant a role"),
     ("revoke", "撤销角色 / Revoke a role"),
@@ -129,6 +138,8 @@ def staff_private(roles: frozenset[str]) -> tuple[Command, ...]:
     own: list[Command] = []
     if "street" in roles:
         own.append(ASSIST)
+    if roles & {"street", "federation", "admin"}:
+        own += [NEW_ACTIVITY, ACTIVITY]
     if "admin" in roles:
         own += ADMIN
     own.append(WHOAMI)

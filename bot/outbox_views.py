@@ -20,6 +20,7 @@ from bot.i18n import CatalogI18n
 from bot.pii import PiiCipher, mask_mobile, mask_resident_id
 from bot.render.card import CardData, render_card_async
 from bot.render.fonts import FontStack
+from bot.services.activities import activity_view, signup_view
 from bot.services.cards import CardFacts, CardService, CardSigner
 from bot.services.errors import NotFound
 from bot.services.founding import CaseView
@@ -30,6 +31,7 @@ from bot.services.preferences import PreferenceService
 from bot.services.rosters import roster, roster_xlsx
 from bot.services.service_levels import ServiceLevels
 from bot.timefmt import BEIJING, local
+from bot.views import activity as activity_text
 from bot.views import alert as alert_view
 from bot.views import case as case_view
 from bot.views import delivery as delivery_view
@@ -38,6 +40,7 @@ from bot.views import review as review_view
 from bot.views import service as service_view
 from bot.views import worker as worker_view
 from models import (
+    AnnouncementOptOut,
     Application,
     Enterprise,
     Member,
@@ -49,6 +52,8 @@ from models import (
 from models.base import utcnow
 
 T = TypeVar("T")
+# Announcements a member may refuse with /notify off.
+ANNOUNCEMENTS = frozenset({"activity_announced"})
 
 
 class Gone(Exception):
@@ -86,9 +91,15 @@ class OutboxViews:
         self.c = context
 
     async def render(self, chat_id: int, kind: str, payload: dict[str, Any]) -> Outgoing:
+        if kind in ANNOUNCEMENTS and await self._opted_out(chat_id):
+            raise Gone()  # /notify off after the announcement was queued
         locale = await self._locale(chat_id)
         with self.c.i18n.context(), self.c.i18n.use_locale(locale):
             return await getattr(self, f"_{kind}")(**payload)
+
+    async def _opted_out(self, chat_id: int) -> bool:
+        async with self.c.db.read() as session:
+            return await session.get(AnnouncementOptOut, chat_id) is not None
 
     async def _locale(self, chat_id: int) -> str:
         if chat_id < 0:  # groups: staff read the default language
@@ -257,6 +268,26 @@ class OutboxViews:
                 raise Gone()
             street = await session.get_one(Street, member.street_id)
         return Outgoing(worker_view.service_card_arrived_text(street.name, street.contact))
+
+    async def _activity_announced(self, activity_id: int) -> Outgoing:
+        activity = await self._read(activity_view, activity_id)
+        if activity.status != "open" or activity.signup_deadline <= utcnow():
+            raise Gone()  # too late to sign up: no point announcing it
+        return Outgoing(
+            activity_text.announcement_text(activity), activity_text.join_keyboard(activity.id)
+        )
+
+    async def _activity_promoted(self, signup_id: int) -> Outgoing:
+        activity = await self._read(signup_view, signup_id)
+        if activity.mine != "confirmed" or activity.status != "open":
+            raise Gone()  # cancelled again meanwhile
+        return Outgoing(activity_text.promoted_text(activity))
+
+    async def _activity_reminder(self, signup_id: int) -> Outgoing:
+        activity = await self._read(signup_view, signup_id)
+        if activity.mine != "confirmed" or activity.status != "open":
+            raise Gone()
+        return Outgoing(activity_text.reminder_text(activity))
 
     async def _reply(self, sealed: str, edits: int | None = None) -> Outgoing:
         return Outgoing("", method=unseal(self.c.cipher, sealed))

@@ -1,6 +1,7 @@
 """Reminders, run inside the bot process by the sender (one process), at start and then
 every `federation.reminders_every_minutes`: founding cases that stall, review groups'
-daily digests of waiting applications, and alerts nobody followed up."""
+daily digests of waiting applications, alerts nobody followed up, and the day-before
+reminders of activities."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import contextlib
 import logging
 
 from bot.config import FederationSettings
+from bot.services.activities import ActivityService
 from bot.services.founding import FoundingService
 from bot.services.service_levels import ServiceLevels
 from models.base import utcnow
@@ -19,6 +21,7 @@ log = logging.getLogger(__name__)
 async def reminder_loop(
     founding: FoundingService,
     service_levels: ServiceLevels,
+    activities: ActivityService,
     settings: FederationSettings,
     stop: asyncio.Event,
 ) -> None:
@@ -31,14 +34,15 @@ async def reminder_loop(
                 now, idle=settings.case_idle, preparing=settings.case_preparing
             )
             due = await service_levels.send_due(now)
+            reminded = await activities.send_reminders(now)
         except Exception as error:
             log.error("reminders failed: %s", type(error).__name__, exc_info=error)
         else:
-            if cases.preparing or cases.idle or due.digests or due.alert_reminders:
+            if cases.preparing or cases.idle or due.digests or due.alert_reminders or reminded:
                 log.info(
                     "reminders: %d cases preparing too long, %d idle, %d review digests, "
-                    "%d alerts not followed up",
-                    cases.preparing, cases.idle, due.digests, due.alert_reminders,
+                    "%d alerts not followed up, %d members reminded of tomorrow's activities",
+                    cases.preparing, cases.idle, due.digests, due.alert_reminders, reminded,
                 )  # fmt: skip
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -157,6 +157,7 @@ async def _sender_role(app: App, stop: asyncio.Event) -> None:
                 reminder_loop(
                     app.dispatcher["founding"],
                     app.dispatcher["service_levels"],
+                    app.dispatcher["activities"],
                     app.settings.federation,
                     stop,
                 ),

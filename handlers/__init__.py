@@ -6,6 +6,7 @@ from aiogram import Router
 
 def build_router() -> Router:
     from handlers import (
+        activities,
         admin,
         assisted,
         benefits,
@@ -14,6 +15,7 @@ def build_router() -> Router:
         fallback,
         federation,
         form,
+        four_ones,
         job_change,
         member,
         privacy,
@@ -26,6 +28,7 @@ def build_router() -> Router:
     modules = (
         admin,
         benefits,  # its start=b_… before start's catch-all deep links
+        activities,  # start=a_… likewise
         start,
         job_change,
         service_card,
@@ -36,6 +39,7 @@ def build_router() -> Router:
         review,
         enterprise_admin,
         cases,
+        four_ones,
         federation,
         fallback,
     )

@@ -31,6 +31,13 @@ class HasText(Filter):
         return message.text is not None
 
 
+class PlainText(Filter):
+    """Text that is not a command: a dialogue's answer, while commands still work."""
+
+    async def __call__(self, message: Message) -> bool:
+        return message.text is not None and not message.text.startswith("/")
+
+
 class HasContact(Filter):
     async def __call__(self, message: Message) -> bool:
         return message.contact is not None

@@ -42,3 +42,14 @@ class JobChange(StatesGroup):
 
 class ServiceCard(StatesGroup):
     survey = State()  # ticking the needs, after asking for the card
+
+
+class NewActivity(StatesGroup):
+    """Staff creating an activity in a private chat (handlers/activities.py)."""
+
+    title = State()
+    place = State()
+    when = State()  # the day, start and end
+    capacity = State()
+    deadline = State()  # of sign-ups
+    confirm = State()

@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per aggregate. Importing this registers them all."""
 
+from models.activity import Activity, ActivitySignup, AnnouncementOptOut
 from models.alert import ThresholdAlert
 from models.application import Application
 from models.audit import AuditEntry
@@ -30,8 +31,12 @@ from models.runtime import (
     UserPreference,
 )
 from models.service_card import NeedsSurvey, ServiceCardBatch, ServiceCardRequest
+from models.subsidy import SubsidyBudget, SubsidyEntry, SubsidyPosting
 
 __all__ = [
+    "Activity",
+    "ActivitySignup",
+    "AnnouncementOptOut",
     "Application",
     "ApplicationSequence",
     "AuditEntry",
@@ -61,6 +66,9 @@ __all__ = [
     "ServiceCardRequest",
     "Staff",
     "Street",
+    "SubsidyBudget",
+    "SubsidyEntry",
+    "SubsidyPosting",
     "ThresholdAlert",
     "UnboundGroup",
     "UnionOrg",

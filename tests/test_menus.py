@@ -34,9 +34,10 @@ TIMEOUT = 10.0
 CLI = Actor.cli("test")
 
 WORKER_MENU = [name for name, _ in WORKER]
-STREET_STAFF = ["assist", "whoami", *WORKER_MENU]
-FEDERATION_STAFF = ["whoami", *WORKER_MENU]
-ADMIN_STAFF = ["grant", "revoke", "whoami", *WORKER_MENU]
+ACTIVITIES = ["newactivity", "activity"]
+STREET_STAFF = ["assist", *ACTIVITIES, "whoami", *WORKER_MENU]
+FEDERATION_STAFF = [*ACTIVITIES, "whoami", *WORKER_MENU]
+ADMIN_STAFF = [*ACTIVITIES, "grant", "revoke", "whoami", *WORKER_MENU]
 REVIEW = [name for name, _ in REVIEW_MENU]
 FEDERATION = [name for name, _ in FEDERATION_MENU]
 REVIEW_ADMIN = REVIEW + [name for name, _ in ADMIN]

@@ -53,6 +53,9 @@ KINDS = (
     "review_digest",  # once a day to a review group: applications waiting too long
     "alert_reminder",  # to the federation group: an alert nobody followed up
     "service_card_arrived",  # to a member: collect the service card at the station
+    "activity_announced",  # a new activity, to each member it is for (not opted out)
+    "activity_promoted",  # to a member moved up from an activity's waitlist
+    "activity_reminder",  # the day before, to each confirmed member
 )
 # Kinds that change an existing message (the payload's message_id): repeating one is
 # harmless, and pending ones for the same message collapse into the newest.

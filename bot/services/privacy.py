@@ -29,6 +29,7 @@ from bot.services import enterprises, outbox
 from bot.services.audit import Actor, record
 from bot.services.errors import DomainError
 from models import (
+    AnnouncementOptOut,
     Application,
     AuditEntry,
     Enterprise,
@@ -592,6 +593,11 @@ async def _rejected_before(session: AsyncSession, moment: datetime) -> list[Appl
 
 
 async def _delete_language(session: AsyncSession, user_id: int) -> bool:
+    """The person's choices: the language, and /notify off (whoever is no longer a member
+    gets no announcements anyway)."""
+    await session.execute(
+        delete(AnnouncementOptOut).where(AnnouncementOptOut.telegram_user_id == user_id)
+    )
     deleted = await session.scalars(
         delete(UserPreference)
         .where(UserPreference.telegram_user_id == user_id)

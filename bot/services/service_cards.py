@@ -25,6 +25,7 @@ from bot.services.errors import DomainError, NotFound
 from bot.services.members import active_member
 from bot.xlsx import Sheet, workbook
 from models import (
+    ActivitySignup,
     Application,
     BenefitClaim,
     Enterprise,
@@ -81,8 +82,8 @@ class FourOnes:
     card_since: date
     service_card: str | None  # the request's status, None when not requested
     service_card_on: date | None  # collected on
-    benefit_on: date | None  # no benefit catalogue yet
-    activity_on: date | None  # no activities yet
+    benefit_on: date | None  # the first benefit redeemed
+    activity_on: date | None  # the first activity attended
 
 
 @dataclass(frozen=True)
@@ -152,13 +153,18 @@ class ServiceCardService:
                 .order_by(BenefitClaim.redeemed_at)
                 .limit(1)
             )
+            activity = await session.scalar(
+                select(func.min(ActivitySignup.attended_at)).where(
+                    ActivitySignup.member_id == member_id
+                )
+            )
         collected = card.collected_at if card else None
         return FourOnes(
             timefmt.local(member.joined_at).date(),
             card.status if card else None,
             timefmt.local(collected).date() if collected else None,
             timefmt.local(benefit).date() if benefit else None,
-            None,
+            timefmt.local(activity).date() if activity else None,
         )
 
     # ------------------------------------------------------------------------ staff

@@ -81,7 +81,9 @@ def four_ones_text(items: FourOnes) -> str:
             _("✅ 一项普惠制服务（{date} 享受）").format(date=items.benefit_on)
             if items.benefit_on
             else _("⏳ 一项普惠制服务：发送 /benefits 查看可领取的服务"),
-            _("⏳ 一次工会活动（街道总工会将通知您）"),
+            _("✅ 一次工会活动（{date} 参加）").format(date=items.activity_on)
+            if items.activity_on
+            else _("⏳ 一次工会活动：发送 /activities 查看可报名的活动"),
         ]
     )
 
