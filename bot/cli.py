@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_parsers.add_service_card_commands(commands)
     cli_parsers.add_benefit_commands(commands)
     cli_parsers.add_activity_commands(commands)
+    cli_parsers.add_subsidy_commands(commands)
     cli_parsers.add_audit_commands(commands)
     cli_parsers.add_menus_commands(commands)
     cli_parsers.add_emulator_commands(commands)

@@ -387,3 +387,41 @@ def add_emulator_commands(commands: Any) -> None:
     )
     emulator.add_argument("--quiet", action="store_true", help="do not print the chats")
     emulator.set_defaults(handler=run("run_emulator"))
+
+
+def add_subsidy_commands(commands: Any) -> None:
+    run = implementation("bot.subsidy_cli")
+    subsidy = commands.add_parser(
+        "subsidy",
+        help="activity subsidy (活动经费补贴): street budgets and the ledger",
+        description="Amounts are in yuan (元), e.g. 1200 or 1,200.50; the ledger keeps fen. "
+        "A refused action says why and exits with 1.",
+    )
+    sub = subsidy.add_subparsers(title="subsidy")
+    budget = sub.add_parser("budget", help="set a street's budget for a year")
+    budget.add_argument("street", help="code or name")
+    budget.add_argument("year", type=int)
+    budget.add_argument("amount", help="yuan")
+    budget.set_defaults(handler=run("subsidy_budget"))
+    book = sub.add_parser("book", help="book a closed activity's cost among who attended")
+    book.add_argument("activity", type=positive, help="the activity's id")
+    book.add_argument("cost", help="yuan")
+    book.add_argument("--note", default="")
+    book.set_defaults(handler=run("subsidy_book"))
+    refund = sub.add_parser("refund", help="money back: a negative posting, split the same way")
+    refund.add_argument("activity", type=positive, help="the activity's id")
+    refund.add_argument("amount", help="yuan")
+    refund.add_argument("--note", required=True, help="why")
+    refund.set_defaults(handler=run("subsidy_refund"))
+    reverse = sub.add_parser("reverse", help="cancel a posting by one that negates it")
+    reverse.add_argument("posting", type=positive, help="the posting's id")
+    reverse.add_argument("--note", required=True, help="why")
+    reverse.set_defaults(handler=run("subsidy_reverse"))
+    report = sub.add_parser("report", help="sums by street, activity or member (tab-separated)")
+    report.add_argument("--by", choices=("street", "activity", "member"), default="street")
+    report.add_argument("--year", type=int, help="default: this year (activity: every year)")
+    report.set_defaults(handler=run("subsidy_report"))
+    ledger = sub.add_parser("ledger", help="the ledger as an Excel file")
+    ledger.add_argument("--xlsx", type=Path, metavar="FILE", required=True)
+    ledger.add_argument("--year", type=int, help="default: every year")
+    ledger.set_defaults(handler=run("subsidy_ledger"))

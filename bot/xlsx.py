@@ -1,6 +1,7 @@
 """Excel files for people: Chinese headers in bold on a frozen first row, columns wide
 enough for their contents, dates as dates and numbers as numbers, and text that Excel
-would run as a formula (=, +, -, @ at the start) kept as text."""
+would run as a formula (=, +, -, @ at the start) kept as text; money (a Decimal of yuan)
+with two decimals and thousands separators."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -67,6 +69,8 @@ def _format(cell: Any) -> None:
         cell.number_format = "yyyy-mm-dd hh:mm"
     elif isinstance(value, date):
         cell.number_format = "yyyy-mm-dd"
+    elif isinstance(value, Decimal):  # money in yuan (bot.money.decimal_yuan)
+        cell.number_format = "#,##0.00"
     elif isinstance(value, str) and value.startswith(FORMULA_STARTS):
         cell.data_type = "s"  # never a formula
         cell.quotePrefix = True  # and still text when someone edits it in Excel
