@@ -9,7 +9,11 @@ there, and each member gets a new card; the union's member list is written out. 
 member changes jobs (the new workplace's street accepts), one keeps the membership after
 losing the job, and a worker of an enterprise that already has a union is sent there.
 Then the "four ones": a member asks for the service card, which the street exports,
-sends and hands out; the member claims a benefit service and staff scan its code.
+sends and hands out; the member claims a benefit service and staff scan its code; street
+staff create an activity with three places in the chat, it is announced (not to the member
+who sent /notify off), fills up, a cancellation moves the member up from the waitlist,
+staff scan check-in codes at the door and close it, and its cost is booked against the
+street's subsidy budget. That member's /status then shows all four items done.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.app import App
 from bot.db import Database
@@ -40,21 +44,35 @@ from bot.demo_data import (
 from bot.emulator import Emulator
 from bot.local import DEMO_TOKEN, DEMO_USERNAME, local_settings, running_bot
 from bot.migrate import upgrade_async
+from bot.money import parse_yuan, yuan
 from bot.people import Person, Worker, WorkerData
 from bot.pii import mask_numbers
 from bot.posters import write_posters
+from bot.services.activities import ActivityService
 from bot.services.admin import AdminService, PointRow
 from bot.services.audit import Actor
 from bot.services.benefits import BenefitService
 from bot.services.registry import import_registry
 from bot.services.service_cards import ServiceCardService
+from bot.services.subsidy import SubsidyService
 from bot.timefmt import local
 from bot.validation import ric_check_char, uscc_check_char
-from models import BenefitClaim, Enterprise, FoundingCase, Member, ThresholdAlert, UnionOrg
+from models import (
+    Activity,
+    ActivitySignup,
+    BenefitClaim,
+    Enterprise,
+    FoundingCase,
+    Member,
+    ThresholdAlert,
+    UnionOrg,
+)
 from models.base import utcnow
 
 WORKERS = 26
 NEW_JOB_WORKER, JOBLESS_WORKER, FOUR_ONES_WORKER = 1, 2, 3
+ACTIVITY_WORKERS, QUIET_WORKER = (4, 6, 8), 10
+ACTIVITY = "冬季健步走"
 NEW_EMPLOYER = "北京裕中信息技术有限公司"
 UNIONISED_EMPLOYER = "北京新康物业管理有限公司"  # 是否建会 = 是 in the registry
 UNION_NAME = "北京德胜数码科技有限公司工会委员会"
@@ -116,7 +134,8 @@ async def run_demo(out: Path) -> int:
     say(f"member cards in {out / 'cards'} (after the transfer: {out / 'cards' / 'moved'})")
     say(f"the enterprise union's member list: {out / 'member-list.xlsx'}")
     say(f"the service-card batch: {out / 'service-card-batch.xlsx'}; a benefit's QR code: "
-        f"{out / 'benefit-qr.png'}")  # fmt: skip
+        f"{out / 'benefit-qr.png'}; a check-in QR code: {out / 'check-in-qr.png'}")  # fmt: skip
+    say(f"the activity subsidy ledger: {out / 'subsidy-ledger.xlsx'}")
     say(f"transcript in {out / 'transcript.txt'}")
     say(f"database: {out / 'unionbot.db'}")
     say(f"demo finished in {time.monotonic() - started:.1f} s")
@@ -322,9 +341,98 @@ async def _four_ones(emu: Emulator, app: App, out: Path) -> None:
     scanner = Person(emu, STREET_STAFF[0][0], STREET_STAFF[0][1])
     await scanner.say(f"/start {payload}", "已核销")
     say(f"  worker {FOUR_ONES_WORKER} claimed a benefit; staff scanned the code")
+    await _activity(emu, app, out, member)
     status = await member.say("/status", "“四个一”会员服务：")
     done = status["text"].count("✅")
-    say(f"  worker {FOUR_ONES_WORKER}'s /status: {done} items marked done (activities come later)")
+    say(f"  worker {FOUR_ONES_WORKER}'s /status: {done} of the four items done")
+
+
+async def _activity(emu: Emulator, app: App, out: Path, member: Worker) -> None:
+    """An activity with three places: created in the dialogue, announced, full, a
+    cancellation moves the waitlist up, members check in by QR, staff close it."""
+    organiser = Person(emu, STREET_STAFF[0][0], STREET_STAFF[0][1])
+    quiet = Worker(emu, FIRST_WORKER_ID + QUIET_WORKER, worker_data(QUIET_WORKER).name)
+    await quiet.say("/notify off", "已关闭")
+    await organiser.say("/newactivity", "请输入活动名称")
+    await organiser.say(ACTIVITY, "活动地点")
+    await organiser.say("德胜街道职工之家", "活动时间")
+    day = local(utcnow() + timedelta(days=2)).date()
+    await organiser.say(f"{day} 14:00-16:00", "名额")
+    prompt = await organiser.say("3", "报名截止时间")
+    summary = await organiser.press(prompt, "活动开始时截止", "请确认")
+    mark = emu.mark()
+    await organiser.press(summary, "发布", "已发布")  # type: ignore[arg-type]
+    keen = [Worker(emu, FIRST_WORKER_ID + n, worker_data(n).name) for n in ACTIVITY_WORKERS]
+    for person in (*keen, member):
+        await emu.wait_for(person.user_id, "新的工会活动", since=mark, timeout=15)
+    say(f"  {ACTIVITY} announced to 德胜街道's members (not to worker {QUIET_WORKER}, who "
+        "sent /notify off)")  # fmt: skip
+    for person in (*keen, member):
+        announced = await emu.wait_for(person.user_id, "新的工会活动", since=mark, timeout=15)
+        await person.press(announced, "我要报名")
+    say(f"  workers {', '.join(map(str, ACTIVITY_WORKERS))} took the three places; worker "
+        f"{FOUR_ONES_WORKER} is first on the waitlist")  # fmt: skip
+    mine = await keen[0].say("/activities", ACTIVITY)
+    mark = emu.mark()
+    await keen[0].press(mine, "取消报名", wait=False)
+    await emu.wait_for(member.user_id, "递补成功", since=mark, timeout=15)
+    say(f"  worker {ACTIVITY_WORKERS[0]} cancelled; worker {FOUR_ONES_WORKER} moved up and "
+        "was told")  # fmt: skip
+    # The story skips to the afternoon of the activity.
+    await _move_activity(app, utcnow() + timedelta(minutes=30))
+    for person in (member, keen[1]):
+        payload = await _check_in_code(app, emu, person, out if person is member else None)
+        await organiser.say(f"/start {payload}", "签到成功")
+    say("  at the door staff scanned two members' check-in QR codes")
+    await _move_activity(app, utcnow() - timedelta(hours=2))  # and on to its end
+    sheet = await organiser.say("/activity 1", "已签到 2")
+    await organiser.press(sheet, "结束活动", "签到名单已确定")
+    say("  staff closed the activity: 2 of 3 attended")
+    # The federation sets the street's yearly budget; the finance office books the cost.
+    ledger = SubsidyService(app.db)
+    federation = Actor(FEDERATION_STAFF[0][0], FEDERATION_STAFF[0][1])
+    await ledger.set_budget("DS", local(utcnow()).year, parse_yuan("20000"), federation)
+    posting = await ledger.book(1, parse_yuan("301.00"), federation, note="场地与饮用水")
+    shares = ", ".join(yuan(share.amount_fen) for share in posting.shares)
+    data = await ledger.ledger_xlsx()
+    await asyncio.to_thread((out / "subsidy-ledger.xlsx").write_bytes, data)
+    say(f"  the cost {yuan(posting.amount_fen)} was booked against 德胜街道's budget of "
+        f"{yuan(parse_yuan('20000'))}, shared by the {posting.attendees} who came "
+        f"({shares})")  # fmt: skip
+    federation_staff = Person(emu, FEDERATION_STAFF[0][0], FEDERATION_STAFF[0][1])
+    await federation_staff.say("/fourones", "四个一", chat_id=FEDERATION_GROUP)
+    say("  /fourones in the federation group: the four ones completed, per street")
+
+
+async def _move_activity(app: App, start: datetime) -> None:
+    async with app.db.transaction() as session:
+        await session.execute(
+            update(Activity).values(starts_at=start, ends_at=start + timedelta(hours=2),
+                                    signup_deadline=start)
+        )  # fmt: skip
+
+
+async def _check_in_code(app: App, emu: Emulator, person: Worker, out: Path | None) -> str:
+    """The member shows the QR code; what the staff's phone camera reads from it is the
+    start parameter of its link (the tests decode the image itself)."""
+    listing = await person.say("/activities", ACTIVITY)
+    mark = emu.mark()
+    await person.press(listing, "签到码", wait=False)
+    qr = await emu.wait_for(
+        lambda m: "签到码" in m.get("caption", "") and m["chat"]["id"] == person.user_id,
+        since=mark, timeout=15,
+    )  # fmt: skip
+    if out is not None:
+        image = emu.file_bytes(qr["photo"][-1]["file_id"])
+        await asyncio.to_thread((out / "check-in-qr.png").write_bytes, image)
+    async with app.db.read() as session:
+        signup_id = await session.scalar(
+            select(ActivitySignup.id)
+            .join(Member, Member.id == ActivitySignup.member_id)
+            .where(Member.telegram_user_id == person.user_id, ActivitySignup.status == "confirmed")
+        )
+    activities: ActivityService = app.dispatcher["activities"]
+    return f"a_{activities.check_in_token(signup_id or 0)}"
 
 
 async def _benefit_code(app: App, user_id: int, benefits: BenefitService) -> str:

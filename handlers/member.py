@@ -134,6 +134,8 @@ def help_text() -> str:
         "/cancel — 放弃正在填写的申请\n"
         "/servicecard — 申领会员服务卡（京卡）\n"
         "/benefits — 领取普惠服务\n"
+        "/activities — 报名工会活动、出示签到码\n"
+        "/notify — 开启或关闭活动通知\n"
         "/transfer — 换了工作或失业、退休时办理会籍接转或保留会籍\n"
         "/lang — 切换语言 / Language\n"
         "/mydata — 查看我的个人信息\n"
