@@ -37,7 +37,7 @@ async def activities_add(args: argparse.Namespace) -> int:
     draft = ActivityDraft(
         title=args.title, place=args.place, starts_at=starts_at, ends_at=ends_at,
         signup_deadline=deadline, capacity=args.capacity, street_ref=args.street,
-        description=args.description,
+        description=args.description, need=args.need,
     )  # fmt: skip
     db, service = await _open(args)
     try:

@@ -67,9 +67,11 @@ class ActivityCb(CallbackData, prefix="ac"):
 
 
 class NewActivityCb(CallbackData, prefix="na"):
-    """The creation dialogue: publish | drop, and the sign-up deadline's default."""
+    """The creation dialogue: at_start (the deadline's default), for (the audience:
+    value is a need, or empty for every member), publish | drop."""
 
     action: str
+    value: str = ""
 
 
 class FormCb(CallbackData, prefix="f"):

@@ -294,6 +294,13 @@ def add_service_card_commands(commands: Any) -> None:
     )
 
 
+NEED_HELP = (
+    "announce only to members who ticked this need in the survey (and those who have not "
+    "answered it): legal_aid, skills, health_check, sports_culture, childcare, counselling, "
+    "hardship, housing, other"
+)
+
+
 def add_benefit_commands(commands: Any) -> None:
     run = implementation("bot.service_card_cli")
     benefits = commands.add_parser("benefits", help="benefit services (普惠服务): the catalogue")
@@ -309,6 +316,7 @@ def add_benefit_commands(commands: Any) -> None:
     add.add_argument(
         "--first-only", action="store_true", help="only members who have had no benefit yet"
     )
+    add.add_argument("--need", help=NEED_HELP)
     add.set_defaults(handler=run("benefits_add"))
 
 
@@ -324,6 +332,7 @@ def add_activity_commands(commands: Any) -> None:
     add.add_argument("--deadline", help='sign-ups close, "YYYY-MM-DD HH:MM"; default: the start')
     add.add_argument("--street", help="code or name; district-wide without it")
     add.add_argument("--description", default="")
+    add.add_argument("--need", help=NEED_HELP)
     add.set_defaults(handler=run("activities_add"))
     sub.add_parser("list", help="open and recent activities").set_defaults(
         handler=run("activities_list")

@@ -359,7 +359,8 @@ async def _activity(emu: Emulator, app: App, out: Path, member: Worker) -> None:
     day = local(utcnow() + timedelta(days=2)).date()
     await organiser.say(f"{day} 14:00-16:00", "名额")
     prompt = await organiser.say("3", "报名截止时间")
-    summary = await organiser.press(prompt, "活动开始时截止", "请确认")
+    audience = await organiser.press(prompt, "活动开始时截止", "通知哪些会员")
+    summary = await organiser.press(audience, "所有会员", "请确认")  # type: ignore[arg-type]
     mark = emu.mark()
     await organiser.press(summary, "发布", "已发布")  # type: ignore[arg-type]
     keen = [Worker(emu, FIRST_WORKER_ID + n, worker_data(n).name) for n in ACTIVITY_WORKERS]

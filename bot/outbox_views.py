@@ -21,6 +21,7 @@ from bot.pii import PiiCipher, mask_mobile, mask_resident_id
 from bot.render.card import CardData, render_card_async
 from bot.render.fonts import FontStack
 from bot.services.activities import activity_view, signup_view
+from bot.services.benefits import benefit_view
 from bot.services.cards import CardFacts, CardService, CardSigner
 from bot.services.errors import NotFound
 from bot.services.founding import CaseView
@@ -33,6 +34,7 @@ from bot.services.service_levels import ServiceLevels
 from bot.timefmt import BEIJING, local
 from bot.views import activity as activity_text
 from bot.views import alert as alert_view
+from bot.views import benefit as benefit_text
 from bot.views import case as case_view
 from bot.views import delivery as delivery_view
 from bot.views import job_change as job_view
@@ -53,7 +55,7 @@ from models.base import utcnow
 
 T = TypeVar("T")
 # Announcements a member may refuse with /notify off.
-ANNOUNCEMENTS = frozenset({"activity_announced"})
+ANNOUNCEMENTS = frozenset({"activity_announced", "benefit_announced"})
 
 
 class Gone(Exception):
@@ -277,6 +279,14 @@ class OutboxViews:
             activity_text.announcement_text(activity), activity_text.join_keyboard(activity.id)
         )
 
+    async def _benefit_announced(self, benefit_id: int) -> Outgoing:
+        benefit = await self._read(benefit_view, benefit_id)
+        if benefit.left <= 0 or benefit.valid_to < local(utcnow()).date():
+            raise Gone()  # nothing left to claim
+        return Outgoing(
+            benefit_text.announcement_text(benefit), benefit_text.claim_keyboard(benefit.id)
+        )
+
     async def _activity_promoted(self, signup_id: int) -> Outgoing:
         activity = await self._read(signup_view, signup_id)
         if activity.mine != "confirmed" or activity.status != "open":
@@ -349,9 +359,7 @@ class OutboxViews:
             if alert is None or alert.followed_by_name is not None:
                 raise Gone()  # followed up meanwhile
             enterprise = await session.get_one(Enterprise, alert.enterprise_id)
-        days = workdays.workdays_between(
-            local(alert.created_at).date(), local(utcnow()).date()
-        )
+        days = workdays.workdays_between(local(alert.created_at).date(), local(utcnow()).date())
         return Outgoing(
             service_view.alert_reminder_text(alert_id, enterprise.name, alert.member_count, days),
             service_view.alert_reminder_keyboard(alert_id),

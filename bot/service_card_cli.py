@@ -90,9 +90,11 @@ async def benefits_add(args: argparse.Namespace) -> int:
         benefit_id = await service.add(
             args.title, args.provider, args.quota, start, end, ACTOR,
             street_ref=args.street, description=args.description, first_only=args.first_only,
+            need=args.need,
         )  # fmt: skip
     finally:
         await service.db.dispose()
     where = args.street or "the whole district"
-    print(f"benefit {benefit_id} added: {args.title}, {args.quota} places for {where}")
+    print(f"benefit {benefit_id} added: {args.title}, {args.quota} places for {where}; "
+          "announced to its members")  # fmt: skip
     return 0

@@ -38,8 +38,10 @@ from handlers.buttons import pressed_on
 from handlers.filters import PRIVATE, PlainText
 from handlers.registry import Handlers
 from handlers.review import actor_of
+from handlers.service_card import need_label
 from handlers.states import NewActivity
 from models.base import utcnow
+from models.service_card import NEEDS
 
 router = Handlers("activities")
 
@@ -320,24 +322,50 @@ async def deadline_at_start(query: CallbackQuery, state: FSMContext) -> None:
 
 
 async def _summary(message: Message, state: FSMContext, deadline: datetime) -> None:
+    """The deadline is checked with the rest; then: for every member, or one need."""
     await state.update_data(deadline=deadline.isoformat())
-    draft = _draft(await state.get_data())
     try:
-        validate(draft, utcnow())
+        validate(_draft(await state.get_data()), utcnow())
     except ActivityRefused as error:
         await message.answer(view.refusal_text(error) + "\n" + _("请重新输入报名截止时间："))
         return
+    await state.set_state(NewActivity.audience)
+    choices = [("", _("所有会员"))] + [(need, need_label(need)) for need in NEEDS]
+    buttons = [
+        InlineKeyboardButton(text=label, callback_data=NewActivityCb(action="for", value=v).pack())
+        for v, label in choices
+    ]
+    rows = [buttons[start : start + 3] for start in range(0, len(buttons), 3)]
+    await message.answer(
+        _("通知哪些会员？可以只通知在需求调查中选了某一项的会员（以及还没有填写调查的会员）。"),
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
+    )
+
+
+@router.callback_query(NewActivity.audience, NewActivityCb.filter(F.action == "for"))
+async def audience_chosen(
+    query: CallbackQuery, callback_data: NewActivityCb, state: FSMContext
+) -> None:
+    message = pressed_on(query)
+    if message is None or (callback_data.value and callback_data.value not in NEEDS):
+        await query.answer(texts.use_latest_buttons(), show_alert=True)
+        return
+    await query.answer()
+    await message.edit_reply_markup(reply_markup=None)
+    await state.update_data(need=callback_data.value or None)
+    draft = _draft(await state.get_data())
     await state.set_state(NewActivity.confirm)
     buttons = [
         InlineKeyboardButton(text=_("发布"), callback_data=NewActivityCb(action="publish").pack()),
         InlineKeyboardButton(text=_("放弃"), callback_data=NewActivityCb(action="drop").pack()),
     ]
+    audience = need_label(draft.need) if draft.need else _("所有会员")
     await message.answer(
-        _("请确认：\n{title}\n地点：{place}\n时间：{start}\n名额：{capacity}\n报名截止：{deadline}\n\n"
-          "发布后会通知面向的会员（关闭了通知的除外）。").format(
+        _("请确认：\n{title}\n地点：{place}\n时间：{start}\n名额：{capacity}\n报名截止：{deadline}\n"
+          "通知：{audience}\n\n发布后会通知面向的会员（关闭了通知的除外）。").format(
             title=escape(draft.title), place=escape(draft.place),
             start=timefmt.minute(draft.starts_at), capacity=draft.capacity,
-            deadline=timefmt.minute(draft.signup_deadline),
+            deadline=timefmt.minute(draft.signup_deadline), audience=audience,
         ),
         reply_markup=InlineKeyboardMarkup(inline_keyboard=[buttons]),
     )  # fmt: skip
@@ -382,4 +410,5 @@ def _draft(data: dict) -> ActivityDraft:  # type: ignore[type-arg]
         ends_at=datetime.fromisoformat(data["ends_at"]),
         signup_deadline=datetime.fromisoformat(data["deadline"]),
         capacity=int(data["capacity"]), street_id=data.get("street_id"),
+        need=data.get("need"),
     )  # fmt: skip

@@ -20,8 +20,9 @@ from bot import timefmt
 from bot.callbacks import BenefitCb
 from bot.i18n import translate as _
 from bot.render.qr import render_claim_qr
-from bot.services.benefits import BenefitRefused, BenefitService, BenefitView
+from bot.services.benefits import BenefitRefused, BenefitService
 from bot.services.errors import NotAllowed
+from bot.views.benefit import benefit_line
 from handlers.filters import PRIVATE
 from handlers.registry import Handlers
 from handlers.review import actor_of
@@ -50,21 +51,6 @@ def refusal_text(error: BenefitRefused) -> str:
     return texts.get(error.code, error.code)
 
 
-def _line(benefit: BenefitView) -> str:
-    scope = escape(benefit.street) if benefit.street else _("全区")
-    text = _("🎁 <b>{title}</b>（{provider}，{scope}，剩余 {left} 个名额，{to} 截止）").format(
-        title=escape(benefit.title), provider=escape(benefit.provider), scope=scope,
-        left=benefit.left, to=benefit.valid_to.isoformat(),
-    )  # fmt: skip
-    if benefit.description:
-        text += "\n" + escape(benefit.description)
-    if benefit.redeemed_at:
-        text += "\n" + _("✅ 已使用")
-    elif benefit.claim_id:
-        text += "\n" + _("已领取，使用时请出示核销码")
-    return text
-
-
 @router.message(Command("benefits"))
 async def list_benefits(message: Message, benefits: BenefitService) -> None:
     if message.from_user is None:
@@ -86,7 +72,7 @@ async def list_benefits(message: Message, benefits: BenefitService) -> None:
         text = f"{label}：{benefit.title}"[:60]
         rows.append([InlineKeyboardButton(text=text, callback_data=data)])
     await message.answer(
-        "\n\n".join(_line(b) for b in offered),
+        "\n\n".join(benefit_line(b) for b in offered),
         reply_markup=InlineKeyboardMarkup(inline_keyboard=rows) if rows else None,
     )
 

@@ -52,4 +52,5 @@ class NewActivity(StatesGroup):
     when = State()  # the day, start and end
     capacity = State()
     deadline = State()  # of sign-ups
+    audience = State()  # every member, or those who ticked one need
     confirm = State()

@@ -24,6 +24,9 @@ class Activity(Base):
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     signup_deadline: Mapped[datetime] = mapped_column(UTCDateTime)
     capacity: Mapped[int] = mapped_column(Integer)
+    # One of models.service_card.NEEDS: announced to the members who ticked it in the
+    # needs survey (and those who have not answered it); None: to every member.
+    need: Mapped[str | None] = mapped_column(Bounded(20))
     # Confirmed places: raised only while below capacity, by one conditional UPDATE, and
     # the database refuses anything above it (invariant 12).
     confirmed: Mapped[int] = mapped_column(Integer, default=0)

@@ -25,6 +25,9 @@ class Benefit(Base):
     claimed: Mapped[int] = mapped_column(Integer, default=0)
     valid_from: Mapped[date] = mapped_column(Date)
     valid_to: Mapped[date] = mapped_column(Date)
+    # Announced to the members who ticked this need (models.service_card.NEEDS) in the
+    # needs survey, and those who have not answered it; None: to every member.
+    need: Mapped[str | None] = mapped_column(Bounded(20))
     # Only for members who have not had a benefit yet.
     first_only: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

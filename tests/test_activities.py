@@ -23,6 +23,7 @@ from bot.services.activities import (
 )
 from bot.services.audit import Actor
 from bot.services.benefits import TOKEN_PURPOSE as BENEFIT_PURPOSE
+from bot.services.benefits import BenefitService
 from bot.services.cards import CardSigner
 from bot.services.errors import NotAllowed
 from bot.services.four_ones import CompletionService
@@ -277,3 +278,39 @@ def test_activities_at_the_command_line(
     code, out, _ = run(capsys, config, "fourones")
     assert (code, out) == (0, "street\tmembers\tservice card\tbenefit\tactivity\tall four\n"
                               "德胜街道\t0\t0\t0\t0\t0\n")  # fmt: skip
+
+
+async def test_announcements_reach_the_members_the_survey_says(
+    world: World, activities: ActivityService
+) -> None:
+    now = utcnow()
+    sporty, lawful, silent, quiet = await _members(world, 4)
+    cards = ServiceCardService(world.db, world.cipher)
+    await cards.answer_survey(sporty, ["sports_culture", "health_check"])
+    await cards.answer_survey(lawful, ["legal_aid"])
+    await cards.answer_survey(quiet, ["sports_culture"])
+    await activities.set_announcements(quiet, False)
+    await activities.create(_draft(now, 5, street_ref="DS", need="sports_culture"), STAFF, now)
+    benefits = BenefitService(world.db, CardSigner(LOOKUP, BENEFIT_PURPOSE))
+    today = timefmt.local(now).date()
+    await benefits.add("免费法律咨询", "德胜街道法律援助站", 5, today, today + timedelta(days=9),
+                       CLI, street_ref="DS", need="legal_aid")  # fmt: skip
+    await benefits.add("免费健康体检", "社区卫生服务中心", 5, today, today + timedelta(days=9),
+                       CLI)  # fmt: skip
+    async with world.db.read() as session:
+        told = sorted(
+            (kind, user)
+            for kind, user in await session.execute(
+                select(OutboxMessage.kind, OutboxMessage.chat_id).where(
+                    OutboxMessage.kind.in_(("activity_announced", "benefit_announced"))
+                )
+            )
+        )
+    assert told == sorted([
+        ("activity_announced", sporty), ("activity_announced", silent),
+        ("benefit_announced", lawful), ("benefit_announced", silent),
+        ("benefit_announced", sporty), ("benefit_announced", lawful),
+        ("benefit_announced", silent),
+    ])  # fmt: skip
+    with pytest.raises(ValueError, match="unknown need"):
+        await activities.create(_draft(now, 5, street_ref="DS", need="karaoke"), STAFF, now)

@@ -9,11 +9,13 @@ import io
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import zxingcpp
 from PIL import Image
 from sqlalchemy import update
 
 from bot import timefmt
+from bot.outbox_views import Gone
 from bot.people import WorkerData
 from models import Activity
 from models.base import utcnow
@@ -47,7 +49,8 @@ async def test_an_activity_from_creation_to_check_in(tmp_path: Path) -> None:
         await staff.say(f"{day} 09:00-11:00", "名额")
         await staff.say("零", "1 到 10000")
         deadline_prompt = await staff.say("2", "报名截止时间")
-        summary = await staff.press(deadline_prompt, "活动开始时截止", "请确认")
+        audience = await staff.press(deadline_prompt, "活动开始时截止", "通知哪些会员")
+        summary = await staff.press(audience, "所有会员", "请确认")  # type: ignore[arg-type]
         assert summary is not None and "冬季健步走" in summary["text"]
         mark = live.emu.mark()
         await staff.press(summary, "发布", "已发布")
@@ -56,6 +59,11 @@ async def test_an_activity_from_creation_to_check_in(tmp_path: Path) -> None:
         await settle(live)
         told = [m for m in live.emu.messages(quiet.user_id) if "新的工会活动" in m.get("text", "")]
         assert told == []  # opted out: not told
+        # Announcements queued before someone opts out are not sent either.
+        views = live.app.sender.views
+        assert (await views.render(keen.user_id, "activity_announced", {"activity_id": 1})).text
+        with pytest.raises(Gone):
+            await views.render(quiet.user_id, "activity_announced", {"activity_id": 1})
         joined = await keen.press(announced, "我要报名", "报名成功")
         assert joined is not None
         listing = await keen.say("/activities", "冬季健步走")

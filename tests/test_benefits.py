@@ -174,7 +174,9 @@ def test_benefits_add_at_the_command_line(
         capsys, config, "benefits", "add", "免费健康体检", "--provider", "德胜社区卫生服务中心",
         "--quota", "10", "--from", "2026-12-01", "--to", "2026-12-31", "--street", "DS",
     )  # fmt: skip
-    assert (code, out) == (0, "benefit 1 added: 免费健康体检, 10 places for DS\n")
+    assert (code, out) == (
+        0, "benefit 1 added: 免费健康体检, 10 places for DS; announced to its members\n"
+    )  # fmt: skip
     code, _, err = run(
         capsys, config, "benefits", "add", "体检", "--provider", "中心", "--quota", "1",
         "--from", "2026-12-31", "--to", "2026-12-01",

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database
 from bot.services.admin import _street as street_by_ref
+from bot.services.announcements import announce, audience, check_need, enqueue_batched
 from bot.services.audit import Actor, record
 from bot.services.cards import CardSigner
 from bot.services.errors import DomainError, NotAllowed, NotFound
@@ -46,7 +47,6 @@ TOKEN_PURPOSE = b"unionbot activity check-in v1"
 DOORS_OPEN = timedelta(hours=1)
 REMIND_BEFORE = timedelta(days=1)
 MAX_CAPACITY = 10_000
-ANNOUNCE_BATCH = 1_000  # outbox rows per INSERT
 
 
 class ActivityRefused(DomainError):
@@ -89,6 +89,7 @@ class ActivityDraft:
     street_ref: str | None = None  # a street's code or name; neither: district-wide
     description: str = ""
     street_id: int | None = None
+    need: str | None = None  # one of the needs survey's: announced to who ticked it
 
 
 @dataclass(frozen=True)
@@ -175,12 +176,16 @@ class ActivityService:
                 street_id=street_id, title=draft.title.strip(), place=draft.place.strip(),
                 description=draft.description.strip(), starts_at=draft.starts_at,
                 ends_at=draft.ends_at, signup_deadline=draft.signup_deadline,
-                capacity=draft.capacity, confirmed=0, status="open",
+                capacity=draft.capacity, need=check_need(draft.need), confirmed=0,
+                status="open",
                 created_by_user_id=actor.user_id, created_by_name=actor.name[:60],
             )  # fmt: skip
             session.add(activity)
             await session.flush()
-            announced = await _announce(session, activity)
+            users = await audience(session, street_id, activity.need)
+            announced = await announce(
+                session, users, "activity_announced", activity_id=activity.id
+            )
             after = {"title": activity.title, "capacity": activity.capacity,
                      "street": draft.street_ref, "announced": announced}  # fmt: skip
             await record(session, actor, "activity.created", "activity", activity.id, after=after)
@@ -263,9 +268,7 @@ class ActivityService:
                        Member.status == "active", Member.telegram_user_id.is_not(None))
             )  # fmt: skip
             messages = [(user, "activity_reminder", {"signup_id": signup}) for signup, user in rows]
-            for start in range(0, len(messages), ANNOUNCE_BATCH):
-                await enqueue_many(session, messages[start : start + ANNOUNCE_BATCH])
-            return len(messages)
+            return await enqueue_batched(session, messages)
 
     # ------------------------------------------------------------------------ members
 
@@ -553,24 +556,6 @@ async def _views(
             signup.attended_at if signup else None, position,
         ))  # fmt: skip
     return views
-
-
-async def _announce(session: AsyncSession, activity: Activity) -> int:
-    """Queue the announcement to every active member it is for who has not opted out; the
-    sender paces them within Telegram's limits."""
-    query = (
-        select(Member.telegram_user_id)
-        .where(Member.status == "active", Member.telegram_user_id.is_not(None))
-        .where(~Member.telegram_user_id.in_(select(AnnouncementOptOut.telegram_user_id)))
-        .order_by(Member.id)
-    )
-    if activity.street_id is not None:
-        query = query.where(Member.street_id == activity.street_id)
-    users = list(await session.scalars(query))
-    messages = [(user, "activity_announced", {"activity_id": activity.id}) for user in users]
-    for start in range(0, len(messages), ANNOUNCE_BATCH):
-        await enqueue_many(session, messages[start : start + ANNOUNCE_BATCH])
-    return len(messages)
 
 
 async def activity_view(session: AsyncSession, activity_id: int) -> ActivityView:

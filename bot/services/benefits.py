@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import timefmt
 from bot.db import Database
 from bot.services.admin import _street as street_by_ref
+from bot.services.announcements import announce, audience, check_need
 from bot.services.audit import Actor, record
 from bot.services.cards import CardSigner
-from bot.services.errors import DomainError, NotAllowed
+from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.members import active_member
 from bot.services.roles import has_role
 from models import Benefit, BenefitClaim, Member, Street
@@ -69,8 +70,9 @@ class BenefitService:
     async def add(
         self, title: str, provider: str, quota: int, valid_from: date, valid_to: date,
         actor: Actor, *, street_ref: str | None = None, description: str = "",
-        first_only: bool = False,
+        first_only: bool = False, need: str | None = None,
     ) -> int:  # fmt: skip
+        """Add to the catalogue and announce it to the members it is for."""
         if quota < 1 or valid_to < valid_from or not title.strip() or not provider.strip():
             raise ValueError("a benefit needs a title, a provider, a quota of at least 1 and "
                              "a period that ends after it starts")  # fmt: skip
@@ -81,10 +83,13 @@ class BenefitService:
             benefit = Benefit(street_id=street_id, title=title.strip()[:60],
                               description=description.strip(), provider=provider.strip()[:60],
                               quota=quota, claimed=0, valid_from=valid_from, valid_to=valid_to,
-                              first_only=first_only)  # fmt: skip
+                              first_only=first_only, need=check_need(need))  # fmt: skip
             session.add(benefit)
             await session.flush()
-            after = {"title": benefit.title, "quota": quota, "street": street_ref}
+            users = await audience(session, street_id, need)
+            announced = await announce(session, users, "benefit_announced", benefit_id=benefit.id)
+            after = {"title": benefit.title, "quota": quota, "street": street_ref,
+                     "announced": announced}  # fmt: skip
             await record(session, actor, "benefit.added", "benefit", benefit.id, after=after)
             return benefit.id
 
@@ -185,6 +190,22 @@ class BenefitService:
             await record(session, actor, "benefit.redeemed", "benefit", claim.benefit_id,
                          after={"member": number})  # fmt: skip
             return Redemption(claim_id, title, number, now)
+
+
+async def benefit_view(session: AsyncSession, benefit_id: int) -> BenefitView:
+    """An outbox view's read of a benefit (NotFound when it is gone)."""
+    row = (
+        await session.execute(
+            select(Benefit, Street.name)
+            .outerjoin(Street, Street.id == Benefit.street_id)
+            .where(Benefit.id == benefit_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound()
+    b, street = row
+    return BenefitView(b.id, b.title, b.description, b.provider, street, b.quota - b.claimed,
+                       b.valid_to)  # fmt: skip
 
 
 async def _member(session: AsyncSession, user_id: int) -> Member:

@@ -54,6 +54,7 @@ KINDS = (
     "alert_reminder",  # to the federation group: an alert nobody followed up
     "service_card_arrived",  # to a member: collect the service card at the station
     "activity_announced",  # a new activity, to each member it is for (not opted out)
+    "benefit_announced",  # a new benefit service, likewise
     "activity_promoted",  # to a member moved up from an activity's waitlist
     "activity_reminder",  # the day before, to each confirmed member
 )
