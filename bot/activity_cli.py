@@ -92,6 +92,16 @@ async def activities_close(args: argparse.Namespace) -> int:
     return 0
 
 
+async def activities_call_off(args: argparse.Namespace) -> int:
+    db, service = await _open(args)
+    try:
+        told = await service.call_off(args.activity, ACTOR, args.reason)
+    finally:
+        await db.dispose()
+    print(f"activity {args.activity} cancelled; {told} members signed up or waiting are told")
+    return 0
+
+
 async def fourones(args: argparse.Namespace) -> int:
     from bot.services.admin import _street as street_by_ref
     from bot.services.four_ones import CompletionService

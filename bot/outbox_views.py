@@ -279,6 +279,14 @@ class OutboxViews:
             activity_text.announcement_text(activity), activity_text.join_keyboard(activity.id)
         )
 
+    async def _activity_called_off(self, signup_id: int) -> Outgoing:
+        activity = await self._read(signup_view, signup_id)
+        contact = None
+        if activity.street_id is not None:
+            async with self.c.db.read() as session:
+                contact = (await session.get_one(Street, activity.street_id)).contact
+        return Outgoing(activity_text.called_off_text(activity, contact))
+
     async def _benefit_announced(self, benefit_id: int) -> Outgoing:
         benefit = await self._read(benefit_view, benefit_id)
         if benefit.left <= 0 or benefit.valid_to < local(utcnow()).date():

@@ -15,6 +15,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
+    ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -39,7 +40,7 @@ from handlers.filters import PRIVATE, PlainText
 from handlers.registry import Handlers
 from handlers.review import actor_of
 from handlers.service_card import need_label
-from handlers.states import NewActivity
+from handlers.states import CallOff, NewActivity
 from models.base import utcnow
 from models.service_card import NEEDS
 
@@ -188,6 +189,60 @@ async def staff_list(message: Message, command: CommandObject, activities: Activ
         return
     await message.answer(
         view.attendance_text(shown, people), reply_markup=view.attendance_keyboard(shown)
+    )
+
+
+@router.callback_query(ActivityCb.filter(F.action == "off"))
+async def call_off_asked(
+    query: CallbackQuery, callback_data: ActivityCb, state: FSMContext,
+    activities: ActivityService,
+) -> None:  # fmt: skip
+    message = pressed_on(query)
+    try:
+        await activities.attendance(callback_data.activity, actor_of(query.from_user))
+    except NotAllowed:
+        await query.answer(_not_staff(), show_alert=True)
+        return
+    except ActivityRefused as error:
+        await query.answer(view.refusal_text(error), show_alert=True)
+        return
+    await query.answer()
+    if message is None:
+        return
+    await state.set_state(CallOff.reason)
+    await state.update_data(activity=callback_data.activity)
+    await message.answer(
+        _("{who}，请回复这条消息，说明取消活动 #{id} 的原因（会记入审计日志）。"
+          "发送 /cancel 放弃。").format(who=query.from_user.mention_html(),
+                                     id=callback_data.activity),
+        reply_markup=ForceReply(selective=True),
+    )  # fmt: skip
+
+
+@router.message(Command("cancel"), StateFilter(CallOff))
+async def call_off_dropped(message: Message, state: FSMContext) -> None:
+    await state.clear()
+    await message.answer(_("好的，活动照常进行。"))
+
+
+@router.message(CallOff.reason, PlainText())
+async def call_off(message: Message, state: FSMContext, activities: ActivityService) -> None:
+    if message.from_user is None:
+        return
+    activity_id = int((await state.get_data())["activity"])
+    await state.clear()
+    try:
+        told = await activities.call_off(
+            activity_id, actor_of(message.from_user), (message.text or "")[:200]
+        )
+    except NotAllowed:
+        await message.answer(_not_staff())
+        return
+    except ActivityRefused as error:
+        await message.answer(view.refusal_text(error))
+        return
+    await message.answer(
+        _("活动 #{id} 已取消，正在通知已报名和候补的 {n} 位会员。").format(id=activity_id, n=told)
     )
 
 

@@ -54,3 +54,9 @@ class NewActivity(StatesGroup):
     deadline = State()  # of sign-ups
     audience = State()  # every member, or those who ticked one need
     confirm = State()
+
+
+class CallOff(StatesGroup):
+    """Staff calling an activity off: why (handlers/activities.py)."""
+
+    reason = State()

@@ -253,9 +253,7 @@ async def test_announcements_and_the_reminder(world: World, activities: Activity
     assert reminded == [users[0]]
 
 
-def test_activities_at_the_command_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_activities_at_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from tests.test_cli import run, write_config
 
     config = write_config(tmp_path)
@@ -275,6 +273,8 @@ def test_activities_at_the_command_line(
     assert code == 0 and "书法体验课\t0\t20\t0\topen" in out
     code, _, err = run(capsys, config, "activities", "close", "1")
     assert code == 2 and "not over yet" in err
+    code, out, _ = run(capsys, config, "activities", "cancel", "1", "--reason", "场地维修")
+    assert (code, out) == (0, "activity 1 cancelled; 0 members signed up or waiting are told\n")
     code, out, _ = run(capsys, config, "fourones")
     assert (code, out) == (0, "street\tmembers\tservice card\tbenefit\tactivity\tall four\n"
                               "德胜街道\t0\t0\t0\t0\t0\n")  # fmt: skip
@@ -314,3 +314,33 @@ async def test_announcements_reach_the_members_the_survey_says(
     ])  # fmt: skip
     with pytest.raises(ValueError, match="unknown need"):
         await activities.create(_draft(now, 5, street_ref="DS", need="karaoke"), STAFF, now)
+
+
+async def test_staff_call_an_activity_off(world: World, activities: ActivityService) -> None:
+    now = utcnow()
+    users = await _members(world, 3)
+    activity = await activities.create(_draft(now, 2, street_ref="DS"), STAFF, now)
+    for user in users:
+        await activities.sign_up(user, activity, now)
+    await activities.cancel(users[0], activity, now)
+    with pytest.raises(NotAllowed):
+        await activities.call_off(activity, Actor(4242, "路人"), "下雨", now)
+    with pytest.raises(ActivityRefused) as caught:
+        await activities.call_off(activity, STAFF, "  ", now)
+    assert caught.value.code == "invalid"
+    with pytest.raises(ActivityRefused) as caught:
+        await activities.call_off(activity, STAFF, "下雨", now + timedelta(days=3, minutes=1))
+    assert caught.value.code == "under_way"
+    assert await activities.call_off(activity, STAFF, "下雨", now) == 2  # not the one who left
+    with pytest.raises(ActivityRefused) as caught:
+        await activities.sign_up(users[0], activity, now)
+    assert caught.value.code == "not_open"
+    assert await activities.for_member(users[1], now) == []
+    async with world.db.read() as session:
+        told = sorted(await session.scalars(
+            select(OutboxMessage.chat_id).where(OutboxMessage.kind == "activity_called_off")
+        ))  # fmt: skip
+        reason = await session.scalar(
+            select(AuditEntry.after).where(AuditEntry.action == "activity.cancelled_by_staff")
+        )
+    assert told == users[1:] and reason == {"reason": "下雨", "told": 2}

@@ -17,6 +17,8 @@ from sqlalchemy import update
 from bot import timefmt
 from bot.outbox_views import Gone
 from bot.people import WorkerData
+from bot.services.activities import ActivityDraft, ActivityService
+from bot.services.audit import Actor
 from models import Activity
 from models.base import utcnow
 from tests.conftest import make_resident_id
@@ -93,10 +95,41 @@ async def test_an_activity_from_creation_to_check_in(tmp_path: Path) -> None:
         assert "签到" in again["text"]
         attendance = await staff.say("/activity 1", "已签到 1")
         assert "✅" in attendance["text"] and "李四" in attendance["text"]
+        assert "结束活动" not in str(attendance["reply_markup"])  # not before it ends
         async with live.app.db.transaction() as session:  # the activity is over
-            await session.execute(update(Activity).values(ends_at=utcnow()))
+            over = utcnow()
+            await session.execute(
+                update(Activity).values(starts_at=over - timedelta(hours=2), ends_at=over)
+            )
+        attendance = await staff.say("/activity 1", "已签到 1")
         closed = await staff.press(attendance, "结束活动", "签到名单已确定")
         assert closed is not None and "结束活动" not in str(closed.get("reply_markup"))
         status = await keen.say("/status", "“四个一”会员服务：")
         assert "✅ 一次工会活动" in status["text"]
+        assert not live.emu.internal_errors
+
+
+async def test_staff_call_an_activity_off_in_the_chat(tmp_path: Path) -> None:
+    async with live_bot(tmp_path) as live:
+        keen = await _member(live, 2401, "孙七", 241)
+        service: ActivityService = live.app.dispatcher["activities"]
+        now = utcnow()
+        start = now + timedelta(days=2)
+        end = start + timedelta(hours=2)
+        draft = ActivityDraft("书法体验课", "职工之家", start, end, start, 10, street_ref="DS")
+        activity = await service.create(draft, Actor.cli("test"), now)
+        announced = await live.emu.wait_for(keen.user_id, "新的工会活动", since=0)
+        await keen.press(announced, "我要报名", "报名成功")
+        staff = live.staff(STAFF_IDS[0])
+        card = await staff.say(f"/activity {activity}", "书法体验课", chat_id=REVIEW_GROUP)
+        prompt = await staff.press(card, "取消活动", "说明取消活动")
+        assert prompt is not None
+        mark = live.emu.mark()
+        live.emu.send_text(
+            staff.user_id, "场地临时维修", REVIEW_GROUP, reply_to=prompt["message_id"]
+        )
+        done = await live.emu.wait_for(REVIEW_GROUP, "已取消", since=mark)
+        assert "1 位会员" in done["text"]
+        told = await live.emu.wait_for(keen.user_id, "已取消", since=mark)
+        assert "书法体验课" in told["text"]
         assert not live.emu.internal_errors

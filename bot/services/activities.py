@@ -52,9 +52,10 @@ MAX_CAPACITY = 10_000
 class ActivityRefused(DomainError):
     """`code`: not_member, unknown, not_yours (another street's), not_open (closed or
     cancelled), deadline (sign-up closed), signed_up (this member is on it: `status`),
-    not_signed_up, started, forged, not_confirmed (a waiting or cancelled sign-up),
-    too_early / too_late (outside the check-in window: `opens`, `ends`), checked_in (at
-    `at` by `by`), not_over (closing before the end), invalid (`reason`)."""
+    not_signed_up, started, under_way (calling off a started one), forged, not_confirmed
+    (a waiting or cancelled sign-up), too_early / too_late (outside the check-in window:
+    `opens`, `ends`), checked_in (at `at` by `by`), not_over (closing before the end),
+    invalid (`reason`)."""
 
     MESSAGES: ClassVar[dict[str, str]] = {
         "not_member": "only members take part in activities",
@@ -65,6 +66,7 @@ class ActivityRefused(DomainError):
         "signed_up": "already signed up",
         "not_signed_up": "not signed up",
         "started": "the activity has started",
+        "under_way": "the activity has started: it can no longer be called off",
         "forged": "not a check-in code of ours",
         "not_confirmed": "the sign-up has no confirmed place",
         "too_early": "check-in has not opened yet",
@@ -110,6 +112,7 @@ class ActivityView:
     signup_id: int | None = None
     attended_at: datetime | None = None
     position: int | None = None  # on the waitlist, from 1
+    street_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,38 @@ class ActivityService:
             await record(session, actor, "activity.closed", "activity", activity_id,
                          after={"attended": attended})  # fmt: skip
             return attended
+
+    async def call_off(
+        self, activity_id: int, actor: Actor, reason: str, now: datetime | None = None
+    ) -> int:
+        """Cancel the whole activity before it starts (weather, the place unavailable):
+        everyone signed up or waiting is told. The number told."""
+        now = now or utcnow()
+        reason = reason.strip()
+        if not reason:
+            raise ActivityRefused("invalid", reason="say why the activity is cancelled")
+        async with self.db.transaction() as session:
+            activity = await _locked(session, activity_id)
+            await _require_staff(session, actor, activity.street_id)
+            if activity.status != "open":
+                raise ActivityRefused("not_open")
+            if now >= activity.starts_at:
+                raise ActivityRefused("under_way")
+            activity.status, activity.closed_at = "cancelled", now
+            rows = await session.execute(
+                select(SIGNUPS.c.id, Member.telegram_user_id)
+                .join(Member, Member.id == SIGNUPS.c.member_id)
+                .where(SIGNUPS.c.activity_id == activity_id,
+                       SIGNUPS.c.status.in_(("confirmed", "waiting")),
+                       Member.status == "active", Member.telegram_user_id.is_not(None))
+            )  # fmt: skip
+            messages = [
+                (user, "activity_called_off", {"signup_id": signup}) for signup, user in rows
+            ]
+            told = await enqueue_batched(session, messages)
+            await record(session, actor, "activity.cancelled_by_staff", "activity", activity_id,
+                         after={"reason": reason[:200], "told": told})  # fmt: skip
+            return told
 
     async def attendance(
         self, activity_id: int, actor: Actor
@@ -553,7 +588,7 @@ async def _views(
             a.starts_at, a.ends_at, a.signup_deadline, a.capacity, a.confirmed,
             int(waiting.get(a.id, 0)), a.status,
             signup.status if signup else None, signup.id if signup else None,
-            signup.attended_at if signup else None, position,
+            signup.attended_at if signup else None, position, a.street_id,
         ))  # fmt: skip
     return views
 

@@ -3,6 +3,7 @@ and what staff read (their list, who came)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -11,6 +12,7 @@ from bot import timefmt
 from bot.callbacks import ActivityCb
 from bot.i18n import translate as _
 from bot.services.activities import ActivityRefused, ActivityView, Attendee
+from models.base import utcnow
 
 NAMES_LIMIT = 3600  # characters of a staff list, within Telegram's 4096 with the rest
 SHOWN = 10  # activities in a member's list (and its buttons)
@@ -29,6 +31,7 @@ def refusal_text(error: ActivityRefused) -> str:
         "forged": _("❌ 无效的签到码。"),
         "not_confirmed": _("❌ 这位会员没有确认的名额（在候补名单中或已取消报名）。"),
         "not_over": _("活动结束后才能结束签到。"),
+        "under_way": _("活动已经开始，不能再取消活动。"),
     }
     extra = error.extra
     if error.code == "checked_in":
@@ -153,6 +156,15 @@ def reminder_text(activity: ActivityView) -> str:
     )
 
 
+def called_off_text(activity: ActivityView, contact: str | None) -> str:
+    text = _("😔 很抱歉，工会活动“{title}”（{start}）已取消，您的报名随之取消。").format(
+        title=escape(activity.title), start=timefmt.minute(activity.starts_at)
+    )
+    if contact:
+        text += _("如有疑问，请联系街道总工会：{contact}").format(contact=escape(contact))
+    return text
+
+
 def staff_list_text(activities: list[ActivityView]) -> str:
     if not activities:
         return _("还没有活动。发送 /newactivity 创建一个。")
@@ -200,9 +212,22 @@ def attendance_text(activity: ActivityView, people: list[Attendee]) -> str:
     return "\n".join(lines)
 
 
-def attendance_keyboard(activity: ActivityView) -> InlineKeyboardMarkup | None:
+def attendance_keyboard(
+    activity: ActivityView, now: datetime | None = None
+) -> InlineKeyboardMarkup | None:
     if activity.status != "open":
         return None
+    now = now or utcnow()
+    if now < activity.starts_at:  # before the start it can still be called off
+        label = _("取消活动")
+        data = ActivityCb(action="off", activity=activity.id).pack()
+        return InlineKeyboardMarkup(
+            inline_keyboard=[[
+                InlineKeyboardButton(text=_("刷新"), callback_data=ActivityCb(
+                    action="who", activity=activity.id).pack()),
+                InlineKeyboardButton(text=label, callback_data=data),
+            ]]
+        )  # fmt: skip
     buttons = [
         InlineKeyboardButton(
             text=_("刷新"), callback_data=ActivityCb(action="who", activity=activity.id).pack()
