@@ -53,6 +53,7 @@ from bot.services.privacy import PrivacyService
 from bot.services.review import ReviewService
 from bot.services.service_cards import ServiceCardService
 from bot.services.service_levels import ServiceLevels
+from bot.services.subsidy import SubsidyService
 from bot.startup import identify
 from bot.transport import PacedRequests, ReplyDeferred
 from handlers import build_router
@@ -218,6 +219,7 @@ async def _assemble(
         membership=MembershipService(db, federation_chat_id=settings.federation.chat_id),
         service_levels=service_levels,
         service_cards=ServiceCardService(db, keys.cipher),
+        subsidy=SubsidyService(db),
         benefits=BenefitService(db, keys.benefit_signer),
         activities=ActivityService(db, keys.activity_signer),
         four_ones=CompletionService(db),

@@ -22,6 +22,8 @@ def build_router() -> Router:
         review,
         service_card,
         start,
+        street_services,
+        subsidy,
     )
 
     root = Router(name="unionbot")
@@ -40,6 +42,8 @@ def build_router() -> Router:
         enterprise_admin,
         cases,
         four_ones,
+        street_services,  # /servicecards in a street's review group
+        subsidy,  # /budget, /book, /ledger in the federation group
         federation,
         fallback,
     )

@@ -2,10 +2,15 @@
 requests in batches for the city federation (which issues the card), marks a batch sent
 and arrived (the members are told to collect theirs at the service station) and each
 card collected. Also the members' needs survey, asked once with the request, and the
-"four ones" checklist that `/status` shows."""
+"four ones" checklist that `/status` shows.
+
+The street's steps are for the street's own staff (street staff of the batch's or the
+card's street), federation staff and administrators, and the command line (no user id:
+the administrator); the role is checked in the transaction that acts."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,8 +26,9 @@ from bot.pii import PiiCipher, mask_mobile, mask_resident_id
 from bot.services import outbox
 from bot.services.admin import _street as street_by_ref
 from bot.services.audit import Actor, record
-from bot.services.errors import DomainError, NotFound
+from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.members import active_member
+from bot.services.roles import has_role
 from bot.xlsx import Sheet, workbook
 from models import (
     ActivitySignup,
@@ -37,23 +43,27 @@ from models import (
     UnionOrg,
 )
 from models.base import utcnow
-from models.service_card import NEEDS
+from models.service_card import CARD_STATUSES, NEEDS
 
 REQUESTS = ServiceCardRequest.__table__
 BATCHES = ServiceCardBatch.__table__
 HEADERS = ("序号", "会员编号", "姓名", "性别", "出生日期", "身份证号", "手机号", "工作单位",
            "所属工会", "入会日期")  # fmt: skip
+SHEET = "会员服务卡申领"
+DISTRICT_ROLES = ("federation", "admin")
 
 
 class ServiceCardRefused(DomainError):
     """`code`: not_member, nothing (no request waits to be batched), batch (no such
     batch), order (the batch is not at the step before: `status`), answered (the survey
-    was answered), not_requested (no card was asked for), collected."""
+    was answered), not_requested (no card was asked for), collected, street (the batch or
+    the card is another street's than the one asked about)."""
 
     MESSAGES: ClassVar[dict[str, str]] = {
         "not_member": "not an active member",
         "nothing": "no request is waiting to be batched",
         "batch": "no such batch",
+        "street": "the batch or the card belongs to another street",
         "order": "not at the step before this one",
         "answered": "the survey was answered already",
         "collected": "the card was collected already",
@@ -94,6 +104,26 @@ class Batch:
     workbook: bytes
 
 
+@dataclass(frozen=True)
+class BatchLine:
+    number: str
+    status: str  # batched, sent, arrived
+    cards: int
+    collected: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class StreetCards:
+    """A street's cards for its staff: requests by status (every one of CARD_STATUSES),
+    and the batches with a card not collected yet, oldest first."""
+
+    code: str
+    street: str
+    counts: dict[str, int]
+    batches: tuple[BatchLine, ...]
+
+
 class ServiceCardService:
     def __init__(self, db: Database, cipher: PiiCipher) -> None:
         self.db = db
@@ -115,9 +145,11 @@ class ServiceCardService:
                     select(REQUESTS.c.id).where(REQUESTS.c.member_id == member.id)
                 )
                 if exists is None:
-                    session.add(ServiceCardRequest(member_id=member.id, street_id=member.street_id,
-                                                   status="requested", requested_at=utcnow()))
-                    await session.flush()  # fmt: skip
+                    session.add(
+                        ServiceCardRequest(member_id=member.id, street_id=member.street_id,
+                                           status="requested", requested_at=utcnow())
+                    )  # fmt: skip
+                    await session.flush()
                     await record(session, Actor(user_id, "member"), "service_card.requested",
                                  "member", member.number)  # fmt: skip
                 return await _situation(session, member)
@@ -174,7 +206,9 @@ class ServiceCardService:
         city federation. Full id and mobile numbers only when asked (the command line:
         an administrator), and then audited."""
         async with self.db.transaction() as session:
+            await _require_staff(session, actor)
             street = await street_by_ref(session, street_ref)
+            await _require_staff(session, actor, street.id)
             # Numbered after its id, known once inserted: a unique placeholder until then.
             batch = ServiceCardBatch(street_id=street.id, number=secrets.token_hex(8),
                                      created_by=actor.name)  # fmt: skip
@@ -197,8 +231,66 @@ class ServiceCardService:
                 session, actor, "service_card.batched", "service_card_batch", batch.number,
                 after={"cards": len(taken), "full_ids": full_ids},
             )  # fmt: skip
-            data = workbook([Sheet("会员服务卡申领", HEADERS, rows)])
-            return Batch(batch.number, street.name, len(taken), data)
+            number, name = batch.number, street.name
+        # Excel is CPU work: after the commit (no lock held) and off the event loop.
+        data = await asyncio.to_thread(workbook, [Sheet(SHEET, HEADERS, rows)])
+        return Batch(number, name, len(taken), data)
+
+    async def batch_file(
+        self, batch_number: str, actor: Actor, *, street_ref: str | None = None
+    ) -> Batch:
+        """A batch's Excel file again (the first one was lost on the way), numbers masked:
+        every card of the batch, whatever step it is at. Audited."""
+        async with self.db.transaction() as session:
+            batch = await _batch(session, batch_number, actor, street_ref)
+            members = list(
+                await session.scalars(
+                    select(REQUESTS.c.member_id).where(REQUESTS.c.batch_id == batch.id)
+                )
+            )
+            rows = await self._rows(session, members, False)
+            street = await session.get_one(Street, batch.street_id)
+            await record(session, actor, "service_card.exported_again", "service_card_batch",
+                         batch.number, after={"cards": len(members)})  # fmt: skip
+            number, name = batch.number, street.name
+        data = await asyncio.to_thread(workbook, [Sheet(SHEET, HEADERS, rows)])
+        return Batch(number, name, len(members), data)
+
+    async def street_of_chat(self, chat_id: int) -> str | None:
+        """The code of the street whose review group `chat_id` is."""
+        async with self.db.read() as session:
+            return await session.scalar(select(Street.code).where(Street.review_chat_id == chat_id))
+
+    async def overview(self, street_ref: str, actor: Actor) -> StreetCards:
+        """The street's requests by status and its open batches, for its staff."""
+        async with self.db.read() as session:
+            await _require_staff(session, actor)
+            street = await street_by_ref(session, street_ref)
+            await _require_staff(session, actor, street.id)
+            counts = dict.fromkeys(CARD_STATUSES, 0)
+            for status, count in await session.execute(
+                select(REQUESTS.c.status, func.count(REQUESTS.c.id))
+                .where(REQUESTS.c.street_id == street.id)
+                .group_by(REQUESTS.c.status)
+            ):
+                counts[status] = int(count)
+            collected = func.count(REQUESTS.c.collected_at)
+            rows = await session.execute(
+                select(BATCHES.c.number, BATCHES.c.sent_at, BATCHES.c.arrived_at,
+                       BATCHES.c.created_at, func.count(REQUESTS.c.id), collected)
+                .join(REQUESTS, REQUESTS.c.batch_id == BATCHES.c.id)
+                .where(BATCHES.c.street_id == street.id)
+                .group_by(BATCHES.c.id, BATCHES.c.number, BATCHES.c.sent_at,
+                          BATCHES.c.arrived_at, BATCHES.c.created_at)
+                .having(collected < func.count(REQUESTS.c.id))
+                .order_by(BATCHES.c.id)
+            )  # fmt: skip
+            batches = tuple(
+                BatchLine(number, "batched" if sent is None else "sent" if arrived is None
+                          else "arrived", int(cards), int(done), created)
+                for number, sent, arrived, created, cards, done in rows
+            )  # fmt: skip
+            return StreetCards(street.code, street.name, counts, batches)
 
     async def _rows(
         self, session: AsyncSession, member_ids: list[int], full_ids: bool
@@ -223,16 +315,15 @@ class ServiceCardService:
             ))  # fmt: skip
         return rows
 
-    async def mark(self, batch_number: str, step: str, actor: Actor) -> int:
+    async def mark(
+        self, batch_number: str, step: str, actor: Actor, *, street_ref: str | None = None
+    ) -> int:
         """A batch sent to the city federation, or its cards arrived at the service
-        station (then each member is told to collect theirs). The number of cards."""
+        station (then each member is told to collect theirs). The number of cards.
+        `street_ref`: only a batch of that street (asked in its review group)."""
         before, column = {"sent": ("batched", "sent_at"), "arrived": ("sent", "arrived_at")}[step]
         async with self.db.transaction() as session:
-            batch = await session.scalar(
-                select(ServiceCardBatch).where(ServiceCardBatch.number == batch_number.upper())
-            )
-            if batch is None:
-                raise ServiceCardRefused("batch")
+            batch = await _batch(session, batch_number, actor, street_ref)
             moved = list(
                 await session.execute(
                     update(REQUESTS)
@@ -261,14 +352,31 @@ class ServiceCardService:
                     await outbox.enqueue_many(session, messages)
             return len(moved)
 
-    async def collected(self, member_number: str, actor: Actor) -> None:
-        """The member took their card at the service station: the item is done."""
+    async def collected(
+        self, member_number: str, actor: Actor, *, street_ref: str | None = None
+    ) -> None:
+        """The member took their card at the service station: the item is done. For staff
+        of the street the card was asked for in (its batch went from there and it arrived
+        there), or of the member's street when no card was asked for.
+        `street_ref`: only a card of that street (asked in its review group)."""
         async with self.db.transaction() as session:
-            member_id = await session.scalar(
-                select(Member.id).where(Member.number == member_number.upper())
-            )
-            if member_id is None:
+            await _require_staff(session, actor)
+            member = (
+                await session.execute(
+                    select(Member.id, Member.street_id).where(
+                        Member.number == member_number.strip().upper()
+                    )
+                )
+            ).first()
+            if member is None:
                 raise NotFound(f"member {member_number}")
+            member_id, street_id = member
+            asked_in = await session.scalar(
+                select(REQUESTS.c.street_id).where(REQUESTS.c.member_id == member_id)
+            )
+            street_id = asked_in or street_id
+            await _require_staff(session, actor, street_id)
+            await _require_street(session, street_id, street_ref)
             done = await session.execute(
                 update(REQUESTS)
                 .where(REQUESTS.c.member_id == member_id, REQUESTS.c.status == "arrived")
@@ -298,6 +406,36 @@ class ServiceCardService:
                 .order_by(Street.name)
             )
             return [(name, int(a), int(b), int(c)) for name, a, b, c in rows]
+
+
+async def _require_staff(session: AsyncSession, actor: Actor, street_id: int | None = None) -> None:
+    """The command line (the administrator), federation staff or an administrator, or
+    active street staff of `street_id` (of any street when None: asked before looking
+    anything up, so that nobody else learns what exists)."""
+    if actor.user_id is None or await has_role(session, actor.user_id, DISTRICT_ROLES):
+        return
+    if not await has_role(session, actor.user_id, ("street",), street_id=street_id):
+        raise NotAllowed()
+
+
+async def _require_street(session: AsyncSession, street_id: int, street_ref: str | None) -> None:
+    if street_ref is not None and (await street_by_ref(session, street_ref)).id != street_id:
+        raise ServiceCardRefused("street")
+
+
+async def _batch(
+    session: AsyncSession, batch_number: str, actor: Actor, street_ref: str | None
+) -> ServiceCardBatch:
+    """The batch, for staff of its street or the district's; of `street_ref` if given."""
+    await _require_staff(session, actor)
+    batch = await session.scalar(
+        select(ServiceCardBatch).where(ServiceCardBatch.number == batch_number.strip().upper())
+    )
+    if batch is None:
+        raise ServiceCardRefused("batch")
+    await _require_staff(session, actor, batch.street_id)
+    await _require_street(session, batch.street_id, street_ref)
+    return batch
 
 
 async def _member(session: AsyncSession, user_id: int) -> Member:

@@ -8,6 +8,7 @@ ledger are sums over the same entries, so they agree with each other (invariant 
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -367,7 +368,7 @@ class SubsidyService:
             years = [year] if year is not None else await _years(session)
             streets = [row for y in years for row in await _street_rows(session, y)]
             activities = await _activity_rows(session, year)
-        return workbook([
+        return await asyncio.to_thread(workbook, [
             Sheet("明细", ("记账编号", "类型", "日期", "活动编号", "活动", "街道", "会员编号",
                          "金额（元）", "经办人", "备注"), details),
             Sheet("按街道", ("年度", "街道", "预算（元）", "已用（元）", "余额（元）", "活动数",
