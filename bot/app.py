@@ -53,7 +53,9 @@ from bot.services.privacy import PrivacyService
 from bot.services.review import ReviewService
 from bot.services.service_cards import ServiceCardService
 from bot.services.service_levels import ServiceLevels
+from bot.services.stats import StatsService
 from bot.services.subsidy import SubsidyService
+from bot.services.weekly_digest import WeeklyDigests
 from bot.startup import identify
 from bot.transport import PacedRequests, ReplyDeferred
 from handlers import build_router
@@ -223,6 +225,13 @@ async def _assemble(
         benefits=BenefitService(db, keys.benefit_signer),
         activities=ActivityService(db, keys.activity_signer),
         four_ones=CompletionService(db),
+        stats=StatsService(db, threshold, settings.service.review_days),
+        weekly_digests=WeeklyDigests(
+            db,
+            settings.federation.chat_id,
+            settings.federation.weekly_digest_day,
+            settings.federation.weekly_digest_at,
+        ),
         job_changes=JobChangeService(
             db, threshold=threshold, federation_chat_id=settings.federation.chat_id
         ),
@@ -263,6 +272,7 @@ async def _assemble(
             staff_locale=settings.i18n.default_locale,
             preferences=preferences,
             service_levels=service_levels,
+            case_idle_days=settings.federation.case_idle_days,
         )
     )
     sender = OutboxSender(

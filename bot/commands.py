@@ -3,10 +3,10 @@
 Who sees what (each description in Chinese with English after it):
 - workers, in their private chat (scope all_private_chats): the worker menu;
 - groups the bot does not serve (all_group_chats): /bind, the only command answered there;
-- each bound street review group (chat): /servicecards, /activity, /fourones, /whoami,
+- each bound street review group (chat): /stats, /servicecards, /activity, /fourones, /whoami,
   and /cancel for a reject reason or an employer search in progress;
 - the federation group (chat): /cases, /case, /newcase, /search, /merge, /budget, /book,
-  /ledger, /activity, /fourones, /whoami;
+  /ledger, /stats, /activity, /fourones, /whoami;
 - administrators in a served group (chat_member): that group's menu and /grant, /revoke;
 - staff in their private chat (chat, chat_id = their user id): their roles' commands
   (/assist for street staff, /grant and /revoke for administrators, /whoami), then the
@@ -78,7 +78,9 @@ UNSERVED_GROUP: tuple[Command, ...] = (("bind", "绑定审核群 / Bind this gro
 WHOAMI: Command = ("whoami", "我的角色 / My roles")
 ACTIVITY: Command = ("activity", "活动报名与签到 / Activities: sign-ups and attendance")
 FOUR_ONES: Command = ("fourones", "“四个一”完成情况 / The four ones, completed")
+STATS: Command = ("stats", "统计 / Statistics")
 REVIEW_GROUP: tuple[Command, ...] = (
+    STATS,
     ("servicecards", "会员服务卡报送 / Service cards"),
     ACTIVITY,
     FOUR_ONES,
@@ -94,6 +96,7 @@ FEDERATION_GROUP: tuple[Command, ...] = (
     ("budget", "活动经费预算 / Subsidy budgets"),
     ("book", "活动费用记账 / Book an activity's cost"),
     ("ledger", "活动经费台账 / Subsidy ledger (Excel)"),
+    STATS,
     ACTIVITY,
     FOUR_ONES,
     WHOAMI,

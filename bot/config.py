@@ -118,8 +118,17 @@ class FederationSettings(Section):
     case_preparing_days: int = Field(150, ge=1, le=730)
     # How often the bot looks for reminders due (cases, review digests, alerts).
     reminders_every_minutes: float = Field(5.0, gt=0)
+    # The weekly digest to the federation group: ISO weekday (1 = Monday; 0 = none) and
+    # Beijing time.
+    weekly_digest_day: int = Field(1, ge=0, le=7)
+    weekly_digest_time: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
     _chat_id_is_a_group = field_validator("chat_id")(_group_chat_id)
+
+    @property
+    def weekly_digest_at(self) -> time:
+        hours, minutes = self.weekly_digest_time.split(":")
+        return time(int(hours), int(minutes))
 
     @property
     def case_idle(self) -> timedelta:

@@ -32,7 +32,12 @@ def local_settings(
     data: dict[str, Any] = {
         "telegram": {"token": token, "api_base": api_base, "bot_username": DEMO_USERNAME},
         "database": {"url": url},
-        "federation": {"chat_id": federation_chat_id, "founding_threshold": threshold},
+        # No weekly digest unless asked: it would go out at start on some weekdays only.
+        "federation": {
+            "chat_id": federation_chat_id,
+            "founding_threshold": threshold,
+            "weekly_digest_day": 0,
+        },
         "security": {"data_key": generate_key(), "lookup_key": generate_key()},
     }
     for name, values in sections.items():

@@ -17,8 +17,10 @@ from bot import workdays
 from bot.db import Database
 from bot.handoff import unseal
 from bot.i18n import CatalogI18n
+from bot.i18n import translate as _
 from bot.pii import PiiCipher, mask_mobile, mask_resident_id
 from bot.render.card import CardData, render_card_async
+from bot.render.charts import new_members_png
 from bot.render.fonts import FontStack
 from bot.services.activities import activity_view, signup_view
 from bot.services.benefits import benefit_view
@@ -31,6 +33,7 @@ from bot.services.membership import events_of, transfer_view
 from bot.services.preferences import PreferenceService
 from bot.services.rosters import roster, roster_xlsx
 from bot.services.service_levels import ServiceLevels
+from bot.services.stats import Period, StatsService
 from bot.timefmt import BEIJING, local
 from bot.views import activity as activity_text
 from bot.views import alert as alert_view
@@ -40,6 +43,7 @@ from bot.views import delivery as delivery_view
 from bot.views import job_change as job_view
 from bot.views import review as review_view
 from bot.views import service as service_view
+from bot.views import stats as stats_view
 from bot.views import worker as worker_view
 from models import (
     AnnouncementOptOut,
@@ -86,6 +90,7 @@ class ViewContext:
     staff_locale: str
     preferences: PreferenceService
     service_levels: ServiceLevels
+    case_idle_days: int = 30
 
 
 class OutboxViews:
@@ -372,6 +377,24 @@ class OutboxViews:
             service_view.alert_reminder_text(alert_id, enterprise.name, alert.member_count, days),
             service_view.alert_reminder_keyboard(alert_id),
         )
+
+    async def _weekly_digest(self, week: str, since: str, until: str) -> Outgoing:
+        stats = self._stats()
+        period = Period.between(date.fromisoformat(since), date.fromisoformat(until))
+        text = stats_view.weekly_text(
+            await stats.overview(None, period), await stats.by_street(period),
+            await stats.next_to_found(None, limit=5), await stats.cases_by_stage(None),
+            self.c.case_idle_days,
+        )  # fmt: skip
+        return Outgoing(text)
+
+    async def _weekly_digest_chart(self, week: str) -> Outgoing:
+        months = await self._stats().monthly_new_members(None, months=12)
+        png = await asyncio.to_thread(new_members_png, months, self.c.fonts)
+        return Outgoing(_("每月新会员（近 12 个月，按街道）"), photo=png)
+
+    def _stats(self) -> StatsService:
+        return StatsService(self.c.db, self.c.threshold, self.c.service_levels.settings.review_days)
 
     async def _case_reminder(self, case_id: int, why: str) -> Outgoing:
         return Outgoing(case_view.reminder_text(await self._case(case_id), why, utcnow()))

@@ -1,7 +1,7 @@
 """Reminders, run inside the bot process by the sender (one process), at start and then
 every `federation.reminders_every_minutes`: founding cases that stall, review groups'
-daily digests of waiting applications, alerts nobody followed up, and the day-before
-reminders of activities."""
+daily digests of waiting applications, alerts nobody followed up, the day-before
+reminders of activities and the federation's weekly digest."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from bot.config import FederationSettings
 from bot.services.activities import ActivityService
 from bot.services.founding import FoundingService
 from bot.services.service_levels import ServiceLevels
+from bot.services.weekly_digest import WeeklyDigests
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ async def reminder_loop(
     founding: FoundingService,
     service_levels: ServiceLevels,
     activities: ActivityService,
+    weekly: WeeklyDigests,
     settings: FederationSettings,
     stop: asyncio.Event,
 ) -> None:
@@ -35,6 +37,8 @@ async def reminder_loop(
             )
             due = await service_levels.send_due(now)
             reminded = await activities.send_reminders(now)
+            if await weekly.send_due(now):
+                log.info("reminders: the weekly digest is on its way to the federation group")
         except Exception as error:
             log.error("reminders failed: %s", type(error).__name__, exc_info=error)
         else:

@@ -158,6 +158,7 @@ async def _sender_role(app: App, stop: asyncio.Event) -> None:
                     app.dispatcher["founding"],
                     app.dispatcher["service_levels"],
                     app.dispatcher["activities"],
+                    app.dispatcher["weekly_digests"],
                     app.settings.federation,
                     stop,
                 ),

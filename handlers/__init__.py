@@ -22,6 +22,7 @@ def build_router() -> Router:
         review,
         service_card,
         start,
+        stats,
         street_services,
         subsidy,
     )
@@ -42,6 +43,7 @@ def build_router() -> Router:
         enterprise_admin,
         cases,
         four_ones,
+        stats,  # /stats in a staff group
         street_services,  # /servicecards in a street's review group
         subsidy,  # /budget, /book, /ledger in the federation group
         federation,

@@ -20,6 +20,7 @@ from models.org import (
     Street,
     UnboundGroup,
     UnionOrg,
+    WeeklyDigest,
 )
 from models.outbox import OutboxMessage
 from models.runtime import (
@@ -73,4 +74,5 @@ __all__ = [
     "UnboundGroup",
     "UnionOrg",
     "UserPreference",
+    "WeeklyDigest",
 ]

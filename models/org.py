@@ -39,6 +39,15 @@ class DailyDigest(Base):
     waiting: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class WeeklyDigest(Base):
+    """The federation's weekly digest, claimed once per ISO week ("2026-W49")."""
+
+    __tablename__ = "weekly_digest"
+
+    week: Mapped[str] = mapped_column(Bounded(8), primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class UnionOrg(Base):
     __tablename__ = "union_org"
 

@@ -57,6 +57,8 @@ KINDS = (
     "benefit_announced",  # a new benefit service, likewise
     "activity_promoted",  # to a member moved up from an activity's waitlist
     "activity_reminder",  # the day before, to each confirmed member
+    "weekly_digest",  # to the federation group, once a week: the week's figures
+    "weekly_digest_chart",  # with it: new members per month
     "activity_called_off",  # staff cancelled the activity: to each member on it or waiting
 )
 # Kinds that change an existing message (the payload's message_id): repeating one is
