@@ -20,6 +20,7 @@ from aiogram.utils.i18n import I18nMiddleware
 from bot.commands import CommandMenus
 from bot.config import ConfigError, Settings
 from bot.db import Database
+from bot.exports import ExportService
 from bot.fsm_storage import DatabaseStorage
 from bot.handoff import OutboxHandoff
 from bot.i18n import CatalogI18n, build_i18n, pick_locale
@@ -225,6 +226,7 @@ async def _assemble(
         benefits=BenefitService(db, keys.benefit_signer),
         activities=ActivityService(db, keys.activity_signer),
         four_ones=CompletionService(db),
+        exports=ExportService(db, keys.cipher, threshold),
         stats=StatsService(db, threshold, settings.service.review_days),
         weekly_digests=WeeklyDigests(
             db,

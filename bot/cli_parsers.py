@@ -438,3 +438,33 @@ def add_subsidy_commands(commands: Any) -> None:
     ledger.add_argument("--xlsx", type=Path, metavar="FILE", required=True)
     ledger.add_argument("--year", type=int, help="default: every year")
     ledger.set_defaults(handler=run("subsidy_ledger"))
+
+
+EXPORT_TOPICS = ("members", "applications", "enterprises", "cases", "activities", "ledger")
+
+
+def add_export_commands(commands: Any) -> None:
+    run = implementation("bot.export_cli")
+    export = commands.add_parser(
+        "export",
+        help="Excel exports: members, applications, enterprises, cases, activities, ledger",
+        description="Writes one topic as an Excel file for people: 会员名册 (members), 入会申请 "
+        "(applications), 企业与建会进度 (enterprises), 建会工作 (cases), 活动与签到 "
+        "(activities), 经费台账 (ledger). The whole district unless --street; resident id and "
+        "mobile numbers masked unless --full-ids. Every export is in the audit log.",
+    )
+    export.add_argument("topic", choices=EXPORT_TOPICS)
+    export.add_argument("--xlsx", type=Path, required=True, metavar="FILE")
+    export.add_argument("--street", help="one street (code or name); default: the district")
+    export.add_argument(
+        "--full-ids",
+        action="store_true",
+        help="full resident id and mobile numbers (members, applications; audited)",
+    )
+    export.add_argument(
+        "--year",
+        type=int,
+        help="one year (Beijing time) of joining, submission, opening, the activity's start "
+        "or the ledger's year",
+    )
+    export.set_defaults(handler=run("export"))

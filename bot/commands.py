@@ -3,10 +3,10 @@
 Who sees what (each description in Chinese with English after it):
 - workers, in their private chat (scope all_private_chats): the worker menu;
 - groups the bot does not serve (all_group_chats): /bind, the only command answered there;
-- each bound street review group (chat): /stats, /servicecards, /activity, /fourones, /whoami,
-  and /cancel for a reject reason or an employer search in progress;
+- each bound street review group (chat): /stats, /export, /servicecards, /activity,
+  /fourones, /whoami, and /cancel for a reject reason or an employer search in progress;
 - the federation group (chat): /cases, /case, /newcase, /search, /merge, /budget, /book,
-  /ledger, /stats, /activity, /fourones, /whoami;
+  /ledger, /stats, /export, /activity, /fourones, /whoami;
 - administrators in a served group (chat_member): that group's menu and /grant, /revoke;
 - staff in their private chat (chat, chat_id = their user id): their roles' commands
   (/assist for street staff, /grant and /revoke for administrators, /whoami), then the
@@ -79,8 +79,10 @@ WHOAMI: Command = ("whoami", "我的角色 / My roles")
 ACTIVITY: Command = ("activity", "活动报名与签到 / Activities: sign-ups and attendance")
 FOUR_ONES: Command = ("fourones", "“四个一”完成情况 / The four ones, completed")
 STATS: Command = ("stats", "统计 / Statistics")
+EXPORT: Command = ("export", "导出Excel / Export to Excel")
 REVIEW_GROUP: tuple[Command, ...] = (
     STATS,
+    EXPORT,
     ("servicecards", "会员服务卡报送 / Service cards"),
     ACTIVITY,
     FOUR_ONES,
@@ -97,6 +99,7 @@ FEDERATION_GROUP: tuple[Command, ...] = (
     ("book", "活动费用记账 / Book an activity's cost"),
     ("ledger", "活动经费台账 / Subsidy ledger (Excel)"),
     STATS,
+    EXPORT,
     ACTIVITY,
     FOUR_ONES,
     WHOAMI,

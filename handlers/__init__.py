@@ -12,6 +12,7 @@ def build_router() -> Router:
         benefits,
         cases,
         enterprise_admin,
+        exports,
         fallback,
         federation,
         form,
@@ -46,6 +47,7 @@ def build_router() -> Router:
         stats,  # /stats in a staff group
         street_services,  # /servicecards in a street's review group
         subsidy,  # /budget, /book, /ledger in the federation group
+        exports,  # /export in a staff group
         federation,
         fallback,
     )
