@@ -19,7 +19,9 @@ demo: $(STAMP)
 
 # The suite runs twice: on SQLite, then on a throwaway PostgreSQL cluster (when its server
 # is installed; otherwise it says so). Extra pytest arguments: make test ARGS="-k outbox".
+# The dashboard's tests use Debian's chromium and chromium-driver (scripts/system_packages.sh).
 test: $(STAMP)
+	bash scripts/system_packages.sh  # the browser of the dashboard's tests, if it went missing
 	$(BIN)/ruff check .
 	$(BIN)/python -m tests.run_engines $(ARGS)
 

@@ -59,6 +59,7 @@ from bot.services.subsidy import SubsidyService
 from bot.services.weekly_digest import WeeklyDigests
 from bot.startup import identify
 from bot.transport import PacedRequests, ReplyDeferred
+from bot.web.sessions import DashboardAuth
 from handlers import build_router
 
 log = logging.getLogger(__name__)
@@ -252,6 +253,7 @@ async def _assemble(
             form_cache=storage,
         ),
         binding=BindingService(db, keys.hasher),
+        dashboard=DashboardAuth(db, keys.hasher, settings.dashboard.session_lifetime),
         menus=CommandMenus(bot, MenuService(db), federation_chat_id=settings.federation.chat_id),
         settings=settings,
         # The name check asks the fonts the cards are drawn with.

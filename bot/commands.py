@@ -3,13 +3,15 @@
 Who sees what (each description in Chinese with English after it):
 - workers, in their private chat (scope all_private_chats): the worker menu;
 - groups the bot does not serve (all_group_chats): /bind, the only command answered there;
-- each bound street review group (chat): /stats, /export, /servicecards, /activity,
-  /fourones, /whoami, and /cancel for a reject reason or an employer search in progress;
+- each bound street review group (chat): /stats, /export, /dashboard, /servicecards,
+  /activity, /fourones, /whoami, and /cancel for a reject reason or an employer search in
+  progress;
 - the federation group (chat): /cases, /case, /newcase, /search, /merge, /budget, /book,
-  /ledger, /stats, /export, /activity, /fourones, /whoami;
+  /ledger, /stats, /export, /dashboard, /activity, /fourones, /whoami;
 - administrators in a served group (chat_member): that group's menu and /grant, /revoke;
 - staff in their private chat (chat, chat_id = their user id): their roles' commands
-  (/assist for street staff, /grant and /revoke for administrators, /whoami), then the
+  (/assist for street staff, /newactivity and /activity for staff, /grant and /revoke for
+  administrators, /whoami), then the
   worker menu, since those commands work for them too.
 Telegram shows the first list set along its precedence (chat_member, then chat, then
 all_group_chats in groups; chat, then all_private_chats in private chats), so each more
@@ -80,9 +82,11 @@ ACTIVITY: Command = ("activity", "活动报名与签到 / Activities: sign-ups a
 FOUR_ONES: Command = ("fourones", "“四个一”完成情况 / The four ones, completed")
 STATS: Command = ("stats", "统计 / Statistics")
 EXPORT: Command = ("export", "导出Excel / Export to Excel")
+DASHBOARD: Command = ("dashboard", "网页看板 / Dashboard")
 REVIEW_GROUP: tuple[Command, ...] = (
     STATS,
     EXPORT,
+    DASHBOARD,
     ("servicecards", "会员服务卡报送 / Service cards"),
     ACTIVITY,
     FOUR_ONES,
@@ -100,6 +104,7 @@ FEDERATION_GROUP: tuple[Command, ...] = (
     ("ledger", "活动经费台账 / Subsidy ledger (Excel)"),
     STATS,
     EXPORT,
+    DASHBOARD,
     ACTIVITY,
     FOUR_ONES,
     WHOAMI,

@@ -187,6 +187,46 @@ class ServiceSettings(Section):
         return time(int(hours), int(minutes))
 
 
+class DashboardSettings(Section):
+    """The web dashboard, served by the bot process: on the webhook's listener under
+    /dashboard/ in webhook mode, on its own listener with polling."""
+
+    enabled: bool = False
+    # Polling only: where the dashboard listens (put a reverse proxy with HTTPS in front).
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(8090, ge=1, le=65535)
+    # The address people open, as the sign-in links name it (https:// behind a proxy:
+    # the session cookie is then marked Secure).
+    public_url: str = "http://127.0.0.1:8090"
+    # How long a sign-in lasts.
+    session_hours: float = Field(8.0, gt=0, le=24 * 7)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_shape(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 - raises for a port out of range
+        except ValueError:
+            raise ValueError("the port must be a number from 1 to 65535") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an http:// or https:// address, e.g. https://union.example.org"
+            )
+        if parts.path or parts.query or parts.fragment or any(c.isspace() for c in value):
+            raise ValueError("must be the site's address alone (the dashboard is at /dashboard/)")
+        return value
+
+    @property
+    def secure(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @property
+    def session_lifetime(self) -> timedelta:
+        return timedelta(hours=self.session_hours)
+
+
 class RetentionSettings(Section):
     # Half-filled forms nobody touched for this long are deleted.
     drafts_days: int = Field(30, ge=1)
@@ -210,6 +250,7 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = OutboxSettings()
     retention: RetentionSettings = RetentionSettings()
     service: ServiceSettings = ServiceSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
 
 def load_settings(

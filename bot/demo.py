@@ -13,7 +13,9 @@ sends and hands out; the member claims a benefit service and staff scan its code
 staff create an activity with three places in the chat, it is announced (not to the member
 who sent /notify off), fills up, a cancellation moves the member up from the waitlist,
 staff scan check-in codes at the door and close it, and its cost is booked against the
-street's subsidy budget. That member's /status then shows all four items done.
+street's subsidy budget. That member's /status then shows all four items done. Last, the
+federation asks /stats (the figures and two charts), exports the members register in its
+group, and a staff member's view of the web dashboard is captured in headless Chromium.
 """
 
 from __future__ import annotations
@@ -123,6 +125,8 @@ async def run_demo(out: Path) -> int:
             await _transfer(emu, out)
             await _member_life(emu, points)
             await _four_ones(emu, app, out)
+            await _statistics(emu, out)
+            await _exports_and_dashboard(emu, app, out)
             await _wait_for_outbox(emu)
             summary = await _summary(app.db)
         written = await write_posters(settings, points, out / "posters", username=DEMO_USERNAME)
@@ -136,6 +140,9 @@ async def run_demo(out: Path) -> int:
     say(f"the service-card batch: {out / 'service-card-batch.xlsx'}; a benefit's QR code: "
         f"{out / 'benefit-qr.png'}; a check-in QR code: {out / 'check-in-qr.png'}")  # fmt: skip
     say(f"the activity subsidy ledger: {out / 'subsidy-ledger.xlsx'}")
+    say(f"the members register: {out / 'member-register.xlsx'}; /stats charts: "
+        f"{out / 'stats-new-members.png'}, {out / 'stats-threshold.png'}; the dashboard: "
+        f"{out / 'dashboard-overview.png'}")  # fmt: skip
     say(f"transcript in {out / 'transcript.txt'}")
     say(f"database: {out / 'unionbot.db'}")
     say(f"demo finished in {time.monotonic() - started:.1f} s")
@@ -403,6 +410,45 @@ async def _activity(emu: Emulator, app: App, out: Path, member: Worker) -> None:
     federation_staff = Person(emu, FEDERATION_STAFF[0][0], FEDERATION_STAFF[0][1])
     await federation_staff.say("/fourones", "四个一", chat_id=FEDERATION_GROUP)
     say("  /fourones in the federation group: the four ones completed, per street")
+
+
+async def _statistics(emu: Emulator, out: Path) -> None:
+    """The federation's /stats: the district's figures, a row per street, and the charts."""
+    federation = Person(emu, FEDERATION_STAFF[0][0], FEDERATION_STAFF[0][1])
+    before = len([m for m in emu.messages(FEDERATION_GROUP) if "photo" in m])
+    await federation.say("/stats", "全区", chat_id=FEDERATION_GROUP)
+    await _wait_for_outbox(emu)  # the charts follow the text
+    charts = [m for m in emu.messages(FEDERATION_GROUP) if "photo" in m][before:]
+    for name, chart in zip(("stats-new-members.png", "stats-threshold.png"), charts, strict=False):
+        image = emu.file_bytes(chart["photo"][-1]["file_id"])
+        await asyncio.to_thread((out / name).write_bytes, image)
+    say(f"  /stats in the federation group: the district's figures and {len(charts)} charts "
+        f"({out / 'stats-new-members.png'}, {out / 'stats-threshold.png'})")  # fmt: skip
+
+
+async def _exports_and_dashboard(emu: Emulator, app: App, out: Path) -> None:
+    """The federation exports the members register in its group (masked), and a staff
+    member's view of the web dashboard is captured in a real browser."""
+    federation = Person(emu, FEDERATION_STAFF[0][0], FEDERATION_STAFF[0][1])
+    mark = emu.mark()
+    await federation.say("/export members", chat_id=FEDERATION_GROUP)
+    sent = await emu.wait_for(
+        lambda m: "document" in m and m["chat"]["id"] == FEDERATION_GROUP, since=mark,
+        timeout=60,
+    )  # fmt: skip
+    data = emu.file_bytes(sent["document"]["file_id"])
+    await asyncio.to_thread((out / "member-register.xlsx").write_bytes, data)
+    say(f"  /export members in the federation group: {out / 'member-register.xlsx'} (masked)")
+    try:
+        from bot.web.screenshot import screenshot_overview
+
+        await screenshot_overview(app, FEDERATION_STAFF[0][0], out / "dashboard-overview.png")
+    except Exception as error:  # no browser here: the demo goes on without the picture
+        say(f"  (no dashboard screenshot: {type(error).__name__}: {error}; "
+            "scripts/system_packages.sh installs chromium)")  # fmt: skip
+    else:
+        say(f"  the dashboard's overview, signed in through a one-time link: "
+            f"{out / 'dashboard-overview.png'}")  # fmt: skip
 
 
 async def _move_activity(app: App, start: datetime) -> None:

@@ -17,6 +17,8 @@ from bot.commands import set_menus
 from bot.reminders import reminder_loop
 from bot.retention import retention_loop
 from bot.transfer_job import transfer_loop
+from bot.web.server import mount as mount_dashboard
+from bot.web.server import own_listener as dashboard_listener
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +127,10 @@ async def serve(
         if webhook:
             await _serve_webhook(app, stop, on_ready)
         else:
-            if on_ready:
-                await on_ready()
-            await poll(app, stop)
+            async with dashboard_listener(app):  # [dashboard] on its own port, if enabled
+                if on_ready:
+                    await on_ready()
+                await poll(app, stop)
     finally:
         await app.processor.drain()
         for task in tasks:
@@ -208,7 +211,10 @@ async def _serve_webhook(
     secret = hook.secret.get_secret_value()
     if not hook.url or not secret:
         raise ValueError("webhook mode needs telegram.webhook.url and telegram.webhook.secret")
-    runner = web.AppRunner(webhook_app(app, hook.path, secret))
+    web_app = webhook_app(app, hook.path, secret)
+    if app.settings.dashboard.enabled:
+        mount_dashboard(web_app, app)  # under /dashboard/ on the same listener
+    runner = web.AppRunner(web_app)
     await runner.setup()
     site = web.TCPSite(runner, hook.listen_host, hook.listen_port, reuse_port=hook.reuse_port)
     await site.start()

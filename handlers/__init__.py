@@ -11,6 +11,7 @@ def build_router() -> Router:
         assisted,
         benefits,
         cases,
+        dashboard,
         enterprise_admin,
         exports,
         fallback,
@@ -48,6 +49,7 @@ def build_router() -> Router:
         street_services,  # /servicecards in a street's review group
         subsidy,  # /budget, /book, /ledger in the federation group
         exports,  # /export in a staff group
+        dashboard,  # /dashboard in any chat: the link goes to the private chat
         federation,
         fallback,
     )

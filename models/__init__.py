@@ -6,6 +6,7 @@ from models.application import Application
 from models.audit import AuditEntry
 from models.base import Base
 from models.benefit import Benefit, BenefitClaim
+from models.dashboard import DashboardLink, DashboardSession
 from models.enterprise import Enterprise
 from models.founding import FoundingCase
 from models.keycheck import KeyCheck
@@ -49,6 +50,8 @@ __all__ = [
     "ChangeStamp",
     "CommandMenu",
     "DailyDigest",
+    "DashboardLink",
+    "DashboardSession",
     "Enterprise",
     "FoundingCase",
     "FsmRecord",

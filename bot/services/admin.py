@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.changes import ORG_TOPIC
@@ -20,7 +20,7 @@ from bot.services.audit import Actor, record
 from bot.services.errors import DomainError, NotFound
 from bot.services.unions import joint_union
 from bot.union_names import joint_union_name
-from models import Application, ReceptionPoint, Staff, Street, UnionOrg
+from models import Application, DashboardSession, ReceptionPoint, Staff, Street, UnionOrg
 from models.org import POINT_KINDS, STAFF_ROLES
 
 STREET_CODE = re.compile(r"^[A-Z][A-Z0-9]{1,7}$")
@@ -375,6 +375,10 @@ class AdminService:
                 "staff",
                 user_id,
                 before={"role": staff.role, "street_id": staff.street_id},
+            )
+        if rows:  # signed out of the web dashboard everywhere, whatever roles remain
+            await session.execute(
+                delete(DashboardSession).where(DashboardSession.user_id == user_id)
             )
         return rows
 
