@@ -531,7 +531,7 @@ async def _member_share(session: AsyncSession, street_id: int | None) -> Ratio:
 
 async def _four_ones(session: AsyncSession, street_id: int | None) -> tuple[int, ...]:
     """All four, then the service card, the benefit and the activity."""
-    done = done_per_member()
+    done = done_per_member(street_id)
     card, benefit, activity, all_four = done_columns(done)
     row = (
         await session.execute(
