@@ -245,6 +245,11 @@ async def test_federation_staff_see_the_district_and_every_street(tmp_path: Path
             html = await page.text()
         assert page.status == 200 and "<script>" not in html
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;有限公司" in html
+        # A name a worker typed may hold a mobile number: masked, as on review cards.
+        typed = await other_street_enterprise(live, other, "张三13912345678工作室")
+        async with http.get(f"{base}/dashboard/enterprises/{typed}") as page:
+            html = await page.text()
+        assert "13912345678" not in html and "139****5678" in html
 
 
 async def test_security_headers_on_every_kind_of_response(tmp_path: Path) -> None:

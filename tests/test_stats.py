@@ -13,6 +13,7 @@ from pathlib import Path
 from PIL import Image
 from sqlalchemy import func, select, update
 
+from bot.i18n import build_i18n
 from bot.people import WorkerData
 from bot.render.charts import new_members_png, threshold_png
 from bot.render.fonts import find_font_stack
@@ -20,6 +21,7 @@ from bot.services.audit import Actor
 from bot.services.four_ones import CompletionService
 from bot.services.stats import Period, Ratio, StatsService
 from bot.services.weekly_digest import WeeklyDigests
+from bot.views import stats as stats_view
 from models import (
     Activity,
     ActivitySignup,
@@ -285,3 +287,15 @@ async def test_the_four_ones_counts(world: World) -> None:
     )
     (point,) = await CompletionService(world.db).by_point(world.street_id)
     assert (point.members, point.benefit, point.activity, point.all_four) == (5, 2, 1, 1)
+
+
+async def test_names_workers_typed_are_masked(world: World) -> None:
+    await _scene(world)
+    async with world.db.transaction() as session:
+        session.add(Enterprise(name="张三13912345678工作室", name_key="张三工作室",
+                               member_count=3, street_id=world.street_id))  # fmt: skip
+    nearest = await StatsService(world.db, threshold=5).next_to_found(None)
+    i18n = build_i18n()
+    with i18n.context(), i18n.use_locale("zh"):
+        text = "\n".join(stats_view.next_lines(nearest))
+    assert "13912345678" not in text and "张三139****5678工作室" in text

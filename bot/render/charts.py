@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from bot.pii import mask_numbers
 from bot.render.fonts import FontStack
 from bot.services.stats import MonthCount, Progress
 
@@ -104,7 +105,9 @@ def threshold_png(
 ) -> bytes:
     """The enterprises closest to the threshold, as bars toward it."""
     figure, axes = _figure(fonts, height=max(2.5, 0.45 * len(progress) + 1.5))
-    names = [p.name if len(p.name) <= 16 else p.name[:15] + "…" for p in progress][::-1]
+    # Names typed by workers may hold an id or mobile number: masked, as on review cards.
+    shown = [mask_numbers(p.name) for p in progress]
+    names = [name if len(name) <= 16 else name[:15] + "…" for name in shown][::-1]
     counts = [p.members for p in progress][::-1]
     axes.barh(names, counts, color="#c0392b")
     axes.axvline(threshold, color="#555555", linestyle="--", linewidth=1)

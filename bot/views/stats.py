@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from bot.i18n import translate as _
+from bot.pii import mask_numbers
 from bot.services.stats import Overview, Progress, Ratio, StageFigures, StreetFigures
 
 MAX_STREETS = 30  # rows of a digest, within Telegram's 4096 characters
@@ -88,7 +89,7 @@ def next_lines(progress: list[Progress]) -> list[str]:
         days = (
             _("，首位会员 {n} 天前入会").format(n=p.days_since_first) if p.days_since_first else ""
         )
-        lines.append(f"{escape(p.name)}：{p.members}/{p.threshold}{days}")
+        lines.append(f"{escape(mask_numbers(p.name))}：{p.members}/{p.threshold}{days}")
     return lines
 
 

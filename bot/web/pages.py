@@ -17,6 +17,7 @@ from aiohttp import web
 from sqlalchemy.exc import NoResultFound
 
 from bot import timefmt
+from bot.pii import mask_numbers
 from bot.render.charts import new_members_png, threshold_png
 from bot.render.fonts import FontStack
 from bot.services.activities import ActivityService
@@ -258,7 +259,7 @@ async def enterprise(request: web.Request) -> web.Response:
     case = await d.founding.of_enterprise(enterprise_id)
     values = await common(request, info.street_id if not viewer.district else None)
     return page(
-        request, "enterprise.html", title=info.name, active="enterprises", info=info,
+        request, "enterprise.html", title=mask_numbers(info.name), active="enterprises", info=info,
         months=months, case=case, now=utcnow(), threshold=d.threshold, **values,
     )  # fmt: skip
 

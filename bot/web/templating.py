@@ -10,6 +10,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from bot import timefmt
 from bot.money import yuan
+from bot.pii import mask_numbers
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -58,7 +59,9 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(percent=percent, hours=hours, moment=moment, day=day, yuan=yuan)
+    # Names typed by workers (a provisional enterprise) may hold an id or mobile number.
+    env.filters.update(percent=percent, hours=hours, moment=moment, day=day, yuan=yuan,
+                       masked=mask_numbers)  # fmt: skip
     env.globals.update(
         stage_label=lambda s: STAGE_LABELS.get(s, s),
         application_label=lambda s: APPLICATION_LABELS.get(s, s),
