@@ -35,6 +35,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_updates
 	$(BIN)/python -m bench.bench_limiter
 	$(BIN)/python -m bench.bench_memory
+	$(BIN)/python -m bench.bench_export
+	$(BIN)/python -m bench.bench_stats  # the full city: about a minute to generate, then timings
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache
