@@ -5,21 +5,23 @@ security headers and cookie flags, signing out, revoked roles, the webhook's lis
 from __future__ import annotations
 
 import io
+import logging
 import re
 from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
 import openpyxl
+import pytest
 from aiohttp import web
 from sqlalchemy import update
 
-from bot.runner import webhook_app
+from bot.runner import webhook_runner
 from bot.services.admin import AdminService
 from bot.services.audit import Actor
 from bot.services.enterprises import name_key
 from bot.web.pages import COOKIE, EXPIRED_LINK
-from bot.web.server import CSP, mount
+from bot.web.server import CSP
 from bot.web.sessions import DashboardAuth
 from models import Enterprise, Staff
 from tests.conftest import make_resident_id
@@ -274,11 +276,12 @@ async def test_security_headers_on_every_kind_of_response(tmp_path: Path) -> Non
             assert chart.status == 401  # charts are figures: signed in only
 
 
-async def test_the_dashboard_is_served_on_the_webhook_listener(tmp_path: Path) -> None:
+async def test_the_dashboard_is_served_on_the_webhook_listener(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="aiohttp.access")
     async with dashboard_bot(tmp_path) as (live, _, _), client() as http:
-        root = webhook_app(live.app, "/telegram/webhook", "secret-of-the-test")
-        mount(root, live.app)
-        runner = web.AppRunner(root)
+        runner = webhook_runner(live.app, "/telegram/webhook", "secret-of-the-test")
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -292,8 +295,14 @@ async def test_the_dashboard_is_served_on_the_webhook_listener(tmp_path: Path) -
             async with http.post(f"{base}/telegram/webhook", json={"update_id": 1}) as hook:
                 assert hook.status == 401  # the webhook is as it was
                 assert "Content-Security-Policy" not in hook.headers
+            # A sign-in page's token never reaches the access log.
+            async with http.get(f"{base}/dashboard/signin?t=TOKEN-NOT-TO-LOG") as page:
+                assert page.status in (403, 410)
         finally:
             await runner.cleanup()
+        logged = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+        assert any("/dashboard/signin" in line for line in logged), logged
+        assert not any("TOKEN-NOT-TO-LOG" in line for line in logged)
 
 
 async def test_who_may_ask_for_a_link(tmp_path: Path) -> None:
