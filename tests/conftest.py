@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.db import Database
 from bot.migrate import upgrade_async
@@ -23,6 +24,7 @@ from bot.services.intake import Draft, IntakeService
 from bot.services.privacy import PrivacyService
 from bot.services.review import ReviewService
 from bot.validation import ric_check_char
+from models import Application
 from models.base import utcnow
 from tests import engines
 
@@ -99,6 +101,20 @@ def make_draft(world: World, seq: int, employer: str = "北京字节跳动科技
         job=None,
         language="zh",
     )
+
+
+async def make_members(world: World, count: int, reviewer: Actor) -> list[int]:
+    """`count` approved members of the world's street; their Telegram ids (9000, 9001, …)."""
+    users = []
+    for seq in range(count):
+        submitted = await world.intake.submit(9000 + seq, make_draft(world, seq))
+        async with world.db.read() as session:
+            app_id = await session.scalar(
+                select(Application.id).where(Application.number == submitted.number)
+            )
+        await world.review.approve(app_id, reviewer, None)
+        users.append(9000 + seq)
+    return users
 
 
 @pytest.fixture

@@ -28,9 +28,9 @@ from bot.services.cards import CardSigner
 from bot.services.errors import NotAllowed
 from bot.services.four_ones import CompletionService
 from bot.services.service_cards import ServiceCardService
-from models import Activity, ActivitySignup, Application, AuditEntry, Member, OutboxMessage
+from models import Activity, ActivitySignup, AuditEntry, Member, OutboxMessage
 from models.base import utcnow
-from tests.conftest import World, make_draft
+from tests.conftest import World, make_members
 
 STAFF = Actor(501, "审核员501")
 FEDERATION = Actor(901, "联合会")
@@ -44,16 +44,7 @@ def activities(world: World) -> ActivityService:
 
 
 async def _members(world: World, count: int) -> list[int]:
-    users = []
-    for seq in range(count):
-        submitted = await world.intake.submit(9000 + seq, make_draft(world, seq))
-        async with world.db.read() as session:
-            app_id = await session.scalar(
-                select(Application.id).where(Application.number == submitted.number)
-            )
-        await world.review.approve(app_id, STAFF, None)
-        users.append(9000 + seq)
-    return users
+    return await make_members(world, count, STAFF)
 
 
 def _draft(now: datetime, capacity: int, **extra: object) -> ActivityDraft:

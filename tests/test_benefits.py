@@ -21,8 +21,8 @@ from bot.services.benefits import TOKEN_PURPOSE, BenefitRefused, BenefitService
 from bot.services.cards import CardSigner
 from bot.services.errors import NotAllowed
 from bot.services.service_cards import ServiceCardService
-from models import Application, Benefit, BenefitClaim, Member
-from tests.conftest import World, make_draft, make_resident_id
+from models import Benefit, BenefitClaim, Member
+from tests.conftest import World, make_members, make_resident_id
 from tests.live import REVIEW_GROUP, STAFF_IDS, live_bot
 
 STAFF = Actor(501, "审核员501")
@@ -38,16 +38,7 @@ def benefits(world: World) -> BenefitService:
 
 
 async def _members(world: World, count: int) -> list[int]:
-    users = []
-    for seq in range(count):
-        submitted = await world.intake.submit(9000 + seq, make_draft(world, seq))
-        async with world.db.read() as session:
-            app_id = await session.scalar(
-                select(Application.id).where(Application.number == submitted.number)
-            )
-        await world.review.approve(app_id, STAFF, None)
-        users.append(9000 + seq)
-    return users
+    return await make_members(world, count, STAFF)
 
 
 async def _benefit(benefits: BenefitService, quota: int, **extra: object) -> int:

@@ -37,7 +37,7 @@ from bot.pii import PiiCipher
 from bot.services.admin import _street as street_by_ref
 from bot.services.audit import Actor, record
 from bot.services.errors import DomainError, NotAllowed, NotFound
-from bot.services.roles import has_role
+from bot.services.roles import DISTRICT_ROLES, has_role
 from bot.xlsx import Chunk, StreamedSheet, write_streamed
 from models import Street
 from models.base import utcnow
@@ -51,7 +51,6 @@ TITLES = {
 PERSONAL = frozenset({"members", "applications"})
 # Topics with a year of their own: joined, submitted, opened, starts, the ledger's year.
 BY_YEAR = frozenset({"members", "applications", "cases", "activities", "ledger"})
-DISTRICT_ROLES = ("federation", "admin")
 CHUNK = 1_000
 Out = str | PathLike[str] | BinaryIO
 Progress = Callable[[int, int], None]  # (rows written, rows in all)

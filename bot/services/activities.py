@@ -29,7 +29,7 @@ from bot.services.cards import CardSigner
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.members import active_member
 from bot.services.outbox import enqueue_many
-from bot.services.roles import has_role
+from bot.services.roles import DISTRICT_ROLES, has_role, is_staff_for
 from models import (
     Activity,
     ActivitySignup,
@@ -503,7 +503,7 @@ async def _locked(session: AsyncSession, activity_id: int) -> Activity:
 async def _staff_street(session: AsyncSession, actor: Actor) -> int | None:
     """None for federation staff, administrators and the command line; the street of a
     street's staff member; NotAllowed for anyone else."""
-    if actor.user_id is None or await has_role(session, actor.user_id, ("federation", "admin")):
+    if actor.user_id is None or await has_role(session, actor.user_id, DISTRICT_ROLES):
         return None
     street_id = await session.scalar(
         select(Staff.street_id).where(
@@ -517,9 +517,13 @@ async def _staff_street(session: AsyncSession, actor: Actor) -> int | None:
 
 
 async def _require_staff(session: AsyncSession, actor: Actor, street_id: int | None) -> None:
-    """Federation staff act on anything; a street's staff on their street's activities."""
-    own = await _staff_street(session, actor)
-    if own is not None and own != street_id:
+    """Federation staff act on anything; a street's staff on their street's activities
+    (a district-wide one, street_id None, is the federation's)."""
+    if street_id is None:
+        allowed = actor.user_id is None or await has_role(session, actor.user_id, DISTRICT_ROLES)
+    else:
+        allowed = await is_staff_for(session, actor, street_id)
+    if not allowed:
         raise NotAllowed()
 
 

@@ -35,6 +35,17 @@ async def has_role(
     return await session.scalar(query.limit(1)) is not None
 
 
+DISTRICT_ROLES = ("federation", "admin")
+
+
+async def is_staff_for(session: AsyncSession, actor: Actor, street_id: int | None) -> bool:
+    """The command line (the administrator), federation staff or an administrator; else
+    active street staff of `street_id` (of any street when None)."""
+    if actor.user_id is None or await has_role(session, actor.user_id, DISTRICT_ROLES):
+        return True
+    return await has_role(session, actor.user_id, ("street",), street_id=street_id)
+
+
 async def require_federation(session: AsyncSession, actor: Actor) -> None:
     """Federation staff or an administrator, checked inside the transaction that acts;
     the command line (no user id) is the administrator."""

@@ -28,7 +28,7 @@ from bot.services.admin import _street as street_by_ref
 from bot.services.audit import Actor, record
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.members import active_member
-from bot.services.roles import has_role
+from bot.services.roles import is_staff_for
 from bot.xlsx import Sheet, workbook
 from models import (
     ActivitySignup,
@@ -50,7 +50,6 @@ BATCHES = ServiceCardBatch.__table__
 HEADERS = ("序号", "会员编号", "姓名", "性别", "出生日期", "身份证号", "手机号", "工作单位",
            "所属工会", "入会日期")  # fmt: skip
 SHEET = "会员服务卡申领"
-DISTRICT_ROLES = ("federation", "admin")
 
 
 class ServiceCardRefused(DomainError):
@@ -412,9 +411,7 @@ async def _require_staff(session: AsyncSession, actor: Actor, street_id: int | N
     """The command line (the administrator), federation staff or an administrator, or
     active street staff of `street_id` (of any street when None: asked before looking
     anything up, so that nobody else learns what exists)."""
-    if actor.user_id is None or await has_role(session, actor.user_id, DISTRICT_ROLES):
-        return
-    if not await has_role(session, actor.user_id, ("street",), street_id=street_id):
+    if not await is_staff_for(session, actor, street_id):
         raise NotAllowed()
 
 
