@@ -33,7 +33,8 @@ spread (min-max), and whether the target is met.
 
 Variants, in alternated order (A B, B A, ...), to switch parts off in the same run:
 production (card reference and sender), no-sender, no-card, bare (neither: the old
-benchmark's approvals).
+benchmark's approvals), no-tallies (production without the statistics' triggers, which
+are dropped before its rounds and created again after).
 
     python -m bench.bench_approvals [--n 400] [--concurrency 8] [--warm-up 100]
         [--rounds 3] [--variants production,bare] [--database URL]
@@ -55,7 +56,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bench.bench_updates import RAISED_LIMITS, percentile, start_process, stop_process
 from bot.app import App, build_app
@@ -65,7 +66,7 @@ from bot.services.audit import Actor
 from bot.services.intake import Draft, IntakeService
 from bot.services.review import CardRef, ReviewService
 from bot.validation import ric_check_char
-from models import OutboxMessage
+from models import OutboxMessage, tally_triggers
 from models.base import utcnow
 
 TARGET = 300.0  # approvals a second, on SQLite
@@ -83,6 +84,7 @@ DRAIN_TIMEOUT = 600.0  # seconds; an outbox that does not drain is a failure, no
 class Variant:
     card: bool  # approve with the card's reference (its edit is queued)
     sender: bool  # the sender drains while approvals run
+    tallies: bool = True  # the statistics' triggers count each approval
 
 
 VARIANTS = {
@@ -90,7 +92,21 @@ VARIANTS = {
     "no-sender": Variant(card=True, sender=False),
     "no-card": Variant(card=False, sender=True),
     "bare": Variant(card=False, sender=False),
+    "no-tallies": Variant(card=True, sender=True, tallies=False),
 }
+
+
+async def set_tallies(app: App, on: bool) -> None:
+    """Drop the statistics' triggers, or recount the tallies and create them again (both
+    untimed, between rounds)."""
+    async with app.db.transaction() as session:
+        dialect = session.bind.dialect.name
+        statements = tally_triggers.drop_statements(dialect)
+        if on:
+            statements += tally_triggers.rebuild_statements(dialect)
+            statements += tally_triggers.create_statements(dialect)
+        for statement in statements:
+            await session.execute(text(statement))
 
 
 @dataclass
@@ -327,6 +343,7 @@ async def main(
                     order = names if number % 2 else names[::-1]
                     print(f"round {number} ({' '.join(order)})")
                     for name in order:
+                        await set_tallies(app, VARIANTS[name].tallies)
                         result = await run_round(
                             app, VARIANTS[name], next(batches), concurrency, warm_up
                         )

@@ -95,7 +95,10 @@ async def prepare(args: argparse.Namespace, folder: Path, url: str | None) -> st
         path = args.keep or folder / "city.db"
         url = f"sqlite+aiosqlite:///{path}"
         if path.exists() and _sqlite_count(path, "application") == sizes.applications:
-            print(f"reusing {path} (a city at scale {args.scale})")
+            print(f"reusing {path} (a city at scale {args.scale}), migrating it ...")
+            start = time.perf_counter()
+            await upgrade_async(url)
+            print(f"migrated in {time.perf_counter() - start:.1f} s")
             return url
         for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
             stale.unlink(missing_ok=True)

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from models import tally_triggers
+
 MOD = 1_000_003
 PRIMES = (
     7919, 104729, 1299709, 15485863, 32452843, 49979687, 67867967, 86028121, 104395301,
@@ -98,20 +100,38 @@ def statements(d: Dialect, sizes: Sizes, now: int) -> list[tuple[str, str]]:
     E, A, M = sizes.enterprises, sizes.applications, sizes.members
     ts = d.ts
     out: list[tuple[str, str]] = [("numbers", s) for s in d.numbers(max(A, E))]
-    out.append(("street", f"""
+    out.append(
+        (
+            "street",
+            f"""
         INSERT INTO street (id, code, name)
-        SELECT i, 'S' || i, '街道' || i FROM nums WHERE i <= {STREETS}"""))
-    out.append(("reception_point", f"""
+        SELECT i, 'S' || i, '街道' || i FROM nums WHERE i <= {STREETS}""",
+        )
+    )
+    out.append(
+        (
+            "reception_point",
+            f"""
         INSERT INTO reception_point (id, street_id, code, name, kind, active)
         SELECT i, (i - 1) / {POINTS_PER_STREET} + 1, 'P' || i, '接待点' || i,
                CASE i % 3 WHEN 0 THEN 'station' WHEN 1 THEN 'building' ELSE 'community' END,
                TRUE
-        FROM nums WHERE i <= {STREETS * POINTS_PER_STREET}"""))
-    out.append(("union_org", f"""
+        FROM nums WHERE i <= {STREETS * POINTS_PER_STREET}""",
+        )
+    )
+    out.append(
+        (
+            "union_org",
+            f"""
         INSERT INTO union_org (id, kind, name, street_id, created_at)
         SELECT i, 'joint', '联合工会' || i, i, {ts(str(now - 5 * YEAR))}
-        FROM nums WHERE i <= {STREETS}"""))
-    out.append(("enterprise", f"""
+        FROM nums WHERE i <= {STREETS}""",
+        )
+    )
+    out.append(
+        (
+            "enterprise",
+            f"""
         INSERT INTO enterprise (id, name, name_key, uscc, street_id, provisional, member_count,
                                 created_at, employees, has_union, status, updated_at)
         SELECT i, '企业' || i, 'qy' || i, CASE WHEN prov THEN NULL ELSE '91' || i END,
@@ -121,19 +141,29 @@ def statements(d: Dialect, sizes: Sizes, now: int) -> list[tuple[str, str]]:
                CASE {h(6)} % 100 WHEN 0 THEN 'closed' WHEN 1 THEN 'moved_out'
                     WHEN 2 THEN 'closed' ELSE 'active' END,
                {ts(str(now - YEAR))}
-        FROM (SELECT i, ({h(1)} % 5 = 0) AS prov FROM nums WHERE i <= {E}) x"""))
-    out.append(("union_org", f"""
+        FROM (SELECT i, ({h(1)} % 5 = 0) AS prov FROM nums WHERE i <= {E}) x""",
+        )
+    )
+    out.append(
+        (
+            "union_org",
+            f"""
         INSERT INTO union_org (id, kind, name, street_id, enterprise_id, created_at)
         SELECT {EU_BASE} + id, 'enterprise', '企业工会' || id, street_id, id,
                {ts(str(now - 2 * YEAR))}
-        FROM enterprise WHERE has_union = TRUE AND id % {ENTERPRISE_UNION_EVERY} = 0"""))
+        FROM enterprise WHERE has_union = TRUE AND id % {ENTERPRISE_UNION_EVERY} = 0""",
+        )
+    )
     # Skewed towards low enterprise ids (a product of two uniforms): a few enterprises
     # with dozens of members, most with a handful.
     age = f"(({h(7)} * 1000 + {h(8)} % 1000) % {3 * YEAR - 8 * 86_400})"
     delay = f"(3600 + ({h(9)} % 600000) * ({h(10)} % 100) / 100)"
     submitted = f"({now} - x.age - x.delay)"
     decided = f"CASE WHEN x.s < 85 THEN {ts(f'{now} - x.age')} END"
-    out.append(("application", f"""
+    out.append(
+        (
+            "application",
+            f"""
         INSERT INTO application (
             id, number, status, telegram_user_id, language, name, ric_cipher, ric_hash,
             mobile_cipher, gender, birth_date, employer_text, enterprise_id, street_id,
@@ -143,7 +173,7 @@ def statements(d: Dialect, sizes: Sizes, now: int) -> list[tuple[str, str]]:
                CASE WHEN x.s < 55 THEN 'approved' WHEN x.s < 85 THEN 'rejected'
                     WHEN x.s < 98 THEN 'submitted' ELSE 'withdrawn' END,
                1000000000 + x.i, 'zh', '张三', {d.blob}, 'r' || x.i, {d.blob},
-               CASE WHEN x.i % 2 = 0 THEN 'female' ELSE 'male' END, {d.date('1990-05-17')},
+               CASE WHEN x.i % 2 = 0 THEN 'female' ELSE 'male' END, {d.date("1990-05-17")},
                '单位', x.ent, e.street_id,
                CASE WHEN x.p % 5 < 4 THEN (e.street_id - 1) * {POINTS_PER_STREET} + 1 + x.p % 3
                END,
@@ -154,27 +184,42 @@ def statements(d: Dialect, sizes: Sizes, now: int) -> list[tuple[str, str]]:
         FROM (SELECT i, 1 + ({h(11)} % {E}) * ({h(12)} % 100) / 100 AS ent,
                      {h(13)} % 100 AS s, {h(14)} AS p, {age} AS age, {delay} AS delay
               FROM nums WHERE i <= {A}) x
-        JOIN enterprise e ON e.id = x.ent"""))
-    out.append(("member", f"""
+        JOIN enterprise e ON e.id = x.ent""",
+        )
+    )
+    out.append(
+        (
+            "member",
+            f"""
         INSERT INTO member (id, number, application_id, telegram_user_id, ric_hash,
                             enterprise_id, union_org_id, street_id, status, joined_at,
                             ended_at, kept_since)
         SELECT a.id, 'M' || a.id, a.id, a.telegram_user_id, a.ric_hash, a.enterprise_id,
                COALESCE(u.id, a.street_id), a.street_id,
-               CASE WHEN {h(15, 'a.id')} % 100 < 2 THEN 'ended' ELSE 'active' END,
+               CASE WHEN {h(15, "a.id")} % 100 < 2 THEN 'ended' ELSE 'active' END,
                a.decided_at,
-               CASE WHEN {h(15, 'a.id')} % 100 < 2 THEN a.decided_at END,
-               CASE WHEN {h(15, 'a.id')} % 100 BETWEEN 2 AND 4 THEN a.decided_at END
+               CASE WHEN {h(15, "a.id")} % 100 < 2 THEN a.decided_at END,
+               CASE WHEN {h(15, "a.id")} % 100 BETWEEN 2 AND 4 THEN a.decided_at END
         FROM application a
         LEFT JOIN union_org u ON u.id = {EU_BASE} + a.enterprise_id
         WHERE a.status = 'approved'
-        ORDER BY a.id LIMIT {M}"""))
-    out.append(("enterprise.member_count", """
+        ORDER BY a.id LIMIT {M}""",
+        )
+    )
+    out.append(
+        (
+            "enterprise.member_count",
+            """
         UPDATE enterprise SET member_count = c.n
         FROM (SELECT enterprise_id, count(*) AS n FROM member
               WHERE status = 'active' AND kept_since IS NULL GROUP BY enterprise_id) c
-        WHERE c.enterprise_id = enterprise.id"""))
-    out.append(("founding_case", f"""
+        WHERE c.enterprise_id = enterprise.id""",
+        )
+    )
+    out.append(
+        (
+            "founding_case",
+            f"""
         INSERT INTO founding_case (enterprise_id, stage, paused, pause_reason, owner_name,
                                    facts, opened_at, stage_since, touched_at, version)
         SELECT id,
@@ -184,8 +229,13 @@ def statements(d: Dialect, sizes: Sizes, now: int) -> list[tuple[str, str]]:
                {ts(f"{now} - 200 * 86400 - ({h(16, 'id')} % 200) * 86400")},
                {ts(f"{now} - ({h(16, 'id')} % 200) * 86400")},
                {ts(f"{now} - ({h(16, 'id')} % 100) * 86400")}, 1
-        FROM enterprise WHERE provisional = FALSE AND id % 37 = 0"""))
-    out.append(("activity", f"""
+        FROM enterprise WHERE provisional = FALSE AND id % 37 = 0""",
+        )
+    )
+    out.append(
+        (
+            "activity",
+            f"""
         INSERT INTO activity (id, street_id, title, place, description, starts_at, ends_at,
                               signup_deadline, capacity, confirmed, status, created_by_name,
                               created_at)
@@ -193,32 +243,54 @@ def statements(d: Dialect, sizes: Sizes, now: int) -> list[tuple[str, str]]:
                '活动中心', '', {ts(f"{now} - i * 86400")}, {ts(f"{now} - i * 86400 + 7200")},
                {ts(f"{now} - i * 86400 - 86400")}, 1000000, 0, 'closed', '工作人员',
                {ts(f"{now} - i * 86400 - 7 * 86400")}
-        FROM nums WHERE i <= {sizes.activities}"""))
-    out.append(("activity_signup", f"""
+        FROM nums WHERE i <= {sizes.activities}""",
+        )
+    )
+    out.append(
+        (
+            "activity_signup",
+            f"""
         INSERT INTO activity_signup (activity_id, member_id, status, queued_at, confirmed_at,
                                      attended_at)
         SELECT 1 + id % {sizes.activities}, id, 'confirmed', joined_at, joined_at,
                CASE WHEN (id * 31) % 10 < 6 THEN joined_at END
-        FROM member WHERE status = 'active' AND (CAST(id AS BIGINT) * 7919) % 101 < 15"""))
-    out.append(("benefit", f"""
+        FROM member WHERE status = 'active' AND (CAST(id AS BIGINT) * 7919) % 101 < 15""",
+        )
+    )
+    out.append(
+        (
+            "benefit",
+            f"""
         INSERT INTO benefit (id, street_id, title, description, provider, quota, claimed,
                              valid_from, valid_to, first_only, created_at)
         SELECT i, CASE WHEN i % 5 = 0 THEN NULL ELSE 1 + i % {STREETS} END, '普惠' || i, '',
-               '服务商', 1000000, 0, {d.date('2024-01-01')}, {d.date('2027-12-31')}, FALSE,
+               '服务商', 1000000, 0, {d.date("2024-01-01")}, {d.date("2027-12-31")}, FALSE,
                {ts(str(now - 2 * YEAR))}
-        FROM nums WHERE i <= {sizes.benefits}"""))
-    out.append(("benefit_claim", f"""
+        FROM nums WHERE i <= {sizes.benefits}""",
+        )
+    )
+    out.append(
+        (
+            "benefit_claim",
+            f"""
         INSERT INTO benefit_claim (benefit_id, member_id, claimed_at, redeemed_at)
         SELECT 1 + id % {sizes.benefits}, id, joined_at,
                CASE WHEN (id * 17) % 10 < 7 THEN joined_at END
-        FROM member WHERE status = 'active' AND (CAST(id AS BIGINT) * 104729) % 103 < 10"""))
-    out.append(("service_card_request", """
+        FROM member WHERE status = 'active' AND (CAST(id AS BIGINT) * 104729) % 103 < 10""",
+        )
+    )
+    out.append(
+        (
+            "service_card_request",
+            """
         INSERT INTO service_card_request (member_id, street_id, status, requested_at,
                                           collected_at)
         SELECT id, street_id, CASE WHEN (id * 13) % 10 < 5 THEN 'collected' ELSE 'requested'
                                    END,
                joined_at, CASE WHEN (id * 13) % 10 < 5 THEN joined_at END
-        FROM member WHERE status = 'active' AND (CAST(id AS BIGINT) * 1299709) % 107 < 20"""))
+        FROM member WHERE status = 'active' AND (CAST(id AS BIGINT) * 1299709) % 107 < 20""",
+        )
+    )
     out.append(("numbers", "DROP TABLE nums"))
     return out
 
@@ -228,6 +300,15 @@ TABLES = (
     "founding_case", "activity", "activity_signup", "benefit", "benefit_claim",
     "service_card_request",
 )  # fmt: skip
+
+
+def _with_tallies(dialect: str, rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The load with the tallies' triggers dropped (a row at a time would slow it down
+    several times), then the tallies counted from the rows and the triggers back."""
+    drop = [("drop tally triggers", sql) for sql in tally_triggers.drop_statements(dialect)]
+    count = [("count the tallies", sql) for sql in tally_triggers.rebuild_statements(dialect)]
+    create = [("tally triggers", sql) for sql in tally_triggers.create_statements(dialect)]
+    return drop + rows + count + create
 
 
 def generate_sqlite(path: str, scale: float, say: Callable[[str], None] = print) -> float:
@@ -241,7 +322,9 @@ def generate_sqlite(path: str, scale: float, say: Callable[[str], None] = print)
         connection.execute("PRAGMA cache_size=-1000000")
         connection.execute("PRAGMA temp_store=MEMORY")
         connection.execute("BEGIN")
-        for label, sql in statements(Dialect("sqlite"), Sizes.at(scale), int(time.time())):
+        for label, sql in _with_tallies(
+            "sqlite", statements(Dialect("sqlite"), Sizes.at(scale), int(time.time()))
+        ):
             step = time.perf_counter()
             connection.execute(sql)
             say(f"  {label:24} {time.perf_counter() - step:6.1f} s")
@@ -259,7 +342,8 @@ async def generate_postgresql(
     autovacuum would; returns the seconds it took."""
     start = time.perf_counter()
     async with connection.transaction():
-        for label, sql in statements(Dialect("postgresql"), Sizes.at(scale), int(time.time())):
+        rows = statements(Dialect("postgresql"), Sizes.at(scale), int(time.time()))
+        for label, sql in _with_tallies("postgresql", rows):
             step = time.perf_counter()
             await connection.execute(sql)
             say(f"  {label:24} {time.perf_counter() - step:6.1f} s")

@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_parsers.add_menus_commands(commands)
     cli_parsers.add_emulator_commands(commands)
     cli_parsers.add_export_commands(commands)
+    cli_parsers.add_tallies_commands(commands)
     return parser
 
 

@@ -379,6 +379,24 @@ def add_menus_commands(commands: Any) -> None:
     sync.set_defaults(handler=run("menus_sync"))
 
 
+def add_tallies_commands(commands: Any) -> None:
+    run = implementation("bot.tallies_cli")
+    tallies = commands.add_parser(
+        "tallies",
+        help="the statistics' running counts: check them against the rows, or recount them",
+        description="Database triggers keep running counts of applications, members, review "
+        "times and registry enterprises for the statistics. `check` counts the rows and lists "
+        "any difference (exit status 1); `rebuild` recounts them in one transaction.",
+    )
+    sub = tallies.add_subparsers(title="tallies")
+    sub.add_parser("check", help="compare the tallies with a count of the rows").set_defaults(
+        handler=run("tallies_check")
+    )
+    sub.add_parser("rebuild", help="recount the tallies from the rows").set_defaults(
+        handler=run("tallies_rebuild")
+    )
+
+
 def add_emulator_commands(commands: Any) -> None:
     run = implementation("bot.emulator_cli")
     emulator = commands.add_parser(

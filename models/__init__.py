@@ -34,6 +34,13 @@ from models.runtime import (
 )
 from models.service_card import NeedsSurvey, ServiceCardBatch, ServiceCardRequest
 from models.subsidy import SubsidyBudget, SubsidyEntry, SubsidyPosting
+from models.tally import (
+    TallyApplication,
+    TallyJoined,
+    TallyMember,
+    TallyRegistry,
+    TallyReview,
+)
 
 __all__ = [
     "Activity",
@@ -73,6 +80,11 @@ __all__ = [
     "SubsidyBudget",
     "SubsidyEntry",
     "SubsidyPosting",
+    "TallyApplication",
+    "TallyJoined",
+    "TallyMember",
+    "TallyRegistry",
+    "TallyReview",
     "ThresholdAlert",
     "UnboundGroup",
     "UnionOrg",

@@ -71,4 +71,8 @@ class Application(Base):
             sqlite_where=text("status = 'submitted'"),
             postgresql_where=text("status = 'submitted'"),
         ),
+        # The statistics count the days of a period outside whole months from the rows
+        # (models.tally holds the whole months): these cover those queries.
+        Index("ix_application_submitted", "submitted_at", "street_id", "point_id", "status"),
+        Index("ix_application_decided", "decided_at", "street_id", "status", "submitted_at"),
     )

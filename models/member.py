@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Bounded, ChatId, UTCDateTime, utcnow
@@ -29,6 +29,14 @@ class Member(Base):
     # 保留会籍: out of work or retired, still a member, counted toward no enterprise
     # (`enterprise_id` stays the last employer) until a new job is accepted.
     kept_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The four ones' items done, kept by database triggers from the service cards, the
+    # benefit claims and the activity sign-ups (models/tally_triggers.py), so that the
+    # statistics count them from models.tally instead of asking three tables per member.
+    card_done: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    benefit_done: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    activity_done: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
 
     __table_args__ = (
         # A person is an active member once, however many applications they made.
@@ -39,6 +47,8 @@ class Member(Base):
             sqlite_where=text("status = 'active'"),
             postgresql_where=text("status = 'active'"),
         ),
+        # The statistics count the days of a period outside whole months from the rows.
+        Index("ix_member_joined", "joined_at", "street_id"),
     )
 
 

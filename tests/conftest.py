@@ -23,6 +23,7 @@ from bot.services.cards import CardService, CardSigner
 from bot.services.intake import Draft, IntakeService
 from bot.services.privacy import PrivacyService
 from bot.services.review import ReviewService
+from bot.services.tallies import TallyService
 from bot.validation import ric_check_char
 from models import Application
 from models.base import utcnow
@@ -127,7 +128,11 @@ async def database(store: engines.Store) -> AsyncIterator[Database]:
     await upgrade_async(store.url)
     db = Database(store.url)
     yield db
-    await db.dispose()
+    try:  # whatever the test did, the statistics' tallies still agree with the rows
+        differences = await TallyService(db).check()
+    finally:
+        await db.dispose()
+    assert differences == [], f"the tallies drifted from the rows: {differences[:5]}"
 
 
 @pytest.fixture
