@@ -16,6 +16,7 @@ from bot import timefmt
 from bot.config import Settings
 from bot.exports import PERSONAL, TOPICS, ExportRefused, ExportService
 from bot.i18n import translate as _
+from bot.services.binding import BindingService
 from bot.services.errors import NotAllowed
 from handlers.filters import GROUP
 from handlers.registry import Handlers
@@ -72,7 +73,11 @@ def _parse(args: str | None) -> tuple[str, int | None] | None:
 
 @router.message(Command("export"))
 async def export(
-    message: Message, command: CommandObject, settings: Settings, exports: ExportService
+    message: Message,
+    command: CommandObject,
+    settings: Settings,
+    exports: ExportService,
+    binding: BindingService,
 ) -> None:
     if message.from_user is None:
         return
@@ -84,7 +89,7 @@ async def export(
     if message.chat.id == settings.federation.chat_id:
         street_id, code, scope = None, "district", _("全区")
     else:
-        street = await exports.street_of_review_chat(message.chat.id)
+        street = await binding.street_of_review_chat(message.chat.id)
         if street is None:
             await message.reply(_("这个命令只能在区总工会群或街道审核群中使用。"))
             return

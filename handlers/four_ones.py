@@ -10,6 +10,7 @@ from aiogram.types import Message
 
 from bot.config import Settings
 from bot.i18n import translate as _
+from bot.services.binding import BindingService
 from bot.services.four_ones import CompletionService
 from handlers.filters import ChatIs
 from handlers.registry import Handlers
@@ -18,18 +19,20 @@ router = Handlers("four_ones")
 
 
 @router.message(Command("fourones"), ChatIs("group", "supergroup"))
-async def completion(message: Message, settings: Settings, four_ones: CompletionService) -> None:
+async def completion(
+    message: Message, settings: Settings, four_ones: CompletionService, binding: BindingService
+) -> None:
     chat = message.chat.id
     if chat == settings.federation.chat_id:
         rows = await four_ones.by_street()
         title = _("<b>“四个一”完成情况（按街道）</b>")
     else:
-        street = await four_ones.street_of_review_chat(chat)
+        street = await binding.street_of_review_chat(chat)
         if street is None:
             await message.answer(_("这个命令只能在区总工会群或街道审核群中使用。"))
             return
-        rows = await four_ones.by_point(street[0])
-        title = _("<b>{street}“四个一”完成情况（按接待点）</b>").format(street=escape(street[1]))
+        rows = await four_ones.by_point(street.id)
+        title = _("<b>{street}“四个一”完成情况（按接待点）</b>").format(street=escape(street.name))
     lines = [title, _("会员数 / 服务卡 / 普惠服务 / 活动 / 四项全部完成")]
     for row in rows:
         lines.append(

@@ -13,7 +13,7 @@ from bot import timefmt
 from bot.config import Settings
 from bot.render.charts import new_members_png, threshold_png
 from bot.render.fonts import FontStack
-from bot.services.four_ones import CompletionService
+from bot.services.binding import BindingService
 from bot.services.stats import StatsService, parse_period
 from bot.views import stats as view
 from bot.views.privacy import pack
@@ -27,7 +27,7 @@ router = Handlers("stats")
 @router.message(Command("stats"), ChatIs("group", "supergroup"))
 async def show(
     message: Message, command: CommandObject, settings: Settings, stats: StatsService,
-    four_ones: CompletionService, fonts: FontStack,
+    binding: BindingService, fonts: FontStack,
 ) -> None:  # fmt: skip
     today: date = timefmt.local(utcnow()).date()
     try:
@@ -38,11 +38,11 @@ async def show(
     if message.chat.id == settings.federation.chat_id:
         street_id = None
     else:
-        street = await four_ones.street_of_review_chat(message.chat.id)
+        street = await binding.street_of_review_chat(message.chat.id)
         if street is None:
             await message.answer(view.usage_text())
             return
-        street_id = street[0]
+        street_id = street.id
     figures = await stats.overview(street_id, period)
     blocks = [view.overview_text(figures)]
     if street_id is None:

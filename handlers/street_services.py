@@ -17,6 +17,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from bot.services.audit import Actor
+from bot.services.binding import BindingService
 from bot.services.errors import NotAllowed, NotFound
 from bot.services.service_cards import Batch, ServiceCardRefused, ServiceCardService
 from bot.views import staff_services as view
@@ -44,11 +45,14 @@ async def _send_batch(message: Message, batch: Batch, *, again: bool = False) ->
 
 @router.message(Command("servicecards"))
 async def service_cards_command(
-    message: Message, command: CommandObject, service_cards: ServiceCardService
+    message: Message,
+    command: CommandObject,
+    service_cards: ServiceCardService,
+    binding: BindingService,
 ) -> None:
     if message.from_user is None:
         return
-    street = await service_cards.street_of_chat(message.chat.id)
+    street = await binding.street_of_chat(message.chat.id)
     if street is None:
         await message.reply(view.only_in_review_group())
         return
@@ -83,12 +87,14 @@ async def service_cards_command(
 
 
 @router.callback_query(StreetCardsCb.filter(F.action == "export"))
-async def export(query: CallbackQuery, service_cards: ServiceCardService) -> None:
+async def export(
+    query: CallbackQuery, service_cards: ServiceCardService, binding: BindingService
+) -> None:
     message = pressed_on(query)
     if message is None:
         await query.answer(view.stale_button(), show_alert=True)
         return
-    street = await service_cards.street_of_chat(message.chat.id)
+    street = await binding.street_of_chat(message.chat.id)
     if street is None:
         await query.answer(view.only_in_review_group(), show_alert=True)
         return

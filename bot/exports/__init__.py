@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
@@ -34,6 +33,7 @@ from bot.db import Database
 from bot.exports import ledger
 from bot.exports.topics import BUILDERS, Part, Scope
 from bot.pii import PiiCipher
+from bot.services.admin import StreetRef
 from bot.services.admin import _street as street_by_ref
 from bot.services.audit import Actor, record
 from bot.services.errors import DomainError, NotAllowed, NotFound
@@ -73,13 +73,6 @@ class ExportRefused(DomainError):
         self.code, self.extra = code, extra
 
 
-@dataclass(frozen=True)
-class StreetRef:
-    id: int
-    code: str
-    name: str
-
-
 class ExportService:
     def __init__(
         self, db: Database, cipher: PiiCipher, threshold: int, *, at_once: int = 2
@@ -93,18 +86,6 @@ class ExportService:
         async with self.db.read() as session:
             street = await street_by_ref(session, ref)
             return StreetRef(street.id, street.code, street.name)
-
-    async def street_of_review_chat(self, chat_id: int) -> StreetRef | None:
-        """The street whose review group `chat_id` is."""
-        async with self.db.read() as session:
-            row = (
-                await session.execute(
-                    select(Street.id, Street.code, Street.name).where(
-                        Street.review_chat_id == chat_id
-                    )
-                )
-            ).first()
-            return StreetRef(*row) if row else None
 
     async def write(
         self,

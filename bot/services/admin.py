@@ -33,6 +33,13 @@ class SetupError(DomainError):
 
 
 @dataclass(frozen=True)
+class StreetRef:
+    id: int
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
 class PointRow:
     code: str
     name: str

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database
 from bot.pii import LookupHasher
-from bot.services.admin import AdminService, SetupError, _street
+from bot.services.admin import AdminService, SetupError, StreetRef, _street
 from bot.services.audit import Actor, display_name, record
 from bot.services.errors import DomainError, NotAllowed
 from bot.services.roles import has_role
@@ -324,8 +324,21 @@ class BindingService:
 
     async def street_of_chat(self, chat_id: int) -> str | None:
         """The code of the street whose review group this is."""
+        street = await self.street_of_review_chat(chat_id)
+        return street.code if street else None
+
+    async def street_of_review_chat(self, chat_id: int) -> StreetRef | None:
+        """The street whose review group `chat_id` is: the one lookup the group commands
+        (/stats, /fourones, /export, /servicecards) scope themselves with."""
         async with self.db.read() as session:
-            return await session.scalar(select(Street.code).where(Street.review_chat_id == chat_id))
+            row = (
+                await session.execute(
+                    select(Street.id, Street.code, Street.name).where(
+                        Street.review_chat_id == chat_id
+                    )
+                )
+            ).first()
+            return StreetRef(*row) if row else None
 
     async def note_unbound(self, chat_id: int) -> bool:
         """True the first time an unbound group is seen (tell it once), False afterwards."""

@@ -67,12 +67,3 @@ class CompletionService:
                 .order_by(ReceptionPoint.name)
             )
             return [Completion(name or NO_POINT, *map(int, counts)) for name, *counts in rows]
-
-    async def street_of_review_chat(self, chat_id: int) -> tuple[int, str] | None:
-        async with self.db.read() as session:
-            row = (
-                await session.execute(
-                    select(Street.id, Street.name).where(Street.review_chat_id == chat_id)
-                )
-            ).first()
-            return (row[0], row[1]) if row else None

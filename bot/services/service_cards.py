@@ -255,11 +255,6 @@ class ServiceCardService:
         data = await asyncio.to_thread(workbook, [Sheet(SHEET, HEADERS, rows)])
         return Batch(number, name, len(members), data)
 
-    async def street_of_chat(self, chat_id: int) -> str | None:
-        """The code of the street whose review group `chat_id` is."""
-        async with self.db.read() as session:
-            return await session.scalar(select(Street.code).where(Street.review_chat_id == chat_id))
-
     async def overview(self, street_ref: str, actor: Actor) -> StreetCards:
         """The street's requests by status and its open batches, for its staff."""
         async with self.db.read() as session:
