@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_origin
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -39,6 +39,18 @@ class Section(BaseModel):
     """A configuration section: unknown keys are errors, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def _http_address(value: str, example: str) -> SplitResult:
+    """The parts of an http(s) address with a host and a valid port (ValueError else)."""
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError:
+        raise ValueError("the port must be a number from 1 to 65535") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http:// or https:// address, e.g. {example}")
+    return parts
 
 
 def _group_chat_id(value: int | None) -> int | None:
@@ -74,15 +86,7 @@ class TelegramSettings(Section):
         # Checked here so that a typo is a config error, not a traceback from the HTTP
         # client (whose error text would carry the URL, and with it the token).
         value = value.strip()
-        parts = urlsplit(value)
-        try:
-            parts.port  # noqa: B018 - raises for a port out of range
-        except ValueError:
-            raise ValueError("the port must be a number from 1 to 65535") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(
-                "must be an http:// or https:// address, e.g. https://api.telegram.org"
-            )
+        parts = _http_address(value, "https://api.telegram.org")
         if any(ch.isspace() for ch in value) or parts.query or parts.fragment:
             raise ValueError("must be a plain address without spaces, '?' or '#'")
         if _TOKEN_IN_PATH.search(parts.path + "/"):
@@ -205,15 +209,7 @@ class DashboardSettings(Section):
     @classmethod
     def _public_url_shape(cls, value: str) -> str:
         value = value.strip().rstrip("/")
-        parts = urlsplit(value)
-        try:
-            parts.port  # noqa: B018 - raises for a port out of range
-        except ValueError:
-            raise ValueError("the port must be a number from 1 to 65535") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(
-                "must be an http:// or https:// address, e.g. https://union.example.org"
-            )
+        parts = _http_address(value, "https://union.example.org")
         if parts.path or parts.query or parts.fragment or any(c.isspace() for c in value):
             raise ValueError("must be the site's address alone (the dashboard is at /dashboard/)")
         return value
