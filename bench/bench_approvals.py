@@ -33,8 +33,8 @@ spread (min-max), and whether the target is met.
 
 Variants, in alternated order (A B, B A, ...), to switch parts off in the same run:
 production (card reference and sender), no-sender, no-card, bare (neither: the old
-benchmark's approvals), no-tallies (production without the statistics' triggers, which
-are dropped before its rounds and created again after).
+benchmark's approvals), no-tallies and bare-no-tallies (production and bare without the
+statistics' triggers, which are dropped before those rounds and created again after).
 
     python -m bench.bench_approvals [--n 400] [--concurrency 8] [--warm-up 100]
         [--rounds 3] [--variants production,bare] [--database URL]
@@ -93,6 +93,7 @@ VARIANTS = {
     "no-card": Variant(card=False, sender=True),
     "bare": Variant(card=False, sender=False),
     "no-tallies": Variant(card=True, sender=True, tallies=False),
+    "bare-no-tallies": Variant(card=False, sender=False, tallies=False),
 }
 
 
