@@ -41,7 +41,7 @@ async def _timed(service: EnterpriseService, texts: list[str]) -> list[float]:
 async def main(queries: int, rounds: int, database: str | None) -> None:
     rng = random.Random(7)
     companies = make_registry(3000, rng)
-    texts = [text for _, _, text in make_queries(companies, rng, queries)]
+    texts = [text for _, _, text, _ in make_queries(companies, rng, queries)]
     with tempfile.TemporaryDirectory() as folder:
         url = database or f"sqlite+aiosqlite:///{Path(folder) / 'suggest.db'}"
         await upgrade_async(url)

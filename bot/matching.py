@@ -13,15 +13,24 @@ import re
 import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import NamedTuple
 
+import opencc
 from rapidfuzz import fuzz, process
 
 from bot.pinyin import full_and_initials
 from bot.validation import ValidationError, validate_resident_id, validate_uscc
 
-__all__ = ["Candidate", "EnterpriseMatcher", "Match", "brand", "find_uscc", "normalise"]
+__all__ = [
+    "Candidate",
+    "EnterpriseMatcher",
+    "Match",
+    "brand",
+    "find_uscc",
+    "full_key",
+    "normalise",
+]
 
 # ---------------------------------------------------------------------------- normalise
 
@@ -85,6 +94,16 @@ _INDUSTRY = tuple(
 )
 
 
+@cache
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+def _fold(text: str) -> str:
+    """Width, case and traditional characters folded (about 2 µs): 字節跳動 is 字节跳动."""
+    return _t2s().convert(unicodedata.normalize("NFKC", text).lower())
+
+
 def _bracket(inner: str, chinese_name: bool) -> str:
     """（北京） and （有限合伙） say nothing about which enterprise it is, and a Latin name
     in brackets after a Chinese one is an alias: all dropped. Other bracketed text
@@ -115,23 +134,29 @@ def _strip_city(text: str) -> str:
     return text
 
 
-def _latin_key(text: str) -> str:
+def _latin_words(text: str) -> list[str]:
+    """The words of a Latin name without its legal form, city and articles."""
     words = [w for w in _NOT_WORD.split(text) if w]
     while len(words) > 1 and words[-1] in _LATIN_DROP:
         words.pop()
     if len(words) > 1 and words[0] == "beijing":
         words.pop(0)
-    return "".join(w for w in words if w != "the") or "".join(words)
+    return [w for w in words if w != "the"] or words
+
+
+def _resolved(name: str) -> tuple[str, bool]:
+    """The folded name with its brackets resolved, and whether it is a Chinese name."""
+    text = _fold(name).strip()
+    chinese = _CJK.search(text) is not None
+    return _BRACKETS.sub(lambda found: _bracket(found.group(1), chinese), text), chinese
 
 
 @lru_cache(maxsize=65_536)
 def _parts(name: str) -> tuple[str, str]:
     """(head key, branch): the branch part is empty for a head office."""
-    text = unicodedata.normalize("NFKC", name).lower().strip()
-    chinese = _CJK.search(text) is not None
-    text = _BRACKETS.sub(lambda found: _bracket(found.group(1), chinese), text)
+    text, chinese = _resolved(name)
     if not chinese:
-        return _latin_key(text), ""
+        return "".join(_latin_words(text)), ""
     text = _NOT_WORD.sub("", text)
     head, branch = text, ""
     found = _BRANCH.match(text)
@@ -149,6 +174,34 @@ def normalise(name: str) -> str:
     """
     head, branch = _parts(name)
     return head + branch
+
+
+@lru_cache(maxsize=65_536)
+def full_key(name: str) -> str:
+    """The whole name, legal form, city and branch kept, only folded: tells
+    北京泰悦物流有限责任公司 from 北京泰悦物流股份有限公司, which `normalise` makes equal. A
+    Latin name in brackets after a Chinese one is an alias and left out."""
+    text = _fold(name)
+    if _CJK.search(text):
+        text = _BRACKETS.sub(_chinese_only, text)
+    return _NOT_WORD.sub("", text)
+
+
+def _chinese_only(found: re.Match[str]) -> str:
+    return found.group(1) if _CJK.search(found.group(1)) else ""
+
+
+@lru_cache(maxsize=65_536)
+def _alias_form(text: str) -> str:
+    """How aliases are compared: a Chinese one by its key, a Latin one by its words in
+    sorted order ("LUCKIN-COFFEE Co., Ltd." → "coffee luckin"), as token-sort does."""
+    resolved, chinese = _resolved(text)
+    return normalise(text) if chinese else " ".join(sorted(_latin_words(resolved)))
+
+
+def _alias_keys(text: str) -> frozenset[str]:
+    """Exact alias keys: the words in typed and in sorted order ("LuckinCoffee" too)."""
+    return frozenset((normalise(text), _alias_form(text).replace(" ", ""))) - {""}
 
 
 def brand(name: str) -> str:
@@ -209,6 +262,26 @@ def _is_subsequence(short: str, long: str) -> bool:
     return all(ch in chars for ch in short)
 
 
+# ---------------------------------------------------------------------------- branches
+
+# What a worker adds for their store or branch (盒马鲜生望京店, 中国银行西城支行), longest
+# first so that 门店 wins over 店; a place name of up to six characters goes before it.
+_BRANCH_WORDS = (
+    "分公司",
+    "办事处",
+    "营业部",
+    "服务点",
+    "分店",
+    "门店",
+    "网点",
+    "支行",
+    "分行",
+    "店",
+)
+_BRANCH_WORD = re.compile("(?:" + "|".join(_BRANCH_WORDS) + r")\s*$")
+_PLACE_MAX = 6
+
+
 # ---------------------------------------------------------------------------- matcher
 
 
@@ -223,12 +296,15 @@ class Match:
     """`auto`: the enterprise picked without asking (only when certain), else None.
     `candidates`: the best few, best first, to offer as buttons.
     `uscc`: a valid USCC found in the text (even one the registry does not know).
-    `uscc_invalid`: the text looked like a USCC but the check character is wrong."""
+    `uscc_invalid`: the text looked like a USCC but the check character is wrong.
+    `branch`: the store or branch typed after the employer ("望京店"), when the employer
+    was found without it; worth keeping as a note on the application."""
 
     auto: int | None = None
     candidates: tuple[Candidate, ...] = ()
     uscc: str | None = None
     uscc_invalid: bool = False
+    branch: str | None = None
 
 
 Entry = tuple[int, str, str | None, int | None]
@@ -237,12 +313,20 @@ _CUTOFF = 40.0  # retrieval, per field
 _MIN_SCORE = 60  # below this a candidate is noise, not worth a button
 _RIVAL = 95
 _PROVISIONAL_RIVAL = 85
+# Typed characters found in a name score at least _EVIDENCE (up to +10 for how much of
+# the name they cover); a match on sound alone then stays below it.
+_EVIDENCE = 80
+_SOUND_CAP = _EVIDENCE - 1
+# Below this a candidate is a weak guess: offered only when it is the best one. Calibrated
+# with bench/bench_matching.py: typos of registered names against unregistered employers.
+_PLAUSIBLE = 83
 
 
 @dataclass
 class _Fields:
     keys: list[str] = field(default_factory=list)
     brands: list[str] = field(default_factory=list)
+    branches: list[str] = field(default_factory=list)
     pinyin: list[str] = field(default_factory=list)
     brand_pinyin: list[str] = field(default_factory=list)
     brand_initials: list[str] = field(default_factory=list)
@@ -250,10 +334,17 @@ class _Fields:
     alias_owner: list[int] = field(default_factory=list)  # alias index → entry index
 
 
+class _Found(NamedTuple):
+    auto: int | None
+    candidates: tuple[Candidate, ...]
+    best: float  # the best candidate's score, 0 with none
+
+
 class EnterpriseMatcher:
     """Built once from (id, name, uscc, street_id) rows; `match` takes about a millisecond
     for a few thousand names (rapidfuzz over precomputed choice lists).
 
+    `aliases`: other names of an enterprise (brands such as 盒马鲜生, English names).
     `provisional`: enterprises made from workers' text (they yield to registered ones).
     `unconfirmed`: provisional ones no staff member has confirmed: `match` never returns
     them unless asked (`include_unconfirmed`, for staff), because their names are whatever
@@ -273,22 +364,23 @@ class EnterpriseMatcher:
         self.provisional: list[bool] = []
         self.unconfirmed: list[bool] = []
         self._by_uscc: dict[str, int] = {}
+        self._by_full: dict[str, list[int]] = {}
         self._by_key: dict[str, list[int]] = {}
+        self._by_brand: dict[str, list[int]] = {}
         self._by_first: dict[str, list[int]] = {}
+        self._by_alias: dict[str, set[int]] = {}
+        self._aliases: dict[int, list[str]] = {}
         self._f = _Fields()
         provisional_ids, unconfirmed_ids = set(provisional), set(unconfirmed)
         for entry_id, name, uscc, street_id in entries:
             self._add(entry_id, name, uscc, street_id, entry_id in provisional_ids)
             self.unconfirmed.append(entry_id in unconfirmed_ids)
-        position = {entry_id: index for index, entry_id in enumerate(self.ids)}
+        self._any_unconfirmed = any(self.unconfirmed)
+        self._position = {entry_id: index for index, entry_id in enumerate(self.ids)}
         for entry_id, names in (aliases or {}).items():
-            index = position.get(entry_id)
+            index = self._position.get(entry_id)
             for alias in names if index is not None else ():
-                self._f.aliases.append(normalise(alias))
-                self._f.alias_owner.append(index)
-        self._aliases: dict[int, list[str]] = {}
-        for alias, owner in zip(self._f.aliases, self._f.alias_owner, strict=True):
-            self._aliases.setdefault(owner, []).append(alias)
+                self._add_alias(index, alias)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -297,15 +389,17 @@ class EnterpriseMatcher:
         self, entry_id: int, name: str, uscc: str | None, street: int | None, provisional: bool
     ) -> None:
         index = len(self.ids)
-        key = normalise(name)
-        core = brand(name)
+        head, branch = _parts(name)
+        key, core = head + branch, brand(name)
         self.ids.append(entry_id)
         self.names.append(name)
         self.streets.append(street)
         self.provisional.append(provisional)
         if uscc:
             self._by_uscc[uscc.upper()] = index
+        self._by_full.setdefault(full_key(name), []).append(index)
         self._by_key.setdefault(key, []).append(index)
+        self._by_brand.setdefault(core, []).append(index)
         if key:
             self._by_first.setdefault(key[0], []).append(index)
         full, _initials = _pinyin(key)
@@ -313,6 +407,7 @@ class EnterpriseMatcher:
         f = self._f
         f.keys.append(key)
         f.brands.append(core)
+        f.branches.append(branch)
         f.pinyin.append(full)
         f.brand_pinyin.append(core_full)
         f.brand_initials.append(core_initials)
@@ -321,8 +416,17 @@ class EnterpriseMatcher:
         # An English or pinyin name in brackets, "…（ByteDance）", is an alias.
         for inner in _BRACKETS.findall(unicodedata.normalize("NFKC", name)):
             if inner.strip() and not _CJK.search(inner):
-                f.aliases.append(normalise(inner))
-                f.alias_owner.append(index)
+                self._add_alias(index, inner)
+
+    def _add_alias(self, index: int, alias: str) -> None:
+        form = _alias_form(alias)
+        if not form:
+            return
+        self._f.aliases.append(form)
+        self._f.alias_owner.append(index)
+        self._aliases.setdefault(index, []).append(form)
+        for key in _alias_keys(alias):
+            self._by_alias.setdefault(key, set()).add(index)
 
     # ------------------------------------------------------------------------ match
 
@@ -341,30 +445,73 @@ class EnterpriseMatcher:
             if index is None or (self.unconfirmed[index] and not include_unconfirmed):
                 return Match(uscc=uscc)
             return Match(auto=self.ids[index], candidates=(self._candidate(index, 100),), uscc=uscc)
+        shown = include_unconfirmed or not self._any_unconfirmed
+        split = self._split_branch(text)
+        found = self._find(text, street_id, limit, shown)
+        if split is None or self._known(text) or self._registered_branch(found, split[1]):
+            return Match(found.auto, found.candidates, None, uscc_invalid)
+        head, where = split
+        without = self._find(head, street_id, limit, shown)
+        if without.candidates and (without.best >= found.best or self._known(head)):
+            return Match(without.auto, without.candidates, None, uscc_invalid, where)
+        return Match(found.auto, found.candidates, None, uscc_invalid)
+
+    def _find(self, text: str, street_id: int | None, limit: int, shown: bool) -> _Found:
         query = normalise(text)
         if not query:
-            return Match(uscc_invalid=uscc_invalid)
-        shown = include_unconfirmed or not any(self.unconfirmed)
+            return _Found(None, (), 0.0)
         scores = {
             i: s
-            for i, s in self._scores(query).items()
+            for i, s in self._scores(query, _alias_form(text)).items()
             if s >= _MIN_SCORE and (shown or not self.unconfirmed[i])
         }
-        ranked = sorted(scores, key=lambda i: self._rank(i, scores[i], query, street_id))
-        candidates = tuple(self._candidate(i, scores[i]) for i in ranked[:limit])
-        return Match(self._auto(query, scores, shown), candidates, None, uscc_invalid)
+        auto = self._exact(text, shown)
+        if auto is None:
+            auto = self._auto(query, scores, shown)
+        if auto is None:
+            auto = self._alias_auto(text, query, scores, shown)
+        if auto is not None:
+            scores[auto] = 100
+        ranked = sorted(scores, key=lambda i: self._rank(i, scores[i], query, street_id, auto))
+        # The best is offered even when weak; more buttons only for plausible ones, so
+        # an employer the registry lacks gets one guess, not three unrelated names.
+        offered = ranked[:1] + [i for i in ranked[1:limit] if scores[i] >= _PLAUSIBLE]
+        candidates = tuple(self._candidate(i, scores[i]) for i in offered)
+        best = scores[ranked[0]] if ranked else 0.0
+        return _Found(None if auto is None else self.ids[auto], candidates, best)
 
     def _candidate(self, index: int, score: float) -> Candidate:
         return Candidate(self.ids[index], self.names[index], min(100, round(score)))
 
     def _rank(
-        self, index: int, score: float, query: str, street_id: int | None
+        self, index: int, score: float, query: str, street_id: int | None, auto: int | None
     ) -> tuple[float, ...]:
-        # Ties (a brand shared by the head office and its branches) go to the same street,
-        # then to the registered enterprise, then to the closest length.
+        # The automatic pick first. Ties (a brand shared by the head office and its
+        # branches) go to the same street, then to the registered enterprise, then to
+        # the closest length.
         same_street = street_id is not None and self.streets[index] == street_id
         closeness = fuzz.ratio(query, self._f.keys[index])
-        return (-round(score), -same_street, self.provisional[index], -closeness, index)
+        return (
+            index != auto,
+            -round(score),
+            -same_street,
+            self.provisional[index],
+            -closeness,
+            index,
+        )
+
+    # ------------------------------------------------------------------------ certainty
+
+    def _exact(self, text: str, shown: bool) -> int | None:
+        """The one registered enterprise whose whole name, legal form included, is the
+        text: 北京泰悦物流有限责任公司, even with 北京泰悦物流股份有限公司 registered too. A
+        provisional one is what a worker typed and goes through `_auto`'s rivals."""
+        same = [
+            i for i in self._by_full.get(full_key(text), []) if shown or not self.unconfirmed[i]
+        ]
+        if len(same) == 1 and not self.provisional[same[0]]:
+            return same[0]
+        return None
 
     def _auto(self, query: str, scores: dict[int, float], shown: bool) -> int | None:
         # An unconfirmed enterprise that is not shown is neither picked nor a rival.
@@ -384,57 +531,134 @@ class EnterpriseMatcher:
                 and score >= _PROVISIONAL_RIVAL
             ):
                 return None
-        return self.ids[index]
+        return index
 
-    def _scores(self, query: str) -> dict[int, float]:
+    def _alias_auto(
+        self, text: str, query: str, scores: dict[int, float], shown: bool
+    ) -> int | None:
+        """The one enterprise with this alias ("Luckin Coffee", 盒马鲜生), unless another
+        has it as its name or is nearly as good a match."""
+        owners = {
+            i
+            for key in _alias_keys(text)
+            for i in self._by_alias.get(key, ())
+            if shown or not self.unconfirmed[i]
+        }
+        if len(owners) != 1:
+            return None
+        (index,) = owners
+        if any(i != index for i in self._by_key.get(query, [])):
+            return None
+        if any(score >= _RIVAL for other, score in scores.items() if other != index):
+            return None
+        return index
+
+    # ------------------------------------------------------------------------ branches
+
+    def _known(self, text: str) -> bool:
+        """Whether the text is a name, brand or alias of some enterprise, exactly."""
+        key = normalise(text)
+        return bool(
+            full_key(text) in self._by_full
+            or key in self._by_key
+            or key in self._by_brand
+            or not _alias_keys(text).isdisjoint(self._by_alias)
+        )
+
+    def _split_branch(self, text: str) -> tuple[str, str] | None:
+        """(employer, branch as typed) for "盒马鲜生望京店" → ("盒马鲜生", "望京店"): the
+        longest employer part that is a known name, brand or alias, else the one before a
+        two-character place."""
+        typed = unicodedata.normalize("NFKC", text).strip()
+        folded = _t2s().convert(typed)
+        if len(folded) != len(typed):  # cut where the simplified text is cut
+            typed = folded
+        word = _BRANCH_WORD.search(folded)
+        if word is None or not _CJK.search(folded[: word.start()]):
+            return None
+        cuts = [
+            cut
+            for cut in range(word.start(), 1, -1)
+            if len(folded[cut : word.start()].strip()) <= _PLACE_MAX
+        ]
+        if not cuts:
+            return None
+        known = next((cut for cut in cuts if self._known(folded[:cut])), None)
+        cut = known if known is not None else cuts[min(2, len(cuts) - 1)]
+        head, where = typed[:cut].strip(), typed[cut:].strip()
+        return (head, where) if len(normalise(head)) >= 2 else None
+
+    def _registered_branch(self, found: _Found, where: str) -> bool:
+        """Whether an offered candidate is the registered branch the worker named: one
+        with the place typed in its branch name (全聚德前门分店 → …有限公司前门分店)."""
+        place = _BRANCH_WORD.sub("", _fold(where)).strip()
+        branches = (self._f.branches[self._position[c.id]] for c in found.candidates)
+        return bool(place) and any(place in branch for branch in branches)
+
+    # ------------------------------------------------------------------------ scores
+
+    def _scores(self, query: str, alias_query: str) -> dict[int, float]:
         """Retrieve with the cheap `ratio` over every field, then score the pool (a few
         dozen) with the expensive scorers: WRatio over all names costs ~1.5 ms a field."""
         chinese = _CJK.search(query) is not None
         q_pinyin = _pinyin(query)[0] if chinese else query
         pool: set[int] = set()
-        for choices, q in self._retrieval_fields(query, q_pinyin, chinese):
+        for choices, q in self._retrieval_fields(query, q_pinyin, alias_query, chinese):
             for _choice, _score, index in process.extract(
                 q, choices, scorer=fuzz.ratio, limit=_POOL, score_cutoff=_CUTOFF
             ):
                 pool.add(self._f.alias_owner[index] if choices is self._f.aliases else index)
-        scores = {i: self._score(i, query, q_pinyin, chinese) for i in pool}
-        if chinese:
-            self._abbreviations(query, scores)
+        evidence = self._evidence(query) if chinese and len(query) >= 2 else {}
+        pool.update(evidence)
+        scores: dict[int, float] = {}
+        for i in pool:
+            by_chars, by_sound = self._score(i, query, q_pinyin, alias_query, chinese)
+            if evidence and i not in evidence:
+                # Characters typed beat sound-alikes: 瑞幸 finds 瑞幸咖啡 before 瑞兴咨询.
+                by_sound = min(by_sound, _SOUND_CAP)
+            scores[i] = max(by_chars, by_sound, evidence.get(i, 0.0))
         return scores
 
     def _retrieval_fields(
-        self, query: str, q_pinyin: str, chinese: bool
+        self, query: str, q_pinyin: str, alias_query: str, chinese: bool
     ) -> list[tuple[list[str], str]]:
         f = self._f
         fields = [(f.keys, query), (f.pinyin, q_pinyin), (f.brand_pinyin, q_pinyin)]
         fields.append((f.brands, query) if chinese else (f.brand_initials, query))
         if f.aliases:
-            fields.append((f.aliases, query))
+            fields.append((f.aliases, alias_query))
         return fields
 
-    def _score(self, index: int, query: str, q_pinyin: str, chinese: bool) -> float:
+    def _score(
+        self, index: int, query: str, q_pinyin: str, alias_query: str, chinese: bool
+    ) -> tuple[float, float]:
+        """(score by the characters typed, score by their sound)."""
         f = self._f
-        scores = [
-            fuzz.WRatio(query, f.keys[index]),
-            # Typed in pinyin, or a homophone picked from the input method's list.
+        by_chars = [fuzz.WRatio(query, f.keys[index])]
+        # Typed in pinyin, or a homophone picked from the input method's list.
+        by_sound = [
             fuzz.WRatio(q_pinyin, f.pinyin[index]) * (0.9 if chinese else 0.95),
             fuzz.ratio(q_pinyin, f.brand_pinyin[index]) * (0.92 if chinese else 0.98),
         ]
         if chinese:
-            scores.append(fuzz.ratio(query, f.brands[index]) * 0.98)
+            by_chars.append(fuzz.ratio(query, f.brands[index]) * 0.98)
         elif len(query) <= 6:
-            scores.append(fuzz.ratio(query, f.brand_initials[index]) * 0.95)
-        scores.extend(fuzz.WRatio(query, alias) for alias in self._aliases.get(index, ()))
-        return max(scores)
+            by_chars.append(fuzz.ratio(query, f.brand_initials[index]) * 0.95)
+        by_chars.extend(fuzz.WRatio(alias_query, alias) for alias in self._aliases.get(index, ()))
+        return max(by_chars), max(by_sound)
 
-    def _abbreviations(self, query: str, scores: dict[int, float]) -> None:
-        """Chinese abbreviations keep characters in order: 首旅 for 首都旅游, 中石化 for
-        中国石油化工. Checked only among names sharing the first character (a few dozen)."""
-        if len(query) < 2:
-            return
+    def _evidence(self, query: str) -> dict[int, float]:
+        """Names holding the characters typed, with a score of at least _EVIDENCE:
+        abbreviations keep them in order (首旅 for 首都旅游, 中石化 for 中国石油化工;
+        looked for among names sharing the first character), and a worker may add a word
+        to the brand (盒马鲜生 for 北京盒马网络科技有限公司)."""
+        found: dict[int, float] = {}
         for index in self._by_first.get(query[0], ()):
             key = self._f.keys[index]
-            if len(key) > len(query) and _is_subsequence(query, key):
-                score = 80 + 10 * len(query) / len(key)
-                if score > scores.get(index, 0.0):
-                    scores[index] = score
+            if len(key) >= len(query) and _is_subsequence(query, key):
+                found[index] = _EVIDENCE + 10 * len(query) / len(key)
+        for end in range(2, len(query)):
+            for index in self._by_brand.get(query[:end], ()):
+                score = _EVIDENCE + 10 * end / len(query)
+                found[index] = max(found.get(index, 0.0), score)
+        return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.matching import EnterpriseMatcher, brand, find_uscc, normalise
+from bot.matching import EnterpriseMatcher, brand, find_uscc, full_key, normalise
 from bot.validation import ValidationError, uscc_check_char, validate_uscc
 from tests.conftest import make_resident_id
 
@@ -124,7 +124,6 @@ def test_a_branch_is_picked_only_by_its_own_name(matcher: EnterpriseMatcher) -> 
         "华创",  # the whole name of 北京华创有限公司, but the brand of four others
         "字节跳动",  # head office or branch?
         "zijietiaodong",
-        "bytedance",
     ],
 )
 def test_ambiguous_names_are_never_picked(matcher: EnterpriseMatcher, typed: str) -> None:
@@ -171,15 +170,30 @@ def test_typos_and_abbreviations_are_in_the_top_three(
         ("zjtd", 1),
         ("xinruide", 9),
         ("shoudulvyou", 6),
+    ],
+)
+def test_pinyin_input_is_offered_not_picked(
+    matcher: EnterpriseMatcher, typed: str, expected: int
+) -> None:
+    match = matcher.match(typed)
+    assert match.candidates and match.candidates[0].id == expected, match
+    assert match.auto is None
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
         ("ByteDance", 1),  # an English alias the registry has
         ("bytedance ltd", 1),
         ("Meituan", 7),  # an English name in brackets in the registered name
     ],
 )
-def test_pinyin_and_english_input(matcher: EnterpriseMatcher, typed: str, expected: int) -> None:
+def test_an_exact_english_alias_picks_directly(
+    matcher: EnterpriseMatcher, typed: str, expected: int
+) -> None:
     match = matcher.match(typed)
-    assert match.candidates and match.candidates[0].id == expected, match
-    assert match.auto is None
+    assert match.auto == expected
+    assert match.candidates[0].id == expected
 
 
 def test_same_street_breaks_ties(matcher: EnterpriseMatcher) -> None:
@@ -247,3 +261,190 @@ def test_a_resident_id_number_is_never_taken_for_a_uscc() -> None:
     for number in both:
         assert find_uscc(number) == (None, False)
         assert find_uscc(f"单位 {number}")[0] is None
+
+
+# ---------------------------------------------------------------------------- what workers
+# call their employer: legal forms, aliases, traditional characters, branches, sound-alikes
+
+BRANDS = [
+    (21, "北京泰悦物流有限责任公司", None, 1),
+    (22, "北京泰悦物流股份有限公司", None, 1),
+    (31, "北京瑞幸咖啡有限公司", None, 1),
+    (32, "北京瑞兴咨询有限公司", None, 1),  # ruixing, like 瑞幸
+    (33, "北京盒马网络科技有限公司", None, 1),
+    (34, "北京祥盛商贸有限公司", None, 1),  # xiangsheng, like 鲜生
+    (35, "北京鑫盛物流有限公司", None, 1),
+    (36, "北京欣盛科技有限公司", None, 1),
+    (37, "北京链家房地产经纪有限公司", None, 1),
+    (38, "北京海底捞餐饮管理有限公司", None, 1),
+    (39, "中国银行股份有限公司", None, 1),
+    (40, "北京全聚德餐饮有限公司", None, 1),
+    (41, "北京全聚德餐饮有限公司前门分店", None, 1),
+]
+BRAND_ALIASES = {31: ["Luckin Coffee"], 33: ["盒马鲜生", "Freshippo"], 37: ["Lianjia"]}
+
+
+@pytest.fixture(scope="module")
+def brands() -> EnterpriseMatcher:
+    return EnterpriseMatcher(BRANDS, aliases=BRAND_ALIASES)
+
+
+@pytest.fixture(scope="module")
+def no_aliases() -> EnterpriseMatcher:
+    return EnterpriseMatcher(BRANDS)
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("北京泰悦物流有限责任公司", 21),
+        ("北京泰悦物流股份有限公司", 22),
+        ("北京 泰悦物流 股份有限公司。", 22),
+        ("（北京泰悦物流股份有限公司）", 22),
+    ],
+)
+def test_the_exact_full_name_picks_between_legal_forms(
+    brands: EnterpriseMatcher, typed: str, expected: int
+) -> None:
+    match = brands.match(typed)
+    assert match.auto == expected
+    assert match.candidates[0].id == expected
+
+
+def test_without_the_legal_form_both_are_offered(brands: EnterpriseMatcher) -> None:
+    for typed in ("泰悦物流", "北京泰悦物流公司"):
+        match = brands.match(typed)
+        assert match.auto is None, typed
+        assert {c.id for c in match.candidates[:2]} == {21, 22}, typed
+
+
+def test_full_key_keeps_legal_form_city_and_branch() -> None:
+    assert full_key("北京泰悦物流（股份）有限公司") == "北京泰悦物流股份有限公司"
+    assert full_key("ＡＢＣ科技（北京）有限公司") == "abc科技北京有限公司"
+    assert full_key("北京三快在线科技有限公司（Meituan）") == "北京三快在线科技有限公司"
+    assert full_key("北京泰悅物流有限責任公司") == "北京泰悦物流有限责任公司"
+    assert normalise("北京泰悦物流有限责任公司") == normalise("北京泰悦物流股份有限公司")
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["Luckin Coffee", "Coffee Luckin", "luckin-coffee", "LUCKIN COFFEE CO., LTD.", "LuckinCoffee"],
+)
+def test_an_english_alias_in_any_case_order_or_punctuation(
+    brands: EnterpriseMatcher, typed: str
+) -> None:
+    match = brands.match(typed)
+    assert match.auto == 31
+    assert match.candidates[0].id == 31
+
+
+def test_a_chinese_alias_picks_its_enterprise(brands: EnterpriseMatcher) -> None:
+    match = brands.match("盒马鲜生")
+    assert match.auto == 33 and match.candidates[0].id == 33
+    part = brands.match("luckin")  # part of an alias: offered, not picked
+    assert part.auto is None and part.candidates[0].id == 31
+
+
+def test_an_alias_shared_or_equal_to_a_name_is_not_picked() -> None:
+    shared = EnterpriseMatcher(BRANDS, aliases={31: ["Luckin Coffee"], 32: ["luckin coffee"]})
+    match = shared.match("Luckin Coffee")
+    assert match.auto is None
+    assert {c.id for c in match.candidates[:2]} == {31, 32}
+    named = EnterpriseMatcher(
+        [*BRANDS, (50, "北京盒马鲜生有限公司", None, 1)], aliases={33: ["盒马鲜生"]}
+    )
+    match = named.match("盒马鲜生")
+    assert match.auto is None
+    assert {c.id for c in match.candidates[:2]} == {33, 50}
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected", "auto"),
+    [
+        ("北京泰悅物流股份有限公司", 22, True),  # the exact name, in traditional characters
+        ("北京瑞幸咖啡有限責任公司", 31, True),  # the only 瑞幸咖啡, another legal form
+        ("盒馬鮮生", 33, True),  # an alias, in traditional characters
+        ("鏈家", 37, False),
+        ("海底撈", 38, False),
+    ],
+)
+def test_traditional_characters(
+    brands: EnterpriseMatcher, typed: str, expected: int, auto: bool
+) -> None:
+    match = brands.match(typed)
+    assert match.candidates[0].id == expected, match
+    assert match.auto == (expected if auto else None)
+
+
+def test_traditional_registry_names_are_found_in_simplified() -> None:
+    matcher = EnterpriseMatcher([(1, "北京鑫瑞德文化傳媒有限公司", None, 1)])
+    assert matcher.match("北京鑫瑞德文化传媒有限公司").auto == 1
+    assert normalise("北京鑫瑞德文化傳媒有限公司") == "鑫瑞德文化传媒"
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected", "branch", "auto"),
+    [
+        ("盒马鲜生望京店", 33, "望京店", True),  # an alias and a store
+        ("链家德胜门店", 37, "德胜门店", False),  # a brand and a store: offered
+        ("海底捞西单分店", 38, "西单分店", False),
+        ("中国银行西城支行", 39, "西城支行", True),
+        ("中國銀行 西城支行", 39, "西城支行", True),
+        ("北京泰悦物流股份有限公司亦庄营业部", 22, "亦庄营业部", True),
+        ("全聚德王府井店", 40, "王府井店", False),
+    ],
+)
+def test_a_store_or_branch_finds_the_head_and_hands_the_branch_back(
+    brands: EnterpriseMatcher, typed: str, expected: int, branch: str, auto: bool
+) -> None:
+    match = brands.match(typed)
+    assert match.candidates[0].id == expected, match
+    assert match.branch == branch
+    assert match.auto == (expected if auto else None)
+
+
+def test_a_registered_branch_keeps_priority(brands: EnterpriseMatcher) -> None:
+    for typed in ("全聚德前门分店", "北京全聚德餐饮有限公司前门分店"):
+        match = brands.match(typed)
+        assert match.candidates[0].id == 41, typed
+        assert match.branch is None
+    assert brands.match("北京全聚德餐饮有限公司前门分店").auto == 41
+
+
+def test_a_name_without_a_branch_hands_back_none(brands: EnterpriseMatcher) -> None:
+    assert brands.match("盒马鲜生").branch is None
+    assert brands.match("北京海底捞餐饮管理有限公司").branch is None
+
+
+@pytest.mark.parametrize(("typed", "expected"), [("瑞幸", 31), ("瑞兴", 32), ("盒马鲜生", 33)])
+def test_characters_typed_beat_sound_alikes(
+    no_aliases: EnterpriseMatcher, typed: str, expected: int
+) -> None:
+    # 瑞幸 sounds like 瑞兴 (ruixing), 鲜生 like 祥盛/鑫盛/欣盛: no alias helps here.
+    match = no_aliases.match(typed)
+    assert match.candidates[0].id == expected, match
+    assert match.auto is None
+
+
+def test_pinyin_still_finds_both_sound_alikes(no_aliases: EnterpriseMatcher) -> None:
+    assert {c.id for c in no_aliases.match("ruixing").candidates} >= {31, 32}
+
+
+@pytest.mark.parametrize(
+    "typed", ["北京九州通达物流有限公司", "九州通达", "泽凯文化传播", "星河湾茶饮", "Acme Widgets"]
+)
+def test_an_employer_not_in_the_registry_gets_at_most_one_weak_guess(
+    brands: EnterpriseMatcher, matcher: EnterpriseMatcher, typed: str
+) -> None:
+    for one in (brands, matcher):
+        match = one.match(typed)
+        assert match.auto is None, typed
+        assert len(match.candidates) <= 1, match
+        assert all(c.score < 83 for c in match.candidates), match
+
+
+def test_a_typo_of_a_real_name_still_gets_several_buttons(matcher: EnterpriseMatcher) -> None:
+    match = matcher.match("华创物页")  # 物业 mistyped
+    assert match.auto is None
+    assert len(match.candidates) == 3
+    assert 4 in [c.id for c in match.candidates]
