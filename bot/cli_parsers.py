@@ -165,6 +165,25 @@ def add_enterprise_commands(commands: Any) -> None:
     rekey = sub.add_parser("rekey", help="recompute stored name keys after a rules change")
     rekey.set_defaults(handler=run("enterprises_rekey"))
 
+    alias = sub.add_parser(
+        "alias",
+        help="other names workers use (brands, store and English names)",
+        description="The matcher finds an enterprise by its aliases too. Registry aliases "
+        "are replaced by each import; those added here stay until removed.",
+    )
+    aliases = alias.add_subparsers(title="alias")
+    listing = aliases.add_parser("list", help="an enterprise's aliases")
+    listing.add_argument("ref", help="id or USCC")
+    listing.set_defaults(handler=run("enterprises_alias_list"))
+    adding = aliases.add_parser("add", help="add aliases (all or none)")
+    adding.add_argument("ref", help="id or USCC")
+    adding.add_argument("alias", nargs="+", help="one argument per alias (quote spaces)")
+    adding.set_defaults(handler=run("enterprises_alias_add"))
+    removing = aliases.add_parser("remove", help="remove one alias")
+    removing.add_argument("ref", help="id or USCC")
+    removing.add_argument("alias")
+    removing.set_defaults(handler=run("enterprises_alias_remove"))
+
 
 def add_case_commands(commands: Any) -> None:
     run = implementation("bot.case_cli")

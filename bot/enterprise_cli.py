@@ -1,5 +1,5 @@
 """`unionbot enterprises …`: the registry at a terminal (import, search, show, status,
-confirm, merge)."""
+confirm, merge, aliases)."""
 
 from __future__ import annotations
 
@@ -64,6 +64,11 @@ async def enterprises_import(args: argparse.Namespace) -> int:
         f"({summary.adopted} provisional adopted), {summary.unchanged} unchanged, "
         f"{summary.rejected} rejected, {len(summary.warnings)} warnings"
     )
+    if any(name == "aliases" for _header, name in summary.columns):
+        print(
+            f"aliases: {summary.aliases_added} added, {summary.aliases_removed} removed "
+            "(aliases added by staff are kept)"
+        )
     for line, message in summary.warnings[:WARNINGS_SHOWN]:
         print(f"  line {line}: {message}")
     if len(summary.warnings) > WARNINGS_SHOWN:
@@ -211,4 +216,45 @@ async def enterprises_rekey(args: argparse.Namespace) -> int:
     finally:
         await service.db.dispose()
     print(f"{changed} name keys updated")
+    return 0
+
+
+def _alias_line(alias: Any) -> str:
+    by = f" by {alias.created_by_name}" if alias.created_by_name else ""
+    return f"{alias.alias}\t{alias.source}{by}\t{alias.created_at:%Y-%m-%d %H:%M} UTC"
+
+
+async def enterprises_alias_list(args: argparse.Namespace) -> int:
+    service = await _service(args)
+    try:
+        info = await service.get(args.ref)
+        aliases = await service.aliases(info.id)
+    finally:
+        await service.db.dispose()
+    print(f"{info.id} {info.name}: {len(aliases)} aliases")
+    for alias in aliases:
+        print(f"  {_alias_line(alias)}")
+    return 0
+
+
+async def enterprises_alias_add(args: argparse.Namespace) -> int:
+    service = await _service(args)
+    try:
+        info = await service.get(args.ref)
+        added = await service.add_aliases(info.id, args.alias, ACTOR)
+    finally:
+        await service.db.dispose()
+    names = ", ".join(alias.alias for alias in added)
+    print(f"{info.id} {info.name}: added {names}")
+    return 0
+
+
+async def enterprises_alias_remove(args: argparse.Namespace) -> int:
+    service = await _service(args)
+    try:
+        info = await service.get(args.ref)
+        removed = await service.remove_alias(info.id, args.alias, ACTOR)
+    finally:
+        await service.db.dispose()
+    print(f"{info.id} {info.name}: removed {removed.alias} ({removed.source})")
     return 0

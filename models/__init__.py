@@ -7,7 +7,7 @@ from models.audit import AuditEntry
 from models.base import Base
 from models.benefit import Benefit, BenefitClaim
 from models.dashboard import DashboardLink, DashboardSession
-from models.enterprise import Enterprise
+from models.enterprise import Enterprise, EnterpriseAlias
 from models.founding import FoundingCase
 from models.keycheck import KeyCheck
 from models.member import ApplicationSequence, Member, MemberSequence
@@ -60,6 +60,7 @@ __all__ = [
     "DashboardLink",
     "DashboardSession",
     "Enterprise",
+    "EnterpriseAlias",
     "FoundingCase",
     "FsmRecord",
     "InboxUpdate",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Bounded, UTCDateTime, utcnow
@@ -57,3 +57,26 @@ class Enterprise(Base):
             postgresql_where=text("provisional AND merged_into_id IS NULL"),
         ),
     )
+
+
+ALIAS_SOURCES = ("registry", "staff")
+
+
+class EnterpriseAlias(Base):
+    """Another name workers use for an enterprise: a brand or store name (盒马鲜生), a
+    short name (链家), an English name (ByteDance). The matcher finds the enterprise by it."""
+
+    __tablename__ = "enterprise_alias"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    alias: Mapped[str] = mapped_column(Bounded(100))
+    # Comparison key (bot.services.enterprises.alias_key): "Luckin Coffee" and
+    # "LUCKIN COFFEE" are one alias of an enterprise, stored once.
+    alias_key: Mapped[str] = mapped_column(Bounded(120))
+    # registry: replaced by each import of the enterprise; staff: kept until removed.
+    source: Mapped[str] = mapped_column(Bounded(12))
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    created_by_name: Mapped[str | None] = mapped_column(Bounded(60), nullable=True)
+
+    __table_args__ = (UniqueConstraint("enterprise_id", "alias_key"),)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.changes import ENTERPRISES_TOPIC
@@ -22,8 +23,16 @@ from bot.services.alerts import raise_threshold_alert
 from bot.services.audit import Actor, record
 from bot.services.errors import AlreadyDecided, DomainError, NotAllowed, NotFound
 from bot.services.roles import has_role, require_federation
-from bot.validation import ValidationError, validate_uscc
-from models import Application, Enterprise, Member, Street, ThresholdAlert, UnionOrg
+from bot.validation import Code, ValidationError, clean_text, validate_uscc
+from models import (
+    Application,
+    Enterprise,
+    EnterpriseAlias,
+    Member,
+    Street,
+    ThresholdAlert,
+    UnionOrg,
+)
 from models.base import utcnow
 from models.enterprise import ENTERPRISE_STATUSES
 
@@ -35,12 +44,20 @@ if TYPE_CHECKING:  # review imports this module
 # even when the cheap fingerprint did not change.
 MATCHER_MAX_AGE_S = 60.0
 NAME_KEY_MAX = 120
+ALIAS_MAX = 100  # EnterpriseAlias.alias
 
 
 def name_key(name: str) -> str:
     """A comparison key: width-folded, lower-case, without brackets, spaces, the city
     prefix and the legal-form suffix ("北京字节跳动科技有限公司" → "字节跳动科技")."""
     return normalise(name)[:NAME_KEY_MAX]
+
+
+def alias_key(alias: str) -> str:
+    """The key that makes two spellings one alias of an enterprise: a Chinese alias by its
+    name key, a Latin one by its lower-case words without punctuation ("Luckin Coffee",
+    "LUCKIN COFFEE" and "Luckin-Coffee" → "luckincoffee"). Empty when nothing is left."""
+    return normalise(alias)[:NAME_KEY_MAX]
 
 
 async def find_or_create(
@@ -206,6 +223,36 @@ class EnterpriseNotActive(DomainError):
     """A closed or moved-out enterprise cannot take new applications."""
 
 
+class AliasRefused(DomainError):
+    """An alias that cannot be added or removed. `reason`: empty | too_long | duplicate |
+    taken (another enterprise's alias: `other` names it) | missing. str() is the text shown."""
+
+    def __init__(self, reason: str, alias: str, other: tuple[int, str] | None = None) -> None:
+        self.reason, self.alias, self.other = reason, alias, other
+        shown = alias if len(alias) <= 30 else alias[:30] + "…"
+        texts = {
+            "empty": "别名不能为空 / the alias is empty",
+            "too_long": f"别名最多 {ALIAS_MAX} 字 / an alias has at most {ALIAS_MAX} characters",
+            "duplicate": f"“{shown}”已是该企业的别名 / {shown!r} is already an alias of "
+            "this enterprise",
+            "missing": f"“{shown}”不是该企业的别名 / {shown!r} is not an alias of this enterprise",
+        }
+        if other is not None:
+            texts["taken"] = (
+                f"“{shown}”已是 #{other[0]} {other[1]} 的别名 / {shown!r} is already an alias "
+                f"of enterprise {other[0]} {other[1]}"
+            )
+        super().__init__(texts.get(reason, reason))
+
+
+@dataclass(frozen=True)
+class AliasInfo:
+    alias: str
+    source: str  # registry | staff
+    created_at: datetime
+    created_by_name: str | None
+
+
 @dataclass(frozen=True)
 class AlertInfo:
     id: int
@@ -283,6 +330,7 @@ ENTERPRISES = Enterprise.__table__
 MEMBERS = Member.__table__
 APPLICATIONS = Application.__table__
 ALERTS = ThresholdAlert.__table__
+ALIASES = EnterpriseAlias.__table__
 
 
 class EnterpriseService:
@@ -392,13 +440,18 @@ class EnterpriseService:
                         ).where(*_MATCHABLE)
                     )
                 )
+                aliases = await _matchable_aliases(session)
             entries = [(r.id, r.name, r.uscc, r.street_id) for r in rows]
             provisional = {r.id for r in rows if r.provisional}
             unconfirmed = {r.id for r in rows if r.provisional and r.confirmed_at is None}
             # Pinyin is memoised per name, so only the first build is slow: off the loop.
             self._matcher = await asyncio.to_thread(
                 partial(
-                    EnterpriseMatcher, entries, provisional=provisional, unconfirmed=unconfirmed
+                    EnterpriseMatcher,
+                    entries,
+                    aliases=aliases,
+                    provisional=provisional,
+                    unconfirmed=unconfirmed,
                 )
             )
             self._matcher_stamp = stamp
@@ -479,6 +532,7 @@ class EnterpriseService:
             members = await _move(session, MEMBERS, source_id, target_id)
             applications = await _move(session, APPLICATIONS, source_id, target_id)
             alert_moved = await _move_alerts(session, source_id, target_id)
+            aliases_moved = await _move_aliases(session, source_id, target_id)
             now = utcnow()
             # Anything merged into the source earlier now points at the target: no chains.
             await session.execute(
@@ -511,6 +565,7 @@ class EnterpriseService:
                 "alert_raised": raised,
                 "target_confirmed": target_confirmed,
                 **({"transfer_reopened": True} if transfer_reopened else {}),
+                **({"aliases_moved": aliases_moved} if aliases_moved else {}),
             }
             await record(
                 session,
@@ -525,6 +580,85 @@ class EnterpriseService:
         return MergeResult(
             source_id, target_id, members, applications, source_count, target_count, raised
         )
+
+    # ------------------------------------------------------------------------ aliases
+
+    async def aliases(self, ref: int | str) -> list[AliasInfo]:
+        """An enterprise's other names (by id or USCC), oldest first."""
+        async with self.db.read() as session:
+            enterprise = await _by_ref(session, ref)
+            return await _aliases_of(session, enterprise.id)
+
+    async def add_alias(self, ref: int | str, alias: str, actor: Actor) -> AliasInfo:
+        """Federation staff (or the command line) give an enterprise another name that
+        workers use; the matchers find it by that name from then on."""
+        return (await self.add_aliases(ref, [alias], actor))[0]
+
+    async def add_aliases(
+        self, ref: int | str, aliases: Sequence[str], actor: Actor
+    ) -> list[AliasInfo]:
+        """Several at once, all or none: one refused alias (AliasRefused) adds nothing."""
+        async with self.db.transaction() as session:
+            await require_federation(session, actor)
+            enterprise = await _alias_owner(session, ref)
+            wanted = _clean_aliases(aliases)
+            await _check_free(session, enterprise.id, wanted)
+            now = utcnow()
+            rows = [
+                {
+                    "enterprise_id": enterprise.id,
+                    "alias": alias,
+                    "alias_key": key,
+                    "source": "staff",
+                    "created_at": now,
+                    "created_by_name": actor.name,
+                }
+                for alias, key in wanted
+            ]
+            try:  # two staff adding it at the same moment: the second is a duplicate
+                async with session.begin_nested():
+                    await session.execute(insert(ALIASES), rows)
+            except IntegrityError:
+                raise AliasRefused("duplicate", wanted[0][0]) from None
+            await record(
+                session,
+                actor,
+                "enterprise.alias_added",
+                "enterprise",
+                enterprise.id,
+                after={"aliases": [alias for alias, _key in wanted]},
+            )
+            Database.flag(session, ENTERPRISES_TOPIC)  # the matchers rebuild with them
+        return [AliasInfo(alias, "staff", now, actor.name) for alias, _key in wanted]
+
+    async def remove_alias(self, ref: int | str, alias: str, actor: Actor) -> AliasInfo:
+        """Federation staff (or the command line) take an alias away, whichever its
+        source (a registry alias comes back with the next import that lists it)."""
+        async with self.db.transaction() as session:
+            await require_federation(session, actor)
+            enterprise = await _by_ref(session, ref)
+            text = _clean_alias(alias)
+            found = (
+                await session.execute(
+                    select(ALIASES).where(
+                        ALIASES.c.enterprise_id == enterprise.id,
+                        ALIASES.c.alias_key == alias_key(text),
+                    )
+                )
+            ).first()
+            if found is None:
+                raise AliasRefused("missing", text)
+            await session.execute(delete(ALIASES).where(ALIASES.c.id == found.id))
+            await record(
+                session,
+                actor,
+                "enterprise.alias_removed",
+                "enterprise",
+                enterprise.id,
+                before={"alias": found.alias, "source": found.source},
+            )
+            Database.flag(session, ENTERPRISES_TOPIC)
+        return AliasInfo(found.alias, found.source, found.created_at, found.created_by_name)
 
     async def change_employer(
         self,
@@ -756,6 +890,95 @@ async def _move_alerts(session: AsyncSession, source_id: int, target_id: int) ->
         .values(enterprise_id=target_id)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _move_aliases(session: AsyncSession, source_id: int, target_id: int) -> int:
+    """The source's other names become the target's, except those it already has (those
+    stay with the merged source, which no matcher includes)."""
+    target_keys = select(ALIASES.c.alias_key).where(ALIASES.c.enterprise_id == target_id)
+    result = await session.execute(
+        update(ALIASES)
+        .where(ALIASES.c.enterprise_id == source_id, ALIASES.c.alias_key.not_in(target_keys))
+        .values(enterprise_id=target_id)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _matchable_aliases(session: AsyncSession) -> dict[int, list[str]]:
+    """The aliases of the enterprises the matcher includes: one query per rebuild."""
+    rows = await session.execute(
+        select(ALIASES.c.enterprise_id, ALIASES.c.alias)
+        .join(ENTERPRISES, ENTERPRISES.c.id == ALIASES.c.enterprise_id)
+        .where(*_MATCHABLE)
+        .order_by(ALIASES.c.id)
+    )
+    found: dict[int, list[str]] = {}
+    for enterprise_id, alias in rows:
+        found.setdefault(enterprise_id, []).append(alias)
+    return found
+
+
+async def _aliases_of(session: AsyncSession, enterprise_id: int) -> list[AliasInfo]:
+    rows = await session.execute(
+        select(ALIASES.c.alias, ALIASES.c.source, ALIASES.c.created_at, ALIASES.c.created_by_name)
+        .where(ALIASES.c.enterprise_id == enterprise_id)
+        .order_by(ALIASES.c.id)
+    )
+    return [AliasInfo(*row) for row in rows]
+
+
+async def _alias_owner(session: AsyncSession, ref: int | str) -> Enterprise:
+    """The enterprise to give an alias: a merged one is refused (it is matched as the
+    one it was merged into, so the alias belongs there)."""
+    enterprise = await _by_ref(session, ref)
+    if enterprise.merged_into_id is not None:
+        raise MergeRefused("target_merged", enterprise.id, enterprise.merged_into_id)
+    return enterprise
+
+
+def _clean_alias(raw: str) -> str:
+    """The alias as stored: NFKC, one space between words; refused when empty (nothing
+    to compare left, e.g. "有限公司") or longer than the column."""
+    try:
+        text = clean_text(raw, ALIAS_MAX)
+    except ValidationError as error:
+        reason = "too_long" if error.code == Code.TEXT_TOO_LONG else "empty"
+        raise AliasRefused(reason, raw.strip()) from None
+    if not alias_key(text):
+        raise AliasRefused("empty", text)
+    return text
+
+
+def _clean_aliases(raw: Sequence[str]) -> list[tuple[str, str]]:
+    """(alias, key) for each; the same alias twice in one request is refused."""
+    wanted: dict[str, str] = {}
+    for alias in map(_clean_alias, raw):
+        key = alias_key(alias)
+        if key in wanted:
+            raise AliasRefused("duplicate", alias)
+        wanted[key] = alias
+    if not wanted:
+        raise AliasRefused("empty", "")
+    return [(alias, key) for key, alias in wanted.items()]
+
+
+async def _check_free(
+    session: AsyncSession, enterprise_id: int, wanted: Sequence[tuple[str, str]]
+) -> None:
+    """Refuse an alias the enterprise has already, or that another active, unmerged
+    enterprise has (the matcher could not tell them apart by it)."""
+    by_key = {key: alias for alias, key in wanted}
+    rows = await session.execute(
+        select(ALIASES.c.alias_key, ENTERPRISES.c.id, ENTERPRISES.c.name)
+        .join(ENTERPRISES, ENTERPRISES.c.id == ALIASES.c.enterprise_id)
+        .where(ALIASES.c.alias_key.in_(list(by_key)))
+        .where(or_(ENTERPRISES.c.id == enterprise_id, and_(*_MATCHABLE)))
+        .order_by(ENTERPRISES.c.id != enterprise_id, ENTERPRISES.c.id)
+    )
+    for key, owner_id, owner_name in rows:
+        if owner_id == enterprise_id:
+            raise AliasRefused("duplicate", by_key[key])
+        raise AliasRefused("taken", by_key[key], (owner_id, owner_name))
 
 
 async def _set_employer(

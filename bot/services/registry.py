@@ -13,6 +13,11 @@ which column became what and which were ignored, and a file whose required colum
 be found is refused before anything is written. An unreadable value in an optional column
 (约40人, 也许) is a warning, not a rejected enterprise: the number is taken when one can be
 read, otherwise the value is left empty.
+
+Optional columns of other names (别名, 英文名称, 品牌…; all of them are read, a cell may list
+several separated by ；/、) become the enterprise's registry aliases, which the matcher
+finds it by: each import of an enterprise replaces them with the file's, while aliases
+added by staff stay. A file without such a column leaves stored aliases alone.
 """
 
 from __future__ import annotations
@@ -27,15 +32,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.changes import ENTERPRISES_TOPIC
 from bot.db import Database
 from bot.services.audit import Actor, record
-from bot.services.enterprises import name_key
+from bot.services.enterprises import ALIAS_MAX, alias_key, name_key
 from bot.validation import Code, ValidationError, clean_text, validate_uscc
-from models import Enterprise, Street
+from models import Enterprise, EnterpriseAlias, Street
 from models.base import utcnow
 
 Progress = Callable[[int, int], None]
@@ -85,7 +90,13 @@ HEADERS: dict[str, frozenset[str]] = {
         {"工会联系人", "工会联系方式", "工会联系电话", "工会电话", "工会联系人电话",
          "工会联系人及电话", "工会联系人及联系方式", "unioncontact"}
     ),
+    # Other names workers use (brands, store and English names); every such column is read.
+    "aliases": frozenset(
+        {"别名", "其他名称", "英文名称", "英文名", "品牌", "品牌名称", "alias", "aliases",
+         "othernames", "englishname", "brand", "brandname"}
+    ),
 }  # fmt: skip
+MULTI_COLUMN = frozenset({"aliases"})  # fields read from every column with their header
 REQUIRED = ("name", "uscc")
 # How the summary names each field, and how a refusal names a missing one.
 FIELD_LABELS = {
@@ -97,11 +108,15 @@ FIELD_LABELS = {
     "has_union": "是否建会 has_union",
     "union_name": "工会名称 union_name",
     "union_contact": "工会联系方式 union_contact",
+    "aliases": "别名 aliases",
 }
 _NOTES = re.compile(r"\([^)]*\)|\[[^\]]*\]|【[^】]*】|〔[^〕]*〕|<[^>]*>")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _YES = frozenset({"是", "已建", "已建会", "有", "yes", "y", "true", "1", "√", "✓"})
 _NO = frozenset({"否", "未建", "未建会", "无", "no", "n", "false", "0", "×", "✗"})
+# A cell of other names holds several: 盒马鲜生；盒马 / Freshippo、Hema.
+_ALIAS_SEPARATORS = re.compile(r"[；;/／、]")
+_NO_ALIAS = frozenset({"无", "暂无", "没有", "none", "null"})  # placeholders, not names
 
 
 @dataclass
@@ -121,6 +136,9 @@ class ImportSummary:
     # (line, message): values left empty or read in a way worth checking; rows imported.
     warnings: list[tuple[int, str]] = field(default_factory=list)
     warnings_path: Path | None = None
+    # Registry aliases written and taken away (a file with a column of other names).
+    aliases_added: int = 0
+    aliases_removed: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,6 +153,8 @@ class RegistryRow:
     has_union: bool | None
     union_name: str | None = None
     union_contact: str | None = None
+    # Other names; None when the file has no such column (the stored ones are kept).
+    aliases: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +179,7 @@ class ColumnPlan:
     fields: dict[str, int]  # field → column index
     used: tuple[tuple[str, str], ...]  # (header, field)
     ignored: tuple[str, ...]  # headers of columns no field uses
+    aliases: tuple[int, ...] = ()  # every column of other names
 
 
 @dataclass
@@ -191,13 +212,15 @@ async def import_registry(
         summary.ignored = list(parsed.plan.ignored)
     summary.warnings = list(parsed.warnings)
     rejected = list(parsed.rejected)
+    by = (actor or Actor.cli()).name
     streets = await _street_ids(db)
     unknown: set[str] = set()
     claimed: set[int] = set()  # enterprises already matched by an earlier row
     done = 0
     for batch in _batches(parsed.rows, BATCH):
         async with db.transaction() as session:
-            await _apply(session, batch, streets, unknown, claimed, summary)
+            owners = await _apply(session, batch, streets, unknown, claimed, summary)
+            await _apply_aliases(session, owners, by, summary)
             Database.flag(session, ENTERPRISES_TOPIC)
         done += len(batch)
         if progress is not None:
@@ -219,9 +242,17 @@ async def import_registry(
                 "unchanged": summary.unchanged,
                 "rejected": summary.rejected,
                 "warnings": len(summary.warnings),
+                **_alias_counts(parsed.plan, summary),
             },
         )
     return summary
+
+
+def _alias_counts(plan: ColumnPlan | None, summary: ImportSummary) -> dict[str, int]:
+    """For the audit entry, when the file has other names."""
+    if plan is None or not plan.aliases:
+        return {}
+    return {"aliases_added": summary.aliases_added, "aliases_removed": summary.aliases_removed}
 
 
 def _batches(rows: Sequence[RegistryRow], size: int) -> Iterator[Sequence[RegistryRow]]:
@@ -315,16 +346,20 @@ def plan_columns(cells: Sequence[Any]) -> ColumnPlan:
     fields: dict[str, int] = {}
     used: list[tuple[str, str]] = []
     ignored: list[str] = []
+    aliases: list[int] = []
     for index, cell in enumerate(cells):
         header = _text(cell)
         key = _header_key(cell)
         found = next((name for name, spellings in HEADERS.items() if key in spellings), None)
-        if found is not None and found not in fields:
+        if found in MULTI_COLUMN:
+            aliases.append(index)
+            used.append((header, found))
+        elif found is not None and found not in fields:
             fields[found] = index
             used.append((header, found))
         elif header:  # a second column for a field, or one no field knows
             ignored.append(header)
-    return ColumnPlan(fields, tuple(used), tuple(ignored))
+    return ColumnPlan(fields, tuple(used), tuple(ignored), tuple(aliases))
 
 
 def _find_header(
@@ -376,7 +411,7 @@ def _parse_table(
             continue
         notes: list[str] = []
         try:
-            row = parse_row(line, cells, plan.fields, notes)
+            row = parse_row(line, cells, plan.fields, notes, alias_columns=plan.aliases)
             _check_duplicate(row, seen_uscc, seen_name)
         except RowError as error:
             parsed.rejected.append(Rejected(line, str(error), tuple(_text(c) for c in cells)))
@@ -417,10 +452,16 @@ def _cell(cells: Sequence[Any], columns: dict[str, int], name: str) -> Any:
 
 
 def parse_row(
-    line: int, cells: Sequence[Any], columns: dict[str, int], notes: list[str] | None = None
+    line: int,
+    cells: Sequence[Any],
+    columns: dict[str, int],
+    notes: list[str] | None = None,
+    *,
+    alias_columns: Sequence[int] | None = None,
 ) -> RegistryRow:
     """One row; RowError rejects it (no name, a wrong USCC), `notes` collects warnings
-    about optional values that were left empty or read loosely."""
+    about optional values that were left empty or read loosely. `alias_columns`: the
+    columns of other names (None: the file has none)."""
     notes = [] if notes is None else notes
     name = _name(_cell(cells, columns, "name"))
     has_union = _has_union(_cell(cells, columns, "has_union"), notes)
@@ -445,7 +486,29 @@ def parse_row(
         has_union=has_union,
         union_name=union_name.replace("(", "（").replace(")", "）") if union_name else None,
         union_contact=union_contact,
+        aliases=_aliases(cells, alias_columns, name_key(name), notes) if alias_columns else None,
     )
+
+
+def _aliases(
+    cells: Sequence[Any], columns: Sequence[int], own_key: str, notes: list[str]
+) -> tuple[str, ...]:
+    """The other names in the row's alias cells, each once (by alias key), without the
+    enterprise's own name; one too long for the column is left out (noted)."""
+    found: dict[str, str] = {}
+    for index in columns:
+        cell = cells[index] if index < len(cells) else None
+        for part in _ALIAS_SEPARATORS.split(unicodedata.normalize("NFKC", _text(cell))):
+            alias = " ".join(part.split())
+            key = alias_key(alias)
+            if len(alias) > ALIAS_MAX:
+                notes.append(
+                    f"别名“{alias[:20]}…”超过 {ALIAS_MAX} 字，已略过 / an alias longer than "
+                    f"{ALIAS_MAX} characters was left out"
+                )
+            elif key and key != own_key and alias.lower() not in _NO_ALIAS:
+                found.setdefault(key, alias)
+    return tuple(found.values())
 
 
 def _short(cell: object, limit: int, label: str, notes: list[str]) -> str | None:
@@ -557,6 +620,7 @@ def _has_union(cell: object, notes: list[str]) -> bool | None:
 _COLUMNS = ("id", "name", "name_key", "uscc", "street_id", "provisional", "address")
 _COLUMNS += ("employees", "has_union", "union_name", "union_contact", "merged_into_id")
 ENTERPRISES = Enterprise.__table__
+ALIASES = EnterpriseAlias.__table__
 
 
 async def _street_ids(db: Database) -> dict[str, int]:
@@ -631,9 +695,12 @@ async def _apply(
     unknown: set[str],
     claimed: set[int],
     summary: ImportSummary,
-) -> None:
+) -> list[tuple[int, RegistryRow]]:
+    """Write the batch's enterprises; (enterprise id, row) for each row."""
     existing = await _existing(session, batch)
     inserts: list[dict[str, Any]] = []
+    inserted: list[RegistryRow] = []
+    owners: list[tuple[int, RegistryRow]] = []
     updates: list[dict[str, Any]] = []
     now = utcnow()
     for row in batch:
@@ -647,9 +714,11 @@ async def _apply(
         if current is None:
             extra = {"status": "active", "member_count": 0, "created_at": now, "updated_at": now}
             inserts.append(values | extra)
+            inserted.append(row)
             summary.added += 1
             continue
         claimed.add(current.id)
+        owners.append((current.id, row))
         if all(getattr(current, column) == value for column, value in values.items()):
             summary.unchanged += 1
             continue
@@ -657,7 +726,10 @@ async def _apply(
         summary.updated += 1
         summary.adopted += adopted
     if inserts:
-        await session.execute(insert(ENTERPRISES), inserts)
+        # Ids in the order of the rows (batched INSERT … RETURNING): the aliases need them.
+        statement = insert(ENTERPRISES).returning(ENTERPRISES.c.id, sort_by_parameter_order=True)
+        ids = (await session.execute(statement, inserts)).scalars().all()
+        owners += zip(ids, inserted, strict=True)
     if updates:
         statement = (
             update(ENTERPRISES)
@@ -665,6 +737,51 @@ async def _apply(
             .values({name: bindparam(name) for name in updates[0] if name != "_id"})
         )
         await session.execute(statement, updates)
+    return owners
+
+
+async def _apply_aliases(
+    session: AsyncSession,
+    owners: Sequence[tuple[int, RegistryRow]],
+    by: str,
+    summary: ImportSummary,
+) -> None:
+    """Make each enterprise's registry aliases the row's: those no longer listed go,
+    new ones come; aliases added by staff stay (and win over the same registry alias).
+    Unchanged aliases are left as they are, so a second import changes nothing."""
+    wanted = {
+        enterprise_id: {alias_key(alias): alias for alias in row.aliases}
+        for enterprise_id, row in owners
+        if row.aliases is not None
+    }
+    if not wanted:
+        return
+    stored = await session.execute(
+        select(ALIASES.c.id, ALIASES.c.enterprise_id, ALIASES.c.alias, ALIASES.c.alias_key,
+               ALIASES.c.source)
+        .where(ALIASES.c.enterprise_id.in_(list(wanted)))
+    )  # fmt: skip
+    kept: set[tuple[int, str]] = set()  # (enterprise, key) that stays as stored
+    gone: list[int] = []
+    for alias_id, enterprise_id, alias, key, source in stored:
+        if source == "staff" or wanted[enterprise_id].get(key) == alias:
+            kept.add((enterprise_id, key))
+        else:
+            gone.append(alias_id)
+    if gone:
+        await session.execute(delete(ALIASES).where(ALIASES.c.id.in_(gone)))
+    now = utcnow()
+    new = [
+        {"enterprise_id": enterprise_id, "alias": alias, "alias_key": key,
+         "source": "registry", "created_at": now, "created_by_name": by}
+        for enterprise_id, listed in wanted.items()
+        for key, alias in listed.items()
+        if (enterprise_id, key) not in kept
+    ]  # fmt: skip
+    if new:
+        await session.execute(insert(ALIASES), new)
+    summary.aliases_added += len(new)
+    summary.aliases_removed += len(gone)
 
 
 # ---------------------------------------------------------------------------- report
