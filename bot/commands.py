@@ -6,8 +6,8 @@ Who sees what (each description in Chinese with English after it):
 - each bound street review group (chat): /stats, /export, /dashboard, /servicecards,
   /activity, /fourones, /whoami, and /cancel for a reject reason or an employer search in
   progress;
-- the federation group (chat): /cases, /case, /newcase, /search, /merge, /budget, /book,
-  /ledger, /stats, /export, /dashboard, /activity, /fourones, /whoami;
+- the federation group (chat): /cases, /case, /newcase, /search, /merge, /alias, /budget,
+  /book, /ledger, /stats, /export, /dashboard, /activity, /fourones, /whoami;
 - administrators in a served group (chat_member): that group's menu and /grant, /revoke;
 - staff in their private chat (chat, chat_id = their user id): their roles' commands
   (/assist for street staff, /newactivity and /activity for staff, /grant and /revoke for
@@ -99,6 +99,7 @@ FEDERATION_GROUP: tuple[Command, ...] = (
     ("newcase", "开始建会工作 / Open a founding case"),
     ("search", "查找企业 / Search enterprises"),
     ("merge", "合并企业 / Merge enterprises"),
+    ("alias", "企业别名 / Enterprise aliases"),
     ("budget", "活动经费预算 / Subsidy budgets"),
     ("book", "活动费用记账 / Book an activity's cost"),
     ("ledger", "活动经费台账 / Subsidy ledger (Excel)"),

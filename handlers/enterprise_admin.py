@@ -1,5 +1,6 @@
 """Federation staff in the federation group: /search the registry, /merge duplicates,
-/confirm an enterprise that workers named so that other workers are offered it.
+/confirm an enterprise that workers named so that other workers are offered it, /alias
+to list, add and remove the other names workers call an enterprise by.
 
 Every command and every button press checks the role on the server; callback data is
 only a request, never a permission.
@@ -7,6 +8,7 @@ only a request, never a permission.
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from aiogram.filters import Command, CommandObject
@@ -22,7 +24,12 @@ from aiogram.types import (
 from bot.i18n import translate as _
 from bot.pii import mask_numbers
 from bot.services.audit import Actor
-from bot.services.enterprises import EnterpriseInfo, EnterpriseService, MergeRefused
+from bot.services.enterprises import (
+    AliasRefused,
+    EnterpriseInfo,
+    EnterpriseService,
+    MergeRefused,
+)
 from bot.services.errors import NotAllowed, NotFound
 from handlers.buttons import forged, pressed_on
 from handlers.filters import InFederationChat
@@ -32,6 +39,8 @@ router = Handlers("enterprise_admin")
 
 SEARCH_LIMIT = 10
 MAX_QUERY = 100
+# Several aliases in one /alias + …, separated as in the registry's column of other names.
+ALIAS_SEPARATORS = re.compile(r"[；;/／、]")
 
 
 class MergeCb(CallbackData, prefix="em"):
@@ -195,3 +204,58 @@ async def merge_pressed(
             _("已合并，由 {who} 操作。").format(who=escape(query.from_user.full_name))
             + f"\n{_line(target)}"
         )
+
+
+def _alias_usage() -> str:
+    return _(
+        "用法：\n/alias 企业编号 — 查看别名\n"
+        "/alias 企业编号 + 别名 — 添加（多个用“；”或“、”分隔）\n"
+        "/alias 企业编号 - 别名 — 删除\n"
+        "别名是职工对单位的常用叫法，如品牌、门店名或英文名。"
+    )
+
+
+def _alias_refusal(error: AliasRefused) -> str:
+    alias = escape(error.alias)
+    if error.reason == "too_long":
+        return _("别名太长了，最多 100 个字。")
+    if error.reason == "duplicate":
+        return _("“{alias}”已经是这家企业的别名。").format(alias=alias)
+    if error.reason == "missing":
+        return _("“{alias}”不是这家企业的别名。").format(alias=alias)
+    if error.reason == "taken" and error.other is not None:
+        return _("“{alias}”已是企业 <code>{id}</code> {name} 的别名。").format(
+            alias=alias, id=error.other[0], name=escape(mask_numbers(error.other[1]))
+        )
+    return _("请写出别名，例如品牌名或英文名。")
+
+
+@router.message(Command("alias"))
+async def alias(message: Message, command: CommandObject, enterprises: EnterpriseService) -> None:
+    """/alias REF lists an enterprise's other names; /alias REF + A；B adds, - A removes."""
+    if not await _is_staff(message.from_user, enterprises) or message.from_user is None:
+        await message.reply(_not_staff())
+        return
+    ref, _space, rest = (command.args or "").strip().partition(" ")
+    sign, text = rest.strip()[:1], rest.strip()[1:].strip()
+    if not ref or (rest.strip() and sign not in "+-"):
+        await message.reply(_alias_usage())
+        return
+    actor = _actor(message.from_user)
+    try:
+        if sign == "+":
+            await enterprises.add_aliases(ref, ALIAS_SEPARATORS.split(text), actor)
+        elif sign == "-":
+            await enterprises.remove_alias(ref, text, actor)
+        info = await enterprises.get(ref)
+        names = [a.alias for a in await enterprises.aliases(ref)]
+    except AliasRefused as error:
+        await message.reply(_alias_refusal(error))
+        return
+    except (MergeRefused, NotAllowed, NotFound) as error:
+        await message.reply(_refusal(error))
+        return
+    lines = [{"+": _("已添加。"), "-": _("已删除。")}[sign]] if sign else []
+    listed = "、".join(escape(name) for name in names) if names else _("（还没有别名）")
+    lines += [_line(info), _("别名：") + listed]
+    await message.reply("\n".join(lines))

@@ -252,3 +252,38 @@ async def test_federation_staff_confirm_with_a_command(live: Live) -> None:
     worker = await at_employer_step(live)
     offer = await worker.say("宏泰源", "请选择您的工作单位")
     assert "宏泰源五金" in [label for label, _ in buttons(offer)]
+
+
+async def test_federation_staff_manage_aliases_with_a_command(live: Live) -> None:
+    typed = await submit_from_employer_step(live, await at_employer_step(live), "翠微湖冷链")
+    enterprise = await enterprise_of(live, typed)
+    federation = live.staff(FEDERATION_ID)
+    await federation.say(f"/confirm {enterprise.id}", "已确认", FEDERATION_GROUP)
+    await federation.say("/alias", "用法", FEDERATION_GROUP)
+    await federation.say(f"/alias {enterprise.id} * 翠微", "用法", FEDERATION_GROUP)
+    listed = await federation.say(f"/alias {enterprise.id}", "别名", FEDERATION_GROUP)
+    assert listed["text"].endswith("别名：（还没有别名）")
+
+    # Two at once; a name with HTML's characters is shown as typed (escaped on the way).
+    added = await federation.say(
+        f"/alias {enterprise.id} + 翠微快运；Hongtai <Express>", "已添加", FEDERATION_GROUP
+    )
+    assert added["text"].endswith("别名：翠微快运、Hongtai <Express>"), added["text"]
+    await federation.say(
+        f"/alias {enterprise.id} + 翠微 快运", "已经是这家企业的别名", FEDERATION_GROUP
+    )
+    live.emu.set_member_status(FEDERATION_GROUP, STAFF_IDS[0], "member", by_user_id=FEDERATION_ID)
+    await live.staff(STAFF_IDS[0]).say(
+        f"/alias {enterprise.id} + 翠微", "只有区总工会工作人员", FEDERATION_GROUP
+    )
+    await federation.say("/alias 999999", "找不到这家企业", FEDERATION_GROUP)
+
+    # Workers who call it by the alias find it.
+    found = await live.app.dispatcher["enterprises"].suggest("翠微快运", None)
+    assert found.auto == enterprise.id
+
+    removed = await federation.say(f"/alias {enterprise.id} - 翠微快运", "已删除", FEDERATION_GROUP)
+    assert removed["text"].endswith("别名：Hongtai <Express>")
+    await federation.say(
+        f"/alias {enterprise.id} - 翠微快运", "不是这家企业的别名", FEDERATION_GROUP
+    )
