@@ -200,10 +200,13 @@ def create_statements(dialect: str) -> list[str]:
                 f"  RETURN NULL;\n"
                 f"END $$"
             )
+            # Deferred to the commit: concurrent decisions in one street and month share
+            # tally rows, and a row lock taken at commit is held for the commit only, not
+            # for the rest of the transaction (bench_approvals measures it).
             statements.append(
-                f"CREATE TRIGGER tally_{source} AFTER INSERT OR DELETE OR UPDATE OF"
-                f" {_watched(tallies)} ON {source} FOR EACH ROW EXECUTE FUNCTION"
-                f" tally_{source}()"
+                f"CREATE CONSTRAINT TRIGGER tally_{source} AFTER INSERT OR DELETE OR UPDATE OF"
+                f" {_watched(tallies)} ON {source} DEFERRABLE INITIALLY DEFERRED"
+                f" FOR EACH ROW EXECUTE FUNCTION tally_{source}()"
             )
     for flag_ in FLAGS:
         watched = f"{flag_.done}, member_id"
@@ -272,8 +275,11 @@ def refresh_flags_sql() -> list[str]:
 
 
 def rebuild_statements(dialect: str) -> list[str]:
-    """Flags from the rows, then every tally recounted."""
-    statements = refresh_flags_sql()
+    """Flags from the rows, then every tally recounted. On PostgreSQL the tally triggers
+    are deferred to the commit: made immediate first, so that no change queued before
+    (or by the flags' refresh) lands on the recounted tallies."""
+    statements = ["SET CONSTRAINTS ALL IMMEDIATE"] if dialect == "postgresql" else []
+    statements += refresh_flags_sql()
     for tally in TALLIES:
         names = ", ".join(name for name, _ in tally.keys)
         statements.append(f"DELETE FROM {tally.table}")
