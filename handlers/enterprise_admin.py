@@ -8,7 +8,6 @@ only a request, never a permission.
 
 from __future__ import annotations
 
-import re
 from html import escape
 
 from aiogram.filters import Command, CommandObject
@@ -29,6 +28,7 @@ from bot.services.enterprises import (
     EnterpriseInfo,
     EnterpriseService,
     MergeRefused,
+    split_aliases,
 )
 from bot.services.errors import NotAllowed, NotFound
 from handlers.buttons import forged, pressed_on
@@ -39,8 +39,6 @@ router = Handlers("enterprise_admin")
 
 SEARCH_LIMIT = 10
 MAX_QUERY = 100
-# Several aliases in one /alias + …, separated as in the registry's column of other names.
-ALIAS_SEPARATORS = re.compile(r"[；;/／、]")
 
 
 class MergeCb(CallbackData, prefix="em"):
@@ -244,7 +242,7 @@ async def alias(message: Message, command: CommandObject, enterprises: Enterpris
     actor = _actor(message.from_user)
     try:
         if sign == "+":
-            await enterprises.add_aliases(ref, ALIAS_SEPARATORS.split(text), actor)
+            await enterprises.add_aliases(ref, split_aliases(text), actor)
         elif sign == "-":
             await enterprises.remove_alias(ref, text, actor)
         info = await enterprises.get(ref)

@@ -173,85 +173,80 @@ def _watched(tallies: list[Tally]) -> str:
     return ", ".join(dict.fromkeys(c for tally in tallies for c in tally.watched))
 
 
+@dataclass(frozen=True)
+class _Trigger:
+    """A row trigger: `on_old` for the row before a change (OLD), `on_new` for the row
+    after it (NEW), each a few statements; on an update of `watched`, both."""
+
+    name: str
+    table: str
+    watched: str
+    on_old: str
+    on_new: str
+    # PostgreSQL: run at the commit. Concurrent decisions in one street and month share
+    # tally rows; a row lock taken at the commit is held for the commit only, not for the
+    # rest of the transaction (bench_approvals measures it).
+    deferred: bool = False
+
+
+def _triggers(dialect: str) -> list[_Trigger]:
+    triggers = [
+        _Trigger(
+            f"tally_{source}", source, _watched(tallies),
+            "; ".join(_bump(t, dialect, "OLD", -1) for t in tallies),
+            "; ".join(_bump(t, dialect, "NEW", 1) for t in tallies),
+            deferred=True,
+        )
+        for source, tallies in _sources().items()
+    ]  # fmt: skip
+    triggers += [
+        _Trigger(f"flag_{f.column}", f.source, f"{f.done}, member_id",
+                 f.refresh("OLD.member_id"), f.refresh("NEW.member_id"))
+        for f in FLAGS
+    ]  # fmt: skip
+    return triggers
+
+
+_SQLITE_EVENTS = ("insert", "delete", "update")  # one SQLite trigger each, named after it
+
+
 def create_statements(dialect: str) -> list[str]:
     """The triggers (and on PostgreSQL their functions), in an order that creates them."""
     statements = []
-    for source, tallies in _sources().items():
+    for t in _triggers(dialect):
         if dialect == "sqlite":
-            for event, rows in (
-                ("INSERT", (("NEW", 1),)),
-                ("DELETE", (("OLD", -1),)),
-                (f"UPDATE OF {_watched(tallies)}", (("OLD", -1), ("NEW", 1))),
-            ):
-                body = "; ".join(_bump(t, dialect, row, sign)
-                                 for row, sign in rows for t in tallies)  # fmt: skip
-                name = f"tally_{source}_{event.split()[0].lower()}"
+            for event, body in (("INSERT", t.on_new), ("DELETE", t.on_old),
+                                (f"UPDATE OF {t.watched}", f"{t.on_old}; {t.on_new}")):  # fmt: skip
+                name = f"{t.name}_{event.split()[0].lower()}"
                 statements.append(
-                    f"CREATE TRIGGER {name} AFTER {event} ON {source} BEGIN {body}; END"
+                    f"CREATE TRIGGER {name} AFTER {event} ON {t.table} BEGIN {body}; END"
                 )
-        else:
-            old = "; ".join(_bump(t, dialect, "OLD", -1) for t in tallies)
-            new = "; ".join(_bump(t, dialect, "NEW", 1) for t in tallies)
-            statements.append(
-                f"CREATE FUNCTION tally_{source}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-                f"BEGIN\n"
-                f"  IF TG_OP IN ('UPDATE', 'DELETE') THEN {old}; END IF;\n"
-                f"  IF TG_OP IN ('UPDATE', 'INSERT') THEN {new}; END IF;\n"
-                f"  RETURN NULL;\n"
-                f"END $$"
-            )
-            # Deferred to the commit: concurrent decisions in one street and month share
-            # tally rows, and a row lock taken at commit is held for the commit only, not
-            # for the rest of the transaction (bench_approvals measures it).
-            statements.append(
-                f"CREATE CONSTRAINT TRIGGER tally_{source} AFTER INSERT OR DELETE OR UPDATE OF"
-                f" {_watched(tallies)} ON {source} DEFERRABLE INITIALLY DEFERRED"
-                f" FOR EACH ROW EXECUTE FUNCTION tally_{source}()"
-            )
-    for flag_ in FLAGS:
-        watched = f"{flag_.done}, member_id"
-        if dialect == "sqlite":
-            for event, rows in (("INSERT", ("NEW",)), ("DELETE", ("OLD",)),
-                                (f"UPDATE OF {watched}", ("OLD", "NEW"))):  # fmt: skip
-                body = "; ".join(flag_.refresh(f"{row}.member_id") for row in rows)
-                name = f"flag_{flag_.column}_{event.split()[0].lower()}"
-                statements.append(
-                    f"CREATE TRIGGER {name} AFTER {event} ON {flag_.source} BEGIN {body}; END"
-                )
-        else:
-            statements.append(
-                f"CREATE FUNCTION flag_{flag_.column}() RETURNS trigger LANGUAGE plpgsql"
-                f" AS $$\nBEGIN\n"
-                f"  IF TG_OP IN ('UPDATE', 'DELETE') THEN {flag_.refresh('OLD.member_id')};"
-                f" END IF;\n"
-                f"  IF TG_OP IN ('UPDATE', 'INSERT') THEN {flag_.refresh('NEW.member_id')};"
-                f" END IF;\n"
-                f"  RETURN NULL;\nEND $$"
-            )
-            statements.append(
-                f"CREATE TRIGGER flag_{flag_.column} AFTER INSERT OR DELETE OR UPDATE OF"
-                f" {watched} ON {flag_.source} FOR EACH ROW EXECUTE FUNCTION"
-                f" flag_{flag_.column}()"
-            )
+            continue
+        statements.append(
+            f"CREATE FUNCTION {t.name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+            f"BEGIN\n"
+            f"  IF TG_OP IN ('UPDATE', 'DELETE') THEN {t.on_old}; END IF;\n"
+            f"  IF TG_OP IN ('UPDATE', 'INSERT') THEN {t.on_new}; END IF;\n"
+            f"  RETURN NULL;\n"
+            f"END $$"
+        )
+        kind, timing = ("CONSTRAINT TRIGGER", " DEFERRABLE INITIALLY DEFERRED") if t.deferred \
+            else ("TRIGGER", "")  # fmt: skip
+        statements.append(
+            f"CREATE {kind} {t.name} AFTER INSERT OR DELETE OR UPDATE OF {t.watched}"
+            f" ON {t.table}{timing} FOR EACH ROW EXECUTE FUNCTION {t.name}()"
+        )
     return statements
 
 
 def drop_statements(dialect: str) -> list[str]:
     statements = []
-    for source in _sources():
+    for t in _triggers(dialect):
         if dialect == "sqlite":
-            statements += [f"DROP TRIGGER IF EXISTS tally_{source}_{event}"
-                           for event in ("insert", "delete", "update")]  # fmt: skip
+            statements += [f"DROP TRIGGER IF EXISTS {t.name}_{e}" for e in _SQLITE_EVENTS]
         else:
-            statements += [f"DROP TRIGGER IF EXISTS tally_{source} ON {source}",
-                           f"DROP FUNCTION IF EXISTS tally_{source}()"]  # fmt: skip
-    for flag_ in FLAGS:
-        if dialect == "sqlite":
-            statements += [f"DROP TRIGGER IF EXISTS flag_{flag_.column}_{event}"
-                           for event in ("insert", "delete", "update")]  # fmt: skip
-        else:
-            statements += [f"DROP TRIGGER IF EXISTS flag_{flag_.column} ON {flag_.source}",
-                           f"DROP FUNCTION IF EXISTS flag_{flag_.column}()"]  # fmt: skip
+            statements += [f"DROP TRIGGER IF EXISTS {t.name} ON {t.table}",
+                           f"DROP FUNCTION IF EXISTS {t.name}()"]  # fmt: skip
     return statements
 
 

@@ -214,3 +214,23 @@ async def stopped_at_exit(*processes: BotProcess) -> AsyncIterator[None]:
     finally:
         for process in processes:
             process.stop()
+
+
+def run_scripts_at_once(script: str, argvs: list[list[str]], timeout: float = 180.0) -> list[str]:
+    """`python -c script` once per argv, in processes of their own that start their work
+    at the same instant: sys.argv[1] is that moment (time.time(), a few seconds ahead, so
+    that every process has started and connected by then), their own arguments follow.
+    Their standard outputs, each process having exited with 0."""
+    start = time.time() + 4.0
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    processes = [
+        subprocess.Popen([sys.executable, "-c", script, str(start), *argv],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for argv in argvs
+    ]  # fmt: skip
+    outputs = []
+    for process in processes:
+        out, err = process.communicate(timeout=timeout)
+        assert process.returncode == 0, err[-2000:]
+        outputs.append(out)
+    return outputs

@@ -7,11 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -21,6 +16,7 @@ from bot.services.cards import CardSigner
 from models import Activity, ActivitySignup
 from models.base import utcnow
 from tests.conftest import World
+from tests.processes import run_scripts_at_once
 from tests.test_activities import STAFF, _draft, _members
 
 LOOKUP_TEXT = generate_key()
@@ -57,29 +53,15 @@ async def main(url, key, start, job):
     await db.dispose()
     print(json.dumps(results))
 
-asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), json.loads(sys.argv[4])))
+asyncio.run(main(sys.argv[2], sys.argv[3], float(sys.argv[1]), json.loads(sys.argv[4])))
 """
 
 
 def _run_together(url: str, jobs: list[dict[str, object]]) -> list[str]:
-    start = time.time() + 4.0  # every process started and connected by then
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", SCRIPT, url, LOOKUP_TEXT, str(start), json.dumps(job)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for job in jobs
-    ]
-    results: list[str] = []
-    for process in processes:
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, err[-2000:]
-        results += json.loads(out.strip().splitlines()[-1])
-    return results
+    outputs = run_scripts_at_once(
+        SCRIPT, [[url, LOOKUP_TEXT, json.dumps(job)] for job in jobs], 120
+    )
+    return [result for out in outputs for result in json.loads(out.strip().splitlines()[-1])]
 
 
 async def test_sign_ups_and_scans_from_several_processes(world: World) -> None:

@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,6 +31,7 @@ from models import (
 )
 from tests import engines
 from tests.conftest import World, make_draft
+from tests.processes import run_scripts_at_once
 from tests.test_cli import write_config
 
 STAFF = Actor(501, "审核员501")
@@ -167,21 +164,13 @@ async def main(url, start, job):
     await db.dispose()
     print("done")
 
-asyncio.run(main(sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3])))
+asyncio.run(main(sys.argv[2], float(sys.argv[1]), json.loads(sys.argv[3])))
 """
 
 
 def _run_together(url: str, jobs: list[dict[str, object]]) -> None:
-    start = time.time() + 4.0  # every process started and connected by then
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    processes = [
-        subprocess.Popen([sys.executable, "-c", SCRIPT, url, str(start), json.dumps(job)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        for job in jobs
-    ]  # fmt: skip
-    for process in processes:
-        out, err = process.communicate(timeout=180)
-        assert process.returncode == 0 and out.strip() == "done", err[-2000:]
+    outputs = run_scripts_at_once(SCRIPT, [[url, json.dumps(job)] for job in jobs])
+    assert [out.strip() for out in outputs] == ["done"] * len(jobs)
 
 
 async def test_decisions_from_several_processes_at_once_are_counted_exactly(

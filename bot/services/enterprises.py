@@ -4,6 +4,7 @@ the registry (search, status, merges) and matching what a worker types."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -53,11 +54,19 @@ def name_key(name: str) -> str:
     return normalise(name)[:NAME_KEY_MAX]
 
 
-def alias_key(alias: str) -> str:
-    """The key that makes two spellings one alias of an enterprise: a Chinese alias by its
-    name key, a Latin one by its lower-case words without punctuation ("Luckin Coffee",
-    "LUCKIN COFFEE" and "Luckin-Coffee" → "luckincoffee"). Empty when nothing is left."""
-    return normalise(alias)[:NAME_KEY_MAX]
+# Two spellings are one alias of an enterprise when their name keys are equal: a Latin
+# alias by its lower-case words without punctuation ("Luckin Coffee", "LUCKIN COFFEE" and
+# "Luckin-Coffee" → "luckincoffee"). Empty when nothing is left.
+alias_key = name_key
+
+# A cell or a message holding several other names: 盒马鲜生；盒马 / Freshippo、Hema.
+ALIAS_SEPARATORS = re.compile(r"[；;/／、]")
+
+
+def split_aliases(text: str) -> list[str]:
+    """The names in a text of several, spaces collapsed (empty ones kept: callers refuse or
+    skip them)."""
+    return [" ".join(part.split()) for part in ALIAS_SEPARATORS.split(text)]
 
 
 async def find_or_create(
@@ -883,22 +892,25 @@ async def _move_alerts(session: AsyncSession, source_id: int, target_id: int) ->
     """The federation was already told about the source's members: its alert becomes the
     target's when the target has none for that threshold, so the merged enterprise does
     not alert a second time. If both had one, the source keeps its own (history)."""
-    target_thresholds = select(ALERTS.c.threshold).where(ALERTS.c.enterprise_id == target_id)
-    result = await session.execute(
-        update(ALERTS)
-        .where(ALERTS.c.enterprise_id == source_id, ALERTS.c.threshold.not_in(target_thresholds))
-        .values(enterprise_id=target_id)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(await _move_unless_taken(session, ALERTS, "threshold", source_id, target_id))
 
 
 async def _move_aliases(session: AsyncSession, source_id: int, target_id: int) -> int:
     """The source's other names become the target's, except those it already has (those
     stay with the merged source, which no matcher includes)."""
-    target_keys = select(ALIASES.c.alias_key).where(ALIASES.c.enterprise_id == target_id)
+    return await _move_unless_taken(session, ALIASES, "alias_key", source_id, target_id)
+
+
+async def _move_unless_taken(
+    session: AsyncSession, table: Any, key: str, source_id: int, target_id: int
+) -> int:
+    """The source's rows of `table` become the target's, except those whose `key` the
+    target already has a row for; how many moved."""
+    column = table.c[key]
+    taken = select(column).where(table.c.enterprise_id == target_id)
     result = await session.execute(
-        update(ALIASES)
-        .where(ALIASES.c.enterprise_id == source_id, ALIASES.c.alias_key.not_in(target_keys))
+        update(table)
+        .where(table.c.enterprise_id == source_id, column.not_in(taken))
         .values(enterprise_id=target_id)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -27,15 +27,21 @@ class Completion:
     all_four: int
 
 
-def _sums() -> tuple[Any, ...]:
-    """Active members; with the service card, the benefit, the activity; with all four."""
+def completion_conditions() -> tuple[Any, ...]:
+    """Over the members' tally: active members; with the service card, the benefit, the
+    activity; with all four (the member card comes with membership)."""
     t = TallyMember
     active = t.status == "active"
-    conditions = (
-        active, active & (t.card == 1), active & (t.benefit == 1), active & (t.activity == 1),
-        active & (t.card == 1) & (t.benefit == 1) & (t.activity == 1),
+    card, benefit, activity = (t.card == 1), (t.benefit == 1), (t.activity == 1)
+    return (
+        active, active & card, active & benefit, active & activity,
+        active & card & benefit & activity,
     )  # fmt: skip
-    return tuple(func.sum(case((condition, t.n), else_=0)) for condition in conditions)
+
+
+def _sums() -> tuple[Any, ...]:
+    t = TallyMember
+    return tuple(func.sum(case((c, t.n), else_=0)) for c in completion_conditions())
 
 
 class CompletionService:

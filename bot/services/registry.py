@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.changes import ENTERPRISES_TOPIC
 from bot.db import Database
 from bot.services.audit import Actor, record
-from bot.services.enterprises import ALIAS_MAX, alias_key, name_key
+from bot.services.enterprises import ALIAS_MAX, alias_key, name_key, split_aliases
 from bot.validation import Code, ValidationError, clean_text, validate_uscc
 from models import Enterprise, EnterpriseAlias, Street
 from models.base import utcnow
@@ -114,8 +114,6 @@ _NOTES = re.compile(r"\([^)]*\)|\[[^\]]*\]|【[^】]*】|〔[^〕]*〕|<[^>]*>")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _YES = frozenset({"是", "已建", "已建会", "有", "yes", "y", "true", "1", "√", "✓"})
 _NO = frozenset({"否", "未建", "未建会", "无", "no", "n", "false", "0", "×", "✗"})
-# A cell of other names holds several: 盒马鲜生；盒马 / Freshippo、Hema.
-_ALIAS_SEPARATORS = re.compile(r"[；;/／、]")
 _NO_ALIAS = frozenset({"无", "暂无", "没有", "none", "null"})  # placeholders, not names
 
 
@@ -498,8 +496,7 @@ def _aliases(
     found: dict[str, str] = {}
     for index in columns:
         cell = cells[index] if index < len(cells) else None
-        for part in _ALIAS_SEPARATORS.split(unicodedata.normalize("NFKC", _text(cell))):
-            alias = " ".join(part.split())
+        for alias in split_aliases(unicodedata.normalize("NFKC", _text(cell))):
             key = alias_key(alias)
             if len(alias) > ALIAS_MAX:
                 notes.append(

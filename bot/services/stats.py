@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import timefmt
 from bot.db import Database
+from bot.services.four_ones import completion_conditions
 from models import (
     Application,
     Enterprise,
@@ -446,33 +448,43 @@ def _cases(query: Select[Any], street_id: int | None) -> Select[Any]:
     )
 
 
+def _in_period(
+    split: Split,
+    from_tally: Callable[[tuple[str, str]], Select[Any]],
+    from_rows: Callable[[datetime, datetime], Select[Any]],
+    street_id: int | None,
+) -> list[Select[Any]]:
+    """The selects that cover a period: its whole months from a tally, the days outside
+    them from the rows; each scoped to the street (their first column)."""
+    parts = [from_tally(split.months)] if split.months else []
+    parts += [from_rows(since, until) for since, until in split.edges]
+    return [_in_street(part, part.selected_columns[0], street_id) for part in parts]
+
+
+async def _counted(session: AsyncSession, parts: list[Select[Any]]) -> Counter[tuple[Any, ...]]:
+    """The counts of several selects of (key columns..., count), added up by key."""
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for part in parts:
+        for *key, n in await session.execute(part):
+            counts[tuple(key)] += int(n or 0)
+    return counts
+
+
 async def _applications(
     session: AsyncSession, split: Split, street_id: int | None = None
-) -> Counter[tuple[int, int, str]]:
+) -> Counter[tuple[Any, ...]]:
     """Applications submitted in the period by (street, point (0: none), status now)."""
-    counts: Counter[tuple[int, int, str]] = Counter()
-    t = TallyApplication
-    queries = []
-    if split.months:
-        queries.append(
-            select(t.street_id, t.point_id, t.status, func.sum(t.n))
-            .where(t.month.between(*split.months))
-            .group_by(t.street_id, t.point_id, t.status)
-        )
-    point = func.coalesce(Application.point_id, 0)
-    for since, until in split.edges:
-        queries.append(
-            select(Application.street_id, point, Application.status, func.count())
-            .where(Application.submitted_at >= since, Application.submitted_at < until)
-            .group_by(Application.street_id, point, Application.status)
-        )
-    for query in queries:
-        column = query.selected_columns[0]
-        for street, point_id, status, n in await session.execute(
-            _in_street(query, column, street_id)
-        ):
-            counts[(street, point_id, status)] += int(n or 0)
-    return counts
+    t, a = TallyApplication, Application
+    point = func.coalesce(a.point_id, 0)
+    return await _counted(session, _in_period(
+        split,
+        lambda months: select(t.street_id, t.point_id, t.status, func.sum(t.n))
+        .where(t.month.between(*months)).group_by(t.street_id, t.point_id, t.status),
+        lambda since, until: select(a.street_id, point, a.status, func.count())
+        .where(a.submitted_at >= since, a.submitted_at < until)
+        .group_by(a.street_id, point, a.status),
+        street_id,
+    ))  # fmt: skip
 
 
 async def _waiting(session: AsyncSession) -> dict[int, int]:
@@ -484,25 +496,16 @@ async def _waiting(session: AsyncSession) -> dict[int, int]:
 
 async def _joined(session: AsyncSession, split: Split, street_id: int | None) -> Counter[int]:
     """Members who joined in the period (whatever their status now), by street."""
-    counts: Counter[int] = Counter()
-    queries = []
-    if split.months:
-        queries.append(
-            select(TallyJoined.street_id, func.sum(TallyJoined.n))
-            .where(TallyJoined.month.between(*split.months))
-            .group_by(TallyJoined.street_id)
-        )
-    for since, until in split.edges:
-        queries.append(
-            select(Member.street_id, func.count())
-            .where(Member.joined_at >= since, Member.joined_at < until)
-            .group_by(Member.street_id)
-        )
-    for query in queries:
-        column = query.selected_columns[0]
-        for street, n in await session.execute(_in_street(query, column, street_id)):
-            counts[street] += int(n or 0)
-    return counts
+    t = TallyJoined
+    counts = await _counted(session, _in_period(
+        split,
+        lambda months: select(t.street_id, func.sum(t.n))
+        .where(t.month.between(*months)).group_by(t.street_id),
+        lambda since, until: select(Member.street_id, func.count())
+        .where(Member.joined_at >= since, Member.joined_at < until).group_by(Member.street_id),
+        street_id,
+    ))  # fmt: skip
+    return Counter({street: n for (street,), n in counts.items()})
 
 
 async def _member_counts(
@@ -521,12 +524,8 @@ async def _four_ones(
     session: AsyncSession, street_id: int | None, by_street: bool = False
 ) -> dict[int | None, tuple[int, int, int, int]]:
     """Active members with all four, then the service card, the benefit, the activity."""
-    t = TallyMember
-    active = t.status == "active"
-    return await _tally_sums(session, street_id, by_street, (
-        active & (t.card == 1) & (t.benefit == 1) & (t.activity == 1),
-        active & (t.card == 1), active & (t.benefit == 1), active & (t.activity == 1),
-    ))  # fmt: skip
+    _active, card, benefit, activity, all_four = completion_conditions()
+    return await _tally_sums(session, street_id, by_street, (all_four, card, benefit, activity))
 
 
 async def _tally_sums(
@@ -555,30 +554,27 @@ async def _review_times(
     so that a city's year sends back a row per street, not one per hour and street."""
     hours = literal_column(whole_hours("submitted_at", "decided_at")(
         session.bind.dialect.name, "application"))  # fmt: skip
-    parts = []
-    if split.months:
-        t = TallyReview
-        parts.append(
-            select(t.street_id, t.hours, t.n.label("n")).where(t.month.between(*split.months))
-        )
-    for since, until in split.edges:
-        parts.append(
-            select(Application.street_id, hours.label("hours"), func.count().label("n"))
-            .where(Application.decided_at >= since, Application.decided_at < until,
-                   Application.status.in_(("approved", "rejected")))
-            .group_by(Application.street_id, hours)
-        )  # fmt: skip
-    parts = [_in_street(part, part.selected_columns[0], street_id) for part in parts]
+    t, a = TallyReview, Application
+    parts = _in_period(
+        split,
+        lambda months: select(t.street_id, t.hours, t.n.label("n"))
+        .where(t.month.between(*months)),
+        lambda since, until: select(a.street_id, hours.label("hours"), func.count().label("n"))
+        .where(a.decided_at >= since, a.decided_at < until,
+               a.status.in_(("approved", "rejected")))
+        .group_by(a.street_id, hours),
+        street_id,
+    )  # fmt: skip
     each = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("each")
     street, hour, n = each.c
+    # The whole scope is one "street" unless by street.
+    key, groups = (street, (street, hour)) if by_street else (literal_column("0"), (hour,))
     per_hour = (
-        select(street.label("street"), hour, func.sum(n).label("n")).group_by(street, hour)
-        if by_street  # the whole scope is one "street" otherwise
-        else select(literal_column("0").label("street"), hour, func.sum(n).label("n")).group_by(
-            hour
-        )
+        select(key.label("street"), hour, func.sum(n).label("n"))
+        .group_by(*groups)
+        .having(func.sum(n) > 0)
+        .subquery("per_hour")
     )
-    per_hour = per_hour.having(func.sum(n) > 0).subquery("per_hour")
     running = select(
         per_hour.c.street, per_hour.c.hours,
         func.sum(per_hour.c.n).over(partition_by=per_hour.c.street,
