@@ -166,6 +166,31 @@ async def test_new_members_after_the_founding_join_the_enterprise_union(
     assert not any(events[m] for m in newest)  # joined there: no move
 
 
+async def test_workers_of_other_enterprises_still_join_the_joint_union(
+    world: World, founding: FoundingService
+) -> None:
+    """An application submitted before the founding (so not yet for the new union) is
+    approved into the union of its own enterprise: the founded one for its workers, the
+    street's joint union for everyone else's. (SQLite once took any founded union.)"""
+    await _members(world, range(3))
+    ours, theirs = await _submit(world, 3), await _submit(world, 4, "北京另一家餐饮有限公司")
+    union_id = await _founded(world, founding)
+    for application in (ours, theirs):
+        await world.review.approve(application, REVIEWERS[0], None)
+    async with world.db.read() as session:
+        unions = dict(
+            (await session.execute(
+                select(Member.application_id, UnionOrg.kind)
+                .join(UnionOrg, UnionOrg.id == Member.union_org_id)
+                .where(Member.application_id.in_((ours, theirs)))
+            )).all()
+        )  # fmt: skip
+        joined = await session.scalar(select(Member.union_org_id).where(
+            Member.application_id == ours))  # fmt: skip
+    assert unions == {ours: "enterprise", theirs: "joint"}
+    assert joined == union_id
+
+
 async def test_approvals_deletions_and_a_merge_during_the_transfer(
     world: World,
     founding: FoundingService,

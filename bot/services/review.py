@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, exists, insert, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import Database
@@ -318,11 +318,12 @@ def _decide_statement(*, in_enterprise: bool) -> Any:
 def _enterprise_union() -> Any:
     """The union founded at the application's enterprise through the bot, returned by
     the decision itself: read after the enterprise's lock, without a round trip."""
+    # Named in full: SQLAlchemy writes RETURNING columns unqualified for SQLite, where a
+    # bare enterprise_id inside this subquery is union_org's own (any founded union).
+    application_enterprise = literal_column("application.enterprise_id")
     return (
         select(UNIONS.c.id)
-        .where(
-            UNIONS.c.kind == "enterprise", UNIONS.c.enterprise_id == APPLICATIONS.c.enterprise_id
-        )
+        .where(UNIONS.c.kind == "enterprise", UNIONS.c.enterprise_id == application_enterprise)
         .scalar_subquery()
     )
 
