@@ -18,8 +18,9 @@ from typing import NamedTuple
 
 import opencc
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 
-from bot.pinyin import full_and_initials
+from bot.pinyin import full_and_initials, readings
 from bot.validation import ValidationError, validate_resident_id, validate_uscc
 
 __all__ = [
@@ -257,7 +258,13 @@ def _pinyin(text: str) -> tuple[str, str]:
     return full_and_initials(text)
 
 
-def _is_subsequence(short: str, long: str) -> bool:
+@lru_cache(maxsize=65_536)
+def _syllables(text: str) -> tuple[str, ...]:
+    """The pinyin of each character: 瑞幸 and 瑞兴 are both ("rui", "xing")."""
+    return tuple(readings(text))
+
+
+def _is_subsequence(short: Sequence[str], long: Sequence[str]) -> bool:
     chars = iter(long)
     return all(ch in chars for ch in short)
 
@@ -319,6 +326,8 @@ _EVIDENCE = 80
 _SOUND_CAP = _EVIDENCE - 1
 # Below this a candidate is a weak guess: offered only when it is the best one. Calibrated
 # with bench/bench_matching.py: typos of registered names against unregistered employers.
+# A second or third button also needs `_holds`: the score alone cannot tell a typo from
+# an unregistered neighbour (both share the trade words and one character of the brand).
 _PLAUSIBLE = 83
 
 
@@ -460,9 +469,10 @@ class EnterpriseMatcher:
         query = normalise(text)
         if not query:
             return _Found(None, (), 0.0)
+        alias_query = _alias_form(text)
         scores = {
             i: s
-            for i, s in self._scores(query, _alias_form(text)).items()
+            for i, s in self._scores(query, alias_query).items()
             if s >= _MIN_SCORE and (shown or not self.unconfirmed[i])
         }
         auto = self._exact(text, shown)
@@ -473,9 +483,14 @@ class EnterpriseMatcher:
         if auto is not None:
             scores[auto] = 100
         ranked = sorted(scores, key=lambda i: self._rank(i, scores[i], query, street_id, auto))
-        # The best is offered even when weak; more buttons only for plausible ones, so
-        # an employer the registry lacks gets one guess, not three unrelated names.
-        offered = ranked[:1] + [i for i in ranked[1:limit] if scores[i] >= _PLAUSIBLE]
+        # The best is offered even when weak; more buttons only for names that hold what
+        # was typed (`_holds`), so an employer the registry lacks gets one guess, not three
+        # names that share its trade and one character (泽捷管理咨询: 达泽, 捷拓, 泽拓…).
+        offered = ranked[:1] + [
+            i
+            for i in ranked[1:limit]
+            if scores[i] >= _PLAUSIBLE and self._holds(i, query, alias_query)
+        ]
         candidates = tuple(self._candidate(i, scores[i]) for i in offered)
         best = scores[ranked[0]] if ranked else 0.0
         return _Found(None if auto is None else self.ids[auto], candidates, best)
@@ -488,16 +503,44 @@ class EnterpriseMatcher:
     ) -> tuple[float, ...]:
         # The automatic pick first. Ties (a brand shared by the head office and its
         # branches) go to the same street, then to the registered enterprise, then to
-        # the closest length.
+        # the closest length, then to the fewest edits: a typo replaces a character in
+        # its place (川睿 is nearer 川展 than 展川, which `ratio` scores alike).
         same_street = street_id is not None and self.streets[index] == street_id
-        closeness = fuzz.ratio(query, self._f.keys[index])
+        key = self._f.keys[index]
+        closeness = fuzz.ratio(query, key)
         return (
             index != auto,
             -round(score),
             -same_street,
             self.provisional[index],
             -closeness,
+            Levenshtein.distance(query, key),
             index,
+        )
+
+    def _holds(self, index: int, query: str, alias_query: str) -> bool:
+        """Whether the name holds what was typed, as a slip of it would: every character
+        typed, in order (one left out, an abbreviation), or their sounds in order (a
+        homophone picked from the input method), or the whole brand (a word added or
+        mistyped after it); a Latin text in the name's pinyin or as an alias, whole or
+        in part. An unregistered employer usually matches a name only in part."""
+        f = self._f
+        key = f.keys[index]
+        if _CJK.search(query):
+            brand = f.brands[index]
+            if (
+                _is_subsequence(query, key)
+                or (brand and brand in query)
+                or _is_subsequence(_syllables(query), _syllables(key))
+            ):
+                return True
+        elif _is_subsequence(query, f.pinyin[index]):  # full pinyin or initials
+            return True
+        typed = alias_query.split()
+        compact = "".join(typed)
+        return any(
+            set(words) <= set(typed) or _is_subsequence(compact, "".join(words))
+            for words in map(str.split, self._aliases.get(index, ()))
         )
 
     # ------------------------------------------------------------------------ certainty
@@ -547,7 +590,12 @@ class EnterpriseMatcher:
         if len(owners) != 1:
             return None
         (index,) = owners
-        if any(i != index for i in self._by_key.get(query, [])):
+        # An unconfirmed one that is not shown is no rival: often it is the very name a
+        # worker typed that staff then made this enterprise's alias.
+        if any(
+            i != index and (shown or not self.unconfirmed[i])
+            for i in self._by_key.get(query, [])
+        ):
             return None
         if any(score >= _RIVAL for other, score in scores.items() if other != index):
             return None

@@ -443,6 +443,32 @@ def test_an_employer_not_in_the_registry_gets_at_most_one_weak_guess(
         assert all(c.score < 83 for c in match.candidates), match
 
 
+def test_an_unregistered_neighbour_gets_one_button_while_a_typo_keeps_its_own() -> None:
+    # 泽捷管理咨询 is not registered: it shares the trade and one character of the brand
+    # with three registered names, which all score alike (83). A typo holds the rest of
+    # its name: a character left out (正蓝 or 宏蓝?) or a homophone (金 for 锦).
+    matcher = EnterpriseMatcher(
+        [
+            (61, "北京达泽管理咨询有限公司", None, 1),
+            (62, "北京捷拓管理咨询有限公司", None, 1),
+            (63, "北京泽拓管理咨询股份有限公司", None, 1),
+            (64, "北京正蓝投资管理有限公司", None, 1),
+            (65, "北京宏蓝投资管理有限公司", None, 1),
+            (66, "北京云金装饰工程有限公司", None, 1),
+            (67, "北京乐德装饰工程有限公司", None, 1),
+            (68, "北京锦德装饰工程有限公司", None, 1),
+        ]
+    )
+    for typed in ("泽捷管理咨询", "北京泽捷管理咨询有限公司"):
+        match = matcher.match(typed)
+        assert match.auto is None, typed
+        assert len(match.candidates) <= 1, match
+    for typed, expected in (("蓝投资管理", {64, 65}), ("金德装饰工程", {68})):
+        match = matcher.match(typed)
+        assert match.auto is None, typed
+        assert expected <= {c.id for c in match.candidates}, match
+
+
 def test_a_typo_of_a_real_name_still_gets_several_buttons(matcher: EnterpriseMatcher) -> None:
     match = matcher.match("华创物页")  # 物业 mistyped
     assert match.auto is None
