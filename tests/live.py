@@ -125,3 +125,13 @@ async def settle(live: Live, within: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("the bot did not finish processing its updates")
         await asyncio.sleep(0.01)
+
+
+async def answer_of(live: Live, query_id: str, within: float = 15.0) -> dict[str, Any]:
+    """The bot's answer to a button press (answerCallbackQuery), once it has come."""
+    deadline = time.monotonic() + within
+    while (answer := live.emu.callback_answers(query_id)) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the press {query_id} was never answered")
+        await asyncio.sleep(0.02)
+    return answer

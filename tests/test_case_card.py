@@ -5,8 +5,6 @@ presses change nothing, and /cases lists the work."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,15 @@ from bot.callbacks import CaseCb
 from bot.people import Person, WorkerData, find_button
 from models import AuditEntry, FoundingCase
 from tests.conftest import make_resident_id
-from tests.live import FEDERATION_GROUP, FEDERATION_ID, REVIEW_GROUP, Live, live_bot, settle
+from tests.live import (
+    FEDERATION_GROUP,
+    FEDERATION_ID,
+    REVIEW_GROUP,
+    Live,
+    answer_of,
+    live_bot,
+    settle,
+)
 
 TIMEOUT = 15.0
 ENTERPRISE = "北京德胜数码科技有限公司"
@@ -42,10 +48,7 @@ async def _reply(live: Live, person: Person, prompt: dict[str, Any], text: str, 
 
 
 async def _answer(live: Live, query: str) -> dict[str, Any]:
-    deadline = time.monotonic() + TIMEOUT
-    while (answer := live.emu.callback_answers(query)) is None:
-        assert time.monotonic() < deadline, "the press was not answered"
-        await asyncio.sleep(0.02)
+    answer = await answer_of(live, query, TIMEOUT)
     await settle(live)
     return answer
 

@@ -3,10 +3,7 @@ employer of an application, and the service's matching of what a worker types.""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -24,7 +21,7 @@ from bot.services.review import CardRef
 from bot.validation import uscc_check_char
 from models import Application, AuditEntry, Enterprise, Member, OutboxMessage, ThresholdAlert
 from tests.conftest import FEDERATION_CHAT, THRESHOLD, World, make_draft
-from tests.live import FEDERATION_GROUP, FEDERATION_ID, OUTSIDER_ID, Live, live_bot
+from tests.live import FEDERATION_GROUP, FEDERATION_ID, OUTSIDER_ID, answer_of, live_bot
 
 STAFF = Actor(501, "审核员501")
 FEDERATION = Actor(901, "联合会")
@@ -318,14 +315,6 @@ async def test_change_employer_refuses_closed_enterprises(world: World) -> None:
 # --- the federation group, through the real bot and the emulator -------------------------
 
 
-async def _answer(live: Live, query_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while (answer := live.emu.callback_answers(query_id)) is None:
-        assert time.monotonic() < deadline, "the press was not answered"
-        await asyncio.sleep(0.02)
-    return answer
-
-
 async def test_search_and_merge_in_the_federation_group(tmp_path: Path) -> None:
     async with live_bot(tmp_path) as live:
         async with live.app.db.transaction() as session:
@@ -352,7 +341,7 @@ async def test_search_and_merge_in_the_federation_group(tmp_path: Path) -> None:
         forged = live.emu.press_button(
             OUTSIDER_ID, FEDERATION_GROUP, confirm["message_id"], data, forge=True
         )
-        assert "只有区总工会" in (await _answer(live, forged))["text"]
+        assert "只有区总工会" in (await answer_of(live, forged))["text"]
         async with live.app.db.read() as session:
             assert (await session.get_one(Enterprise, source_id)).merged_into_id is None
 
@@ -362,5 +351,5 @@ async def test_search_and_merge_in_the_federation_group(tmp_path: Path) -> None:
         again = live.emu.press_button(
             FEDERATION_ID, FEDERATION_GROUP, confirm["message_id"], data, forge=True
         )
-        assert "已并入" in (await _answer(live, again))["text"]
+        assert "已并入" in (await answer_of(live, again))["text"]
         assert not live.emu.internal_errors

@@ -9,9 +9,7 @@ district's staff for any, nobody else."""
 
 from __future__ import annotations
 
-import asyncio
 import io
-import time
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -50,6 +48,7 @@ from tests.live import (
     REVIEW_GROUP,
     STAFF_IDS,
     Live,
+    answer_of,
     live_bot,
     settle,
 )
@@ -132,15 +131,6 @@ async def _activity(
             session.add(ActivitySignup(activity_id=activity.id, member_id=member_id,
                                        status="confirmed", attended_at=starts_at))  # fmt: skip
         return activity.id
-
-
-async def _answer_of(live: Live, query_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + TIMEOUT
-    while (answer := live.emu.callback_answers(query_id)) is None:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"callback query {query_id} was never answered")
-        await asyncio.sleep(0.01)
-    return answer
 
 
 def _is_document_in(chat_id: int) -> Any:
@@ -266,7 +256,7 @@ async def test_a_streets_staff_follow_the_card_in_their_group(tmp_path: Path) ->
         # The outsider presses the button: refused, nothing exported.
         query = live.emu.press_button(OUTSIDER_ID, REVIEW_GROUP, overview["message_id"],
                                       find_button(overview, "导出新批次"))  # fmt: skip
-        answer = await _answer_of(live, query)
+        answer = await answer_of(live, query)
         assert "只有" in answer["text"] and answer["show_alert"]
         # Staff press it: the Excel file comes into the group, numbers masked.
         mark = live.emu.mark()
@@ -336,7 +326,7 @@ async def test_two_presses_at_once_make_one_batch(tmp_path: Path) -> None:
             live.emu.press_button(user_id, REVIEW_GROUP, overview["message_id"], button)
             for user_id in STAFF_IDS[:2]
         ]
-        answers = sorted([(await _answer_of(live, q))["text"] for q in queries])
+        answers = sorted([(await answer_of(live, q))["text"] for q in queries])
         await live.emu.wait_for(_is_document_in(REVIEW_GROUP), since=mark)
         await settle(live)
         # (Its number may be the second one taken on PostgreSQL, whose sequence the press

@@ -6,7 +6,6 @@ decided there too."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from bot.services.founding import FoundingService
 from bot.services.job_changes import JobChangeService
 from models import Application, Enterprise, Member, UnionOrg
 from tests.conftest import World, make_draft, make_resident_id
-from tests.live import FEDERATION_GROUP, REVIEW_GROUP, STAFF_IDS, Live, live_bot
+from tests.live import FEDERATION_GROUP, REVIEW_GROUP, STAFF_IDS, Live, answer_of, live_bot
 from tests.test_founding import APPROVED, ASSEMBLY, FOUNDED, PREPARING
 
 UNION_GROUP = -100777
@@ -49,14 +48,6 @@ async def _founded_union(live: Live) -> int:
         case = await founding.advance(case.id, CLI, facts)
     async with live.app.db.read() as session:
         return await session.scalar(select(UnionOrg.id).where(UnionOrg.kind == "enterprise"))
-
-
-async def _answer(live: Live, query: str) -> dict:
-    for _ in range(300):
-        if answer := live.emu.callback_answers(query):
-            return answer
-        await asyncio.sleep(0.05)
-    raise AssertionError("the press was not answered")
 
 
 async def test_the_enterprise_union_reviews_its_own_applicants(tmp_path: Path) -> None:
@@ -95,7 +86,7 @@ async def test_the_enterprise_union_reviews_its_own_applicants(tmp_path: Path) -
         query = live.emu.press_button(
             STAFF_IDS[0], UNION_GROUP, card["message_id"], find_button(card, "通过")
         )
-        assert (await _answer(live, query))["show_alert"]
+        assert (await answer_of(live, query))["show_alert"]
         await live.staff(UNION_REVIEWER).press(card, "通过", "已通过")
         async with live.app.db.read() as session:
             member = await session.scalar(select(Member).where(Member.telegram_user_id == 1952))
