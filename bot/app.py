@@ -38,6 +38,7 @@ from bot.sender import OutboxSender
 from bot.services.activities import TOKEN_PURPOSE as ACTIVITY_TOKENS
 from bot.services.activities import ActivityService
 from bot.services.alerts import AlertService
+from bot.services.alias_proposals import AliasProposalService
 from bot.services.benefits import TOKEN_PURPOSE as BENEFIT_TOKENS
 from bot.services.benefits import BenefitService
 from bot.services.binding import BindingService
@@ -244,6 +245,7 @@ async def _assemble(
         enterprises=EnterpriseService(
             db, threshold=threshold, federation_chat_id=settings.federation.chat_id
         ),
+        alias_proposals=AliasProposalService(db),
         privacy=PrivacyService(
             db,
             keys.cipher,

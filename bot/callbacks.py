@@ -27,6 +27,13 @@ class AlertCb(CallbackData, prefix="al"):
     alert: int = DbId
 
 
+class AliasCb(CallbackData, prefix="ap"):
+    """Federation staff deciding an alias proposal: ok (accept) | no (refuse)."""
+
+    action: str
+    proposal: int = DbId
+
+
 class CaseCb(CallbackData, prefix="cs"):
     """A founding case's card: `v` is the case version the card shows, so a press on an
     older card (or the second of two at once) changes nothing."""

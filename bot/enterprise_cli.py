@@ -258,3 +258,52 @@ async def enterprises_alias_remove(args: argparse.Namespace) -> int:
         await service.db.dispose()
     print(f"{info.id} {info.name}: removed {removed.alias} ({removed.source})")
     return 0
+
+
+def _proposal_line(proposal: Any) -> str:
+    origin = (
+        f"merged enterprise #{proposal.origin_ref}"
+        if proposal.origin == "merge"
+        else f"application {proposal.origin_ref}"
+    )
+    return (
+        f"#{proposal.id}\t{proposal.alias}\t→ {proposal.enterprise_id} "
+        f"{proposal.enterprise_name}\t({origin}, {proposal.proposed_by}, "
+        f"{proposal.proposed_at:%Y-%m-%d %H:%M} UTC)"
+    )
+
+
+async def enterprises_alias_proposals(args: argparse.Namespace) -> int:
+    from bot.services.alias_proposals import AliasProposalService
+
+    _settings, db = await _database(args)
+    try:
+        waiting, total = await AliasProposalService(db).pending(max(1, args.limit))
+    finally:
+        await db.dispose()
+    print(f"{total} proposals waiting" + (f", the oldest {len(waiting)}:" if waiting else ""))
+    for proposal in waiting:
+        print(f"  {_proposal_line(proposal)}")
+    return 0
+
+
+async def _decide(args: argparse.Namespace, accept: bool) -> int:
+    from bot.services.alias_proposals import AliasProposalService
+
+    _settings, db = await _database(args)
+    try:
+        proposal = await AliasProposalService(db).decide(args.proposal, accept, ACTOR)
+    finally:
+        await db.dispose()
+    done = "accepted as an alias of" if accept else "refused for"
+    print(f"#{proposal.id} {proposal.alias}: {done} {proposal.enterprise_id} "
+          f"{proposal.enterprise_name}")  # fmt: skip
+    return 0
+
+
+async def enterprises_alias_accept(args: argparse.Namespace) -> int:
+    return await _decide(args, True)
+
+
+async def enterprises_alias_refuse(args: argparse.Namespace) -> int:
+    return await _decide(args, False)

@@ -23,6 +23,7 @@ from bot.render.card import CardData, render_card_async
 from bot.render.charts import new_members_png
 from bot.render.fonts import FontStack
 from bot.services.activities import activity_view, signup_view
+from bot.services.alias_proposals import proposal_view
 from bot.services.benefits import benefit_view
 from bot.services.cards import CardFacts, CardService, CardSigner
 from bot.services.errors import NotFound
@@ -37,6 +38,7 @@ from bot.services.stats import Period, StatsService
 from bot.timefmt import BEIJING, local
 from bot.views import activity as activity_text
 from bot.views import alert as alert_view
+from bot.views import alias as alias_text
 from bot.views import benefit as benefit_text
 from bot.views import case as case_view
 from bot.views import delivery as delivery_view
@@ -184,6 +186,8 @@ class OutboxViews:
             reject_note=application.reject_note,
             assisted_by=application.assisted_by_name,
             channel=application.channel,
+            typed=application.employer_typed,
+            branch=application.employer_branch,
         )
 
     async def _union_name(self, union_id: int | None) -> str | None:
@@ -409,6 +413,14 @@ class OutboxViews:
                 return await view(session, ident)
         except NotFound:
             raise Gone() from None
+
+    async def _alias_proposal(self, proposal_id: int) -> Outgoing:
+        proposal = await self._read(proposal_view, proposal_id)
+        return Outgoing(alias_text.proposal_text(proposal), alias_text.proposal_keyboard(proposal))
+
+    async def _alias_proposal_edit(self, proposal_id: int, message_id: int) -> Outgoing:
+        proposal = await self._read(proposal_view, proposal_id)
+        return Outgoing(alias_text.proposal_text(proposal), None, edit_message_id=message_id)
 
     async def _threshold_alert(self, alert_id: int) -> Outgoing:
         data = await self._alert_data(alert_id)

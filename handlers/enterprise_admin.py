@@ -1,6 +1,7 @@
 """Federation staff in the federation group: /search the registry, /merge duplicates,
 /confirm an enterprise that workers named so that other workers are offered it, /alias
-to list, add and remove the other names workers call an enterprise by.
+to list, add and remove the other names workers call an enterprise by, and to decide the
+names learned from staff corrections (also with the buttons under each proposal).
 
 Every command and every button press checks the role on the server; callback data is
 only a request, never a permission.
@@ -20,8 +21,11 @@ from aiogram.types import (
     User,
 )
 
+from bot import timefmt
+from bot.callbacks import AliasCb
 from bot.i18n import translate as _
 from bot.pii import mask_numbers
+from bot.services.alias_proposals import AliasProposalService, ProposalDecided, ProposalView
 from bot.services.audit import Actor
 from bot.services.enterprises import (
     AliasRefused,
@@ -31,6 +35,7 @@ from bot.services.enterprises import (
     split_aliases,
 )
 from bot.services.errors import NotAllowed, NotFound
+from bot.services.outbox import CardRef
 from handlers.buttons import forged, pressed_on
 from handlers.filters import InFederationChat
 from handlers.registry import Handlers
@@ -209,6 +214,7 @@ def _alias_usage() -> str:
         "用法：\n/alias 企业编号 — 查看别名\n"
         "/alias 企业编号 + 别名 — 添加（多个用“；”或“、”分隔）\n"
         "/alias 企业编号 - 别名 — 删除\n"
+        "/alias ok 建议编号 或 /alias no 建议编号 — 采用或不采用别名建议\n"
         "别名是职工对单位的常用叫法，如品牌、门店名或英文名。"
     )
 
@@ -228,18 +234,81 @@ def _alias_refusal(error: AliasRefused) -> str:
     return _("请写出别名，例如品牌名或英文名。")
 
 
+def _decided(error: ProposalDecided) -> str:
+    what = _("采用") if error.status == "accepted" else _("不采用")
+    return _("这条建议已由 {who} 于 {time} 处理（{what}）。").format(
+        who=escape(error.by), time=timefmt.minute(error.at), what=what
+    )
+
+
+def _proposal_line(proposal: ProposalView) -> str:
+    return _("#{id} “{alias}” → <code>{enterprise}</code> {name}").format(
+        id=proposal.id,
+        alias=escape(proposal.alias),
+        enterprise=proposal.enterprise_id,
+        name=escape(mask_numbers(proposal.enterprise_name)),
+    )
+
+
+async def _pending_text(proposals: AliasProposalService) -> str:
+    waiting, total = await proposals.pending()
+    if not waiting:
+        return _("目前没有待处理的别名建议。")
+    lines = [_("待处理的别名建议（共 {total} 条）：").format(total=total)]
+    lines += [_proposal_line(proposal) for proposal in waiting]
+    if total > len(waiting):
+        lines.append(_("……处理完上面的建议后，再发 /alias 查看其余的。"))
+    return "\n".join(lines)
+
+
+async def _decide_by_command(
+    message: Message, verb: str, ref: str, proposals: AliasProposalService, actor: Actor
+) -> None:
+    if not ref.isdigit() or len(ref) > 18:
+        await message.reply(_alias_usage())
+        return
+    try:
+        proposal = await proposals.decide(int(ref), verb == "ok", actor)
+    except ProposalDecided as error:
+        await message.reply(_decided(error))
+        return
+    except AliasRefused as error:
+        await message.reply(_alias_refusal(error))
+        return
+    except NotAllowed:
+        await message.reply(_not_staff())
+        return
+    except NotFound:
+        await message.reply(_("找不到这条别名建议。"))
+        return
+    done = _("已采用为别名：") if proposal.status == "accepted" else _("已不采用：")
+    await message.reply(done + _proposal_line(proposal))
+
+
 @router.message(Command("alias"))
-async def alias(message: Message, command: CommandObject, enterprises: EnterpriseService) -> None:
-    """/alias REF lists an enterprise's other names; /alias REF + A；B adds, - A removes."""
+async def alias(
+    message: Message,
+    command: CommandObject,
+    enterprises: EnterpriseService,
+    alias_proposals: AliasProposalService,
+) -> None:
+    """/alias REF lists an enterprise's other names; /alias REF + A；B adds, - A removes;
+    /alias alone lists the proposals waiting, /alias ok|no N decides one."""
     if not await _is_staff(message.from_user, enterprises) or message.from_user is None:
         await message.reply(_not_staff())
         return
     ref, _space, rest = (command.args or "").strip().partition(" ")
+    actor = _actor(message.from_user)
+    if not ref:
+        await message.reply(_alias_usage() + "\n\n" + await _pending_text(alias_proposals))
+        return
+    if ref.lower() in ("ok", "no"):
+        await _decide_by_command(message, ref.lower(), rest.strip(), alias_proposals, actor)
+        return
     sign, text = rest.strip()[:1], rest.strip()[1:].strip()
-    if not ref or (rest.strip() and sign not in "+-"):
+    if rest.strip() and sign not in "+-":
         await message.reply(_alias_usage())
         return
-    actor = _actor(message.from_user)
     try:
         if sign == "+":
             await enterprises.add_aliases(ref, split_aliases(text), actor)
@@ -257,3 +326,34 @@ async def alias(message: Message, command: CommandObject, enterprises: Enterpris
     listed = "、".join(escape(name) for name in names) if names else _("（还没有别名）")
     lines += [_line(info), _("别名：") + listed]
     await message.reply("\n".join(lines))
+
+
+@router.callback_query(AliasCb.filter())
+async def alias_pressed(
+    query: CallbackQuery, callback_data: AliasCb, alias_proposals: AliasProposalService
+) -> None:
+    """✅ 采用为别名 / ✖️ 不采用 under a proposal; the message is edited through the outbox."""
+    actor = _actor(query.from_user)
+    message = pressed_on(query)
+    try:
+        if callback_data.action not in ("ok", "no"):
+            raise NotFound("action")
+        if forged(query):  # not on this proposal: it would rewrite another message
+            await alias_proposals.check(callback_data.proposal, actor)
+            await query.answer(_("这个按钮已失效，请使用别名建议下方的按钮。"), show_alert=True)
+            return
+        card = CardRef(message.chat.id, message.message_id) if message is not None else None
+        proposal = await alias_proposals.decide(
+            callback_data.proposal, callback_data.action == "ok", actor, card
+        )
+    except ProposalDecided as error:
+        await query.answer(_decided(error), show_alert=True)
+    except AliasRefused as error:
+        await query.answer(_alias_refusal(error), show_alert=True)
+    except NotAllowed:
+        await query.answer(_not_staff(), show_alert=True)
+    except NotFound:
+        await query.answer(_("这个按钮已失效。"), show_alert=True)
+    else:
+        accepted = proposal.status == "accepted"
+        await query.answer(_("已采用为别名。") if accepted else _("已记录：不采用。"))

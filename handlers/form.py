@@ -251,6 +251,9 @@ async def employer_entered(
     if match.uscc_invalid:
         await message.answer(texts.validation_message(ValidationError("uscc.checksum")))
         return
+    # Kept with the application whatever the worker picks next: reviewers see the branch,
+    # and a reviewer's correction learns from what was typed (bot.services.alias_proposals).
+    await state.update_data(employer_said=typed, employer_branch=match.branch)
     if match.auto is not None:
         chosen = next((c for c in match.candidates if c.id == match.auto), None)
         name = chosen.name if chosen else typed
@@ -379,7 +382,7 @@ async def edit_field(query: CallbackQuery, callback_data: FormCb, state: FSMCont
     if field == "employer":
         for key in (
             "enterprise_id", "employer_uscc", "employer_typed", "employer_offered",
-            "employer_pending",
+            "employer_pending", "employer_said", "employer_branch",
         ):  # fmt: skip
             data.pop(key, None)
     await state.set_data(data)
@@ -403,7 +406,10 @@ async def submit(query: CallbackQuery, state: FSMContext, intake: IntakeService)
         submitted = await intake.submit(user.id, draft)
     except ValidationError as error:  # an employer saved before the form checked it
         await query.answer()
-        for key in ("employer", "enterprise_id", "employer_uscc", "employer_typed"):
+        for key in (
+            "employer", "enterprise_id", "employer_uscc", "employer_typed", "employer_said",
+            "employer_branch",
+        ):  # fmt: skip
             data.pop(key, None)
         await state.set_data(data)
         await message.edit_reply_markup(reply_markup=None)
@@ -561,6 +567,8 @@ def _draft(data: dict[str, Any], language: str) -> Draft:
         employer=data["employer"],
         enterprise_id=data.get("enterprise_id"),
         employer_uscc=data.get("employer_uscc"),
+        employer_typed=data.get("employer_said"),
+        employer_branch=data.get("employer_branch"),
         job=data.get("job"),
         language=language,
         assisted_by=(int(assisted[0]), str(assisted[1])) if assisted else None,

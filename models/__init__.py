@@ -7,7 +7,7 @@ from models.audit import AuditEntry
 from models.base import Base
 from models.benefit import Benefit, BenefitClaim
 from models.dashboard import DashboardLink, DashboardSession
-from models.enterprise import Enterprise, EnterpriseAlias
+from models.enterprise import AliasProposal, Enterprise, EnterpriseAlias
 from models.founding import FoundingCase
 from models.keycheck import KeyCheck
 from models.member import ApplicationSequence, Member, MemberSequence
@@ -45,6 +45,7 @@ from models.tally import (
 __all__ = [
     "Activity",
     "ActivitySignup",
+    "AliasProposal",
     "AnnouncementOptOut",
     "Application",
     "ApplicationSequence",

@@ -31,7 +31,14 @@ class Application(Base):
     mobile_cipher: Mapped[bytes] = mapped_column(LargeBinary)
     gender: Mapped[str] = mapped_column(Bounded(8))
     birth_date: Mapped[date] = mapped_column(Date)
+    # The employer as the form settled it: the enterprise's name when the worker picked
+    # one, else what they typed.
     employer_text: Mapped[str] = mapped_column(Bounded(100))
+    # What the worker typed at the employer step, whatever they then picked: the text
+    # staff corrections learn an alias from (bot.services.alias_proposals).
+    employer_typed: Mapped[str | None] = mapped_column(Bounded(100))
+    # The branch or store typed after the employer (望京店): a note for the reviewers.
+    employer_branch: Mapped[str | None] = mapped_column(Bounded(40))
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
     job: Mapped[str | None] = mapped_column(Bounded(60))
     # The employer already had a union when the worker applied and the worker chose to

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, Bounded, UTCDateTime, utcnow
+from models.base import Base, Bounded, ChatId, UTCDateTime, utcnow
 
 ENTERPRISE_STATUSES = ("active", "closed", "moved_out")
 
@@ -74,9 +74,38 @@ class EnterpriseAlias(Base):
     # Comparison key (bot.services.enterprises.alias_key): "Luckin Coffee" and
     # "LUCKIN COFFEE" are one alias of an enterprise, stored once.
     alias_key: Mapped[str] = mapped_column(Bounded(120))
-    # registry: replaced by each import of the enterprise; staff: kept until removed.
+    # registry: replaced by each import of the enterprise; staff: kept until removed;
+    # learned: a proposal from a staff correction that federation staff accepted.
     source: Mapped[str] = mapped_column(Bounded(12))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     created_by_name: Mapped[str | None] = mapped_column(Bounded(60), nullable=True)
+
+    __table_args__ = (UniqueConstraint("enterprise_id", "alias_key"),)
+
+
+PROPOSAL_STATUSES = ("proposed", "accepted", "refused")
+PROPOSAL_ORIGINS = ("employer_change", "merge")
+
+
+class AliasProposal(Base):
+    """A name learned from staff correcting a worker's employer, waiting for federation
+    staff: accepted, it becomes an EnterpriseAlias; refused, it is kept so that the same
+    name is never proposed for that enterprise again."""
+
+    __tablename__ = "alias_proposal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    alias: Mapped[str] = mapped_column(Bounded(100))
+    alias_key: Mapped[str] = mapped_column(Bounded(120))
+    status: Mapped[str] = mapped_column(Bounded(10), default="proposed")
+    origin: Mapped[str] = mapped_column(Bounded(16))
+    # The application number (employer_change) or the merged enterprise's id (merge).
+    origin_ref: Mapped[str] = mapped_column(Bounded(24))
+    proposed_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    proposed_by_name: Mapped[str] = mapped_column(Bounded(60))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by_user_id: Mapped[int | None] = mapped_column(ChatId)
+    decided_by_name: Mapped[str | None] = mapped_column(Bounded(60))
 
     __table_args__ = (UniqueConstraint("enterprise_id", "alias_key"),)

@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.changes import ENTERPRISES_TOPIC
 from bot.cli import main
-from bot.services.enterprises import AliasRefused, find_or_create, name_key
+from bot.db import Database
+from bot.services.enterprises import AliasRefused, EnterpriseService, find_or_create, name_key
 from bot.services.errors import NotAllowed, NotFound
 from bot.services.registry import import_registry
 from models import AuditEntry, Enterprise, EnterpriseAlias
 from tests import engines
-from tests.conftest import World
+from tests.conftest import THRESHOLD, World
 from tests.test_cli import write_config
 from tests.test_merge import CLI, FEDERATION, STAFF, service
 from tests.test_registry_import import CHINESE, uscc, write_csv
@@ -121,15 +123,22 @@ async def test_reimport_replaces_registry_aliases_and_keeps_staff_ones(
         HEADER,
         [
             registry_row(HEMA_USCC, HEMA, "盒马鲜生", ""),
-            registry_row(LUCKIN_USCC, LUCKIN, "盒马超市", ""),  # only where staff had it
+            # Another enterprise's alias (staff gave it to 盒马): left out, with a warning.
+            registry_row(LUCKIN_USCC, LUCKIN, "盒马超市；小蓝杯", ""),
+            registry_row(LIANJIA_USCC, LIANJIA, "链家；小蓝杯", ""),  # 瑞幸's, a row above
         ],
         "utf-8",
     )
     summary = await import_registry(world.db, changed)
     assert (summary.aliases_added, summary.aliases_removed) == (1, 4)
     assert await stored(world, HEMA_USCC) == [("盒马鲜生", "registry"), ("盒马超市", "staff")]
-    assert await stored(world, LUCKIN_USCC) == [("盒马超市", "registry")]
-    assert await stored(world, LIANJIA_USCC) == [("链家", "registry")]  # not in the file
+    assert await stored(world, LUCKIN_USCC) == [("小蓝杯", "registry")]
+    assert await stored(world, LIANJIA_USCC) == [("链家", "registry")]
+    assert [(line, note.split(" / ")[1]) for line, note in summary.warnings] == [
+        (3, f"the alias '盒马超市' belongs to {HEMA} and was left out"),
+        (4, "the alias '小蓝杯' belongs to an enterprise listed earlier and was left out"),
+    ]
+    assert "盒马超市" in (tmp_path / "changed.warnings.csv").read_text(encoding="utf-8-sig")
 
     # A file without a column of other names leaves them alone.
     plain = write_csv(
@@ -244,20 +253,25 @@ async def test_an_alias_of_a_closed_enterprise_is_free_for_another(world: World)
 
 async def test_a_merge_carries_the_aliases_to_the_target(world: World, tmp_path: Path) -> None:
     enterprises = service(world)
-    async with world.db.transaction() as session:
-        source = (await find_or_create(session, "盒马生鲜店", world.street_id)).id
-    await enterprises.add_aliases(source, ["Freshippo", "盒马"], FEDERATION)
-    # The registry may give another enterprise the same alias (staff may not).
     path = write_csv(
         tmp_path / "registry.csv", HEADER, [registry_row(HEMA_USCC, HEMA, "盒马", "")], "utf-8"
     )
     await import_registry(world.db, path)
     target = (await enterprises.get(HEMA_USCC)).id
+    async with world.db.transaction() as session:
+        source = (await find_or_create(session, "盒马生鲜店", world.street_id)).id
+    await enterprises.add_aliases(source, ["Freshippo"], FEDERATION)
+    # Two enterprises with one alias: neither staff nor imports give one now, but older
+    # data may hold it.
+    async with world.db.transaction() as session:
+        session.add(EnterpriseAlias(
+            enterprise_id=source, alias="盒马", alias_key=name_key("盒马"), source="staff"
+        ))  # fmt: skip
 
     await enterprises.merge(source, target, FEDERATION)
     assert [(a.alias, a.source) for a in await enterprises.aliases(target)] == [
-        ("Freshippo", "staff"),
         ("盒马", "registry"),
+        ("Freshippo", "staff"),
     ]
     assert [a.alias for a in await enterprises.aliases(source)] == ["盒马"]  # the duplicate
     assert (await enterprises.suggest("freshippo", world.street_id)).auto == target
@@ -327,3 +341,19 @@ async def test_two_staff_adding_one_alias_at_once_add_it_once(world: World) -> N
     assert len(refused) == 1 and refused[0].reason == "duplicate", results
     assert await stored(world, LUCKIN_USCC) == [(next(
         r.alias for r in results if not isinstance(r, BaseException)), "staff")]  # fmt: skip
+
+
+async def test_an_alias_added_by_another_process_is_matched_at_once(world: World) -> None:
+    """Another process (the command line) adds an alias: a bot process that is not
+    watching changes sees it on the next employer typed, not a minute later."""
+    luckin = await add_registered(world, LUCKIN, LUCKIN_USCC)
+    bot = service(world)
+    assert world.db.changes.generation(ENTERPRISES_TOPIC) is None  # unwatched: fingerprint
+    assert (await bot.suggest("小蓝杯", None)).auto is None  # the matcher is built now
+    other = Database(world.db.url)
+    try:
+        service_there = EnterpriseService(other, threshold=THRESHOLD, federation_chat_id=None)
+        await service_there.add_alias(luckin, "小蓝杯", CLI)
+    finally:
+        await other.dispose()
+    assert (await bot.suggest("小蓝杯", None)).auto == luckin

@@ -17,7 +17,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.storage.base import StorageKey
 from sqlalchemy import func, select
 
-from bot.people import Worker, buttons
+from bot.people import Worker, buttons, find_button
 from bot.validation import uscc_check_char
 from models import Application, AuditEntry, Enterprise
 from tests.conftest import make_resident_id
@@ -27,6 +27,7 @@ from tests.live import (
     REVIEW_GROUP,
     STAFF_IDS,
     Live,
+    answer_of,
     live_bot,
     settle,
 )
@@ -287,3 +288,54 @@ async def test_federation_staff_manage_aliases_with_a_command(live: Live) -> Non
     await federation.say(
         f"/alias {enterprise.id} - 翠微快运", "不是这家企业的别名", FEDERATION_GROUP
     )
+
+
+async def test_a_reviewers_correction_is_proposed_and_learned(live: Live) -> None:
+    """A worker types what their employer is called; the reviewer changes the employer on
+    the card; the federation group is asked whether that is an alias; accepted, the next
+    worker typing it is matched at once."""
+    target_number = await submit_from_employer_step(
+        live, await at_employer_step(live), "北京嘉禾顺达家政服务有限公司"
+    )
+    target = await enterprise_of(live, target_number)
+    federation = live.staff(FEDERATION_ID)
+    await federation.say(f"/confirm {target.id}", "已确认", FEDERATION_GROUP)
+
+    number = await submit_from_employer_step(live, await at_employer_step(live), "祥和居家政")
+    card = await live.emu.wait_for(REVIEW_GROUP, number, since=0)
+    staff = live.staff()
+    prompt = await staff.press(card, "更改单位", "请回复本条消息")
+    assert prompt is not None
+    mark = live.emu.mark()
+    live.emu.send_text(staff.user_id, "嘉禾顺达", REVIEW_GROUP, reply_to=prompt["message_id"])
+    choices = await live.emu.wait_for(REVIEW_GROUP, "请选择正确的单位", since=mark)
+    mark = live.emu.mark()
+    await staff.press(choices, "北京嘉禾顺达家政服务有限公司", "已将申请")
+    proposal = await live.emu.wait_for(FEDERATION_GROUP, "别名建议", since=mark)
+    assert "职工的叫法：“祥和居家政”" in proposal["text"]
+    assert f"企业：{target.id} 北京嘉禾顺达家政服务有限公司" in proposal["text"]
+    assert number in proposal["text"]
+    edited = live.emu.message(REVIEW_GROUP, card["message_id"])
+    assert "职工填写：祥和居家政" in edited["text"], edited["text"]
+
+    # Street staff are in the group too, but only federation staff decide.
+    live.emu.set_member_status(FEDERATION_GROUP, STAFF_IDS[0], "member", by_user_id=FEDERATION_ID)
+    pressed = live.emu.press_button(
+        STAFF_IDS[0], FEDERATION_GROUP, proposal["message_id"], find_button(proposal, "采用为别名")
+    )
+    assert "只有区总工会工作人员" in (await answer_of(live, pressed))["text"]
+    listed = await federation.say("/alias", "待处理的别名建议", FEDERATION_GROUP)
+    assert "“祥和居家政” → " in listed["text"]
+
+    decided = await federation.press(proposal, "采用为别名", "已采用为别名")
+    assert decided is not None and not decided.get("reply_markup")
+    again = live.emu.press_button(
+        FEDERATION_ID, FEDERATION_GROUP, proposal["message_id"], find_button(proposal, "不采用"),
+        forge=True,
+    )  # fmt: skip
+    assert "已由" in (await answer_of(live, again))["text"]
+    listed = await federation.say("/alias", "用法", FEDERATION_GROUP)
+    assert "祥和居家政" not in listed["text"]
+
+    worker = await at_employer_step(live)
+    await worker.say("祥和居家政", "已识别工作单位：北京嘉禾顺达家政服务有限公司")

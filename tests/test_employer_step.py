@@ -158,7 +158,8 @@ async def test_staff_fix_the_employer_on_the_review_card(tmp_path: Path) -> None
         choices = await live.emu.wait_for(REVIEW_GROUP, "请选择正确的单位", since=mark)
         await staff.press(choices, "北京德胜数码科技有限公司", "已将申请")
         edited = await live.emu.wait_for(
-            lambda m: m["message_id"] == card["message_id"] and "德胜数码" in m.get("text", ""),
+            lambda m: (m["chat"]["id"], m["message_id"]) == (REVIEW_GROUP, card["message_id"])
+            and "德胜数码" in m.get("text", ""),
             since=mark,
         )
         assert "尚未在企业库中登记" not in edited["text"]

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.changes import ENTERPRISES_TOPIC
 from bot.db import Database, dialect_insert
+from bot.locks import lock_key
 from bot.matching import Candidate, EnterpriseMatcher, Match, find_uscc, normalise
 from bot.services import outbox
 from bot.services.alerts import raise_threshold_alert
@@ -105,17 +106,17 @@ async def _find(session: AsyncSession, key: str, uscc: str | None) -> Enterprise
     if uscc is not None:
         found = await session.scalar(select(Enterprise).where(Enterprise.uscc == uscc))
         if found is not None:
-            return await _resolve(session, found)
+            return await resolve(session, found)
     found = await session.scalar(
         select(Enterprise)
         .where(Enterprise.name_key == key)
         .order_by(Enterprise.merged_into_id.is_not(None), Enterprise.provisional, Enterprise.id)
         .limit(1)
     )
-    return await _resolve(session, found) if found is not None else None
+    return await resolve(session, found) if found is not None else None
 
 
-async def _resolve(session: AsyncSession, enterprise: Enterprise) -> Enterprise:
+async def resolve(session: AsyncSession, enterprise: Enterprise) -> Enterprise:
     """A merged enterprise stands for the one it was merged into (merges never chain)."""
     if enterprise.merged_into_id is None:
         return enterprise
@@ -257,7 +258,7 @@ class AliasRefused(DomainError):
 @dataclass(frozen=True)
 class AliasInfo:
     alias: str
-    source: str  # registry | staff
+    source: str  # registry | staff | learned
     created_at: datetime
     created_by_name: str | None
 
@@ -402,7 +403,7 @@ class EnterpriseService:
             async with self.db.read() as session:
                 found = await session.scalar(select(Enterprise).where(Enterprise.uscc == uscc))
                 if found is not None:
-                    found = await _resolve(session, found)
+                    found = await resolve(session, found)
             if found is None or not offered_to_workers(found):
                 return Match(uscc=uscc)
             candidate = Candidate(found.id, found.name, 100)
@@ -503,7 +504,7 @@ class EnterpriseService:
         workers are offered it. (info, whether it changed); audited when it did."""
         async with self.db.transaction() as session:
             await require_federation(session, actor)
-            enterprise = await _resolve(session, await _by_ref(session, ref))
+            enterprise = await resolve(session, await _by_ref(session, ref))
             changed = await confirm(session, enterprise.id)
             if changed:
                 await record(
@@ -554,6 +555,13 @@ class EnterpriseService:
                 .where(ENTERPRISES.c.id == source_id)
                 .values(merged_into_id=target_id, updated_at=now)
             )
+            if source.provisional:  # a name workers typed for what staff say is the target
+                from bot.services.alias_proposals import propose  # it imports this module
+
+                await propose(
+                    session, target_id, source.name, origin="merge", origin_ref=str(source_id),
+                    actor=actor, federation_chat_id=self.federation_chat_id,
+                )  # fmt: skip
             source_count = await recount(session, source_id)
             target_count = await recount(session, target_id)
             # Federation staff chose the target as the real enterprise.
@@ -611,24 +619,7 @@ class EnterpriseService:
             await require_federation(session, actor)
             enterprise = await _alias_owner(session, ref)
             wanted = _clean_aliases(aliases)
-            await _check_free(session, enterprise.id, wanted)
-            now = utcnow()
-            rows = [
-                {
-                    "enterprise_id": enterprise.id,
-                    "alias": alias,
-                    "alias_key": key,
-                    "source": "staff",
-                    "created_at": now,
-                    "created_by_name": actor.name,
-                }
-                for alias, key in wanted
-            ]
-            try:  # two staff adding it at the same moment: the second is a duplicate
-                async with session.begin_nested():
-                    await session.execute(insert(ALIASES), rows)
-            except IntegrityError:
-                raise AliasRefused("duplicate", wanted[0][0]) from None
+            now = await store_aliases(session, enterprise.id, wanted, "staff", actor.name)
             await record(
                 session,
                 actor,
@@ -690,6 +681,9 @@ class EnterpriseService:
                         APPLICATIONS.c.submitted_at,
                         APPLICATIONS.c.decided_at,
                         APPLICATIONS.c.decided_by_name,
+                        APPLICATIONS.c.employer_text,
+                        APPLICATIONS.c.employer_typed,
+                        APPLICATIONS.c.employer_branch,
                     ).where(APPLICATIONS.c.id == application_id)
                 )
             ).first()
@@ -705,7 +699,7 @@ class EnterpriseService:
             target = await session.get(Enterprise, enterprise_id)
             if target is None:
                 raise NotFound(f"enterprise {enterprise_id}")
-            target = await _resolve(session, target)
+            target = await resolve(session, target)
             if target.status != "active":
                 raise EnterpriseNotActive(f"enterprise {target.id} is {target.status}")
             old = application.enterprise_id
@@ -728,6 +722,7 @@ class EnterpriseService:
                         "confirmed": confirmed,
                     },
                 )
+                await self._learn_from_change(session, application, target.id, actor)
                 if card is not None:
                     await outbox.enqueue(
                         session,
@@ -745,6 +740,24 @@ class EnterpriseService:
                 target.member_count,
                 confirmed,
             )
+
+    async def _learn_from_change(
+        self, session: AsyncSession, application: Any, target_id: int, actor: Actor
+    ) -> None:
+        """What the worker typed is what workers call the enterprise staff chose: a
+        proposed alias. Applications from before the typed text was kept have only the
+        name the form settled on, which is what they typed if it made a provisional one."""
+        from bot.services.alias_proposals import propose  # it imports this module
+
+        typed = application.employer_typed
+        if typed is None:
+            old = await session.get_one(Enterprise, application.enterprise_id)
+            typed = application.employer_text if old.provisional else None
+        await propose(
+            session, target_id, typed, origin="employer_change", origin_ref=application.number,
+            actor=actor, federation_chat_id=self.federation_chat_id,
+            branch=application.employer_branch,
+        )  # fmt: skip
 
     async def is_federation_staff(self, user_id: int) -> bool:
         async with self.db.read() as session:
@@ -779,13 +792,21 @@ class EnterpriseService:
 _MATCHABLE = (ENTERPRISES.c.status == "active", ENTERPRISES.c.merged_into_id.is_(None))
 
 
-async def _fingerprint(session: AsyncSession) -> tuple[int]:
-    """Changes when enterprises are added by another process (an import from the command
-    line). One index look-up: it runs on every employer a worker types. Changes made in
-    this process bump `version`; other processes' status changes and merges are picked up
+async def _fingerprint(session: AsyncSession) -> tuple[int, int]:
+    """Changes when enterprises or aliases are added by another process (an import or an
+    alias from the command line). Two index look-ups in one statement, unwatched only:
+    it runs on every employer a worker types. Changes made in this process bump
+    `version`; other processes' status changes, merges and removed aliases are picked up
     when the matcher is older than MATCHER_MAX_AGE_S."""
-    newest = await session.scalar(select(func.max(ENTERPRISES.c.id)))
-    return (int(newest or 0),)
+    newest = (
+        await session.execute(
+            select(
+                select(func.max(ENTERPRISES.c.id)).scalar_subquery(),
+                select(func.max(ALIASES.c.id)).scalar_subquery(),
+            )
+        )
+    ).one()
+    return int(newest[0] or 0), int(newest[1] or 0)
 
 
 def _looks_like_ref(text: str) -> bool:
@@ -972,6 +993,43 @@ def _clean_aliases(raw: Sequence[str]) -> list[tuple[str, str]]:
     if not wanted:
         raise AliasRefused("empty", "")
     return [(alias, key) for key, alias in wanted.items()]
+
+
+async def store_aliases(
+    session: AsyncSession,
+    enterprise_id: int,
+    wanted: Sequence[tuple[str, str]],
+    source: str,
+    by_name: str,
+) -> datetime:
+    """Give the enterprise these (alias, key) pairs, all or none (AliasRefused); when.
+
+    On PostgreSQL the keys are locked for the transaction first, so that two staff giving
+    one alias to two enterprises at the same moment cannot both pass the check below (the
+    unique key is per enterprise: an alias of a closed enterprise is free for another).
+    SQLite runs one write transaction at a time."""
+    if session.bind.dialect.name == "postgresql":
+        for key in sorted({key for _alias, key in wanted}):
+            await session.execute(select(func.pg_advisory_xact_lock(lock_key(f"alias:{key}"))))
+    await _check_free(session, enterprise_id, wanted)
+    now = utcnow()
+    rows = [
+        {
+            "enterprise_id": enterprise_id,
+            "alias": alias,
+            "alias_key": key,
+            "source": source,
+            "created_at": now,
+            "created_by_name": by_name,
+        }
+        for alias, key in wanted
+    ]
+    try:  # a backstop: the lock above already makes the second of two a duplicate
+        async with session.begin_nested():
+            await session.execute(insert(ALIASES), rows)
+    except IntegrityError:
+        raise AliasRefused("duplicate", wanted[0][0]) from None
+    return now
 
 
 async def _check_free(

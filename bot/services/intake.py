@@ -67,6 +67,10 @@ class Draft:
     # The registry enterprise the worker picked (None: create or reuse a provisional one).
     enterprise_id: int | None = None
     employer_uscc: str | None = None
+    # What the worker typed at the employer step (None: not known), and the branch or
+    # store they named after the employer (望京店).
+    employer_typed: str | None = None
+    employer_branch: str | None = None
 
     @property
     def channel(self) -> str:
@@ -257,6 +261,8 @@ class IntakeService:
                     gender=draft.gender,
                     birth_date=draft.birth_date,
                     employer_text=draft.employer,
+                    employer_typed=draft.employer_typed[:100] if draft.employer_typed else None,
+                    employer_branch=draft.employer_branch[:40] if draft.employer_branch else None,
                     enterprise_id=enterprise.id,
                     employer_has_union=enterprise.has_union,
                     job=draft.job,

@@ -60,11 +60,19 @@ KINDS = (
     "weekly_digest",  # to the federation group, once a week: the week's figures
     "weekly_digest_chart",  # with it: new members per month
     "activity_called_off",  # staff cancelled the activity: to each member on it or waiting
+    "alias_proposal",  # to the federation group: a name learned from a staff correction
+    "alias_proposal_edit",  # that message, edited to show the decision
 )
 # Kinds that change an existing message (the payload's message_id): repeating one is
 # harmless, and pending ones for the same message collapse into the newest.
 EDIT_KINDS = frozenset(
-    {"review_card_edit", "alert_followed_edit", "case_card_edit", "job_change_card_edit"}
+    {
+        "review_card_edit",
+        "alert_followed_edit",
+        "case_card_edit",
+        "job_change_card_edit",
+        "alias_proposal_edit",
+    }
 )
 # Failures of these are logged, not reported again (no report about a report).
 REPORT_KINDS = frozenset({"delivery_failed"})

@@ -87,6 +87,8 @@ class ApplicationData:
     decided_at: datetime | None
     reject_reason: str | None
     reject_note: str | None
+    employer_typed: str | None = None  # as the worker typed it, when kept
+    employer_branch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,8 @@ class PrivacyService:
             gender=a.gender,
             birth_date=a.birth_date,
             employer=a.employer_text,
+            employer_typed=a.employer_typed,
+            employer_branch=a.employer_branch,
             enterprise=enterprise,
             job=a.job,
             street=street,
@@ -412,6 +416,8 @@ class PrivacyService:
         application.gender = ERASED_GENDER
         application.birth_date = ERASED_BIRTH_DATE
         application.employer_text = ""
+        application.employer_typed = None
+        application.employer_branch = None
         application.job = None
         application.reject_note = None  # staff's free text may name the person
         application.claim_hash = None

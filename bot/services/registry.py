@@ -17,7 +17,9 @@ read, otherwise the value is left empty.
 Optional columns of other names (别名, 英文名称, 品牌…; all of them are read, a cell may list
 several separated by ；/、) become the enterprise's registry aliases, which the matcher
 finds it by: each import of an enterprise replaces them with the file's, while aliases
-added by staff stay. A file without such a column leaves stored aliases alone.
+added or accepted by staff stay. An alias that another active enterprise has, or that a
+row above listed, is left out with a warning. A file without such a column leaves stored
+aliases alone.
 """
 
 from __future__ import annotations
@@ -226,7 +228,8 @@ async def import_registry(
     summary.rejected = len(rejected)
     summary.unknown_streets = sorted(unknown)
     summary.report_path = await asyncio.to_thread(write_report, path, parsed.header, rejected)
-    summary.warnings_path = await asyncio.to_thread(write_warnings, path, parsed.warnings)
+    summary.warnings.sort(key=lambda warning: warning[0])
+    summary.warnings_path = await asyncio.to_thread(write_warnings, path, summary.warnings)
     async with db.transaction() as session:
         await record(
             session,
@@ -744,7 +747,8 @@ async def _apply_aliases(
     summary: ImportSummary,
 ) -> None:
     """Make each enterprise's registry aliases the row's: those no longer listed go,
-    new ones come; aliases added by staff stay (and win over the same registry alias).
+    new ones come; aliases added or accepted by staff stay (and win over the same registry
+    alias).
     Unchanged aliases are left as they are, so a second import changes nothing."""
     wanted = {
         enterprise_id: {alias_key(alias): alias for alias in row.aliases}
@@ -761,24 +765,61 @@ async def _apply_aliases(
     kept: set[tuple[int, str]] = set()  # (enterprise, key) that stays as stored
     gone: list[int] = []
     for alias_id, enterprise_id, alias, key, source in stored:
-        if source == "staff" or wanted[enterprise_id].get(key) == alias:
+        if source != "registry" or wanted[enterprise_id].get(key) == alias:
             kept.add((enterprise_id, key))
         else:
             gone.append(alias_id)
     if gone:
         await session.execute(delete(ALIASES).where(ALIASES.c.id.in_(gone)))
     now = utcnow()
-    new = [
-        {"enterprise_id": enterprise_id, "alias": alias, "alias_key": key,
-         "source": "registry", "created_at": now, "created_by_name": by}
-        for enterprise_id, listed in wanted.items()
-        for key, alias in listed.items()
-        if (enterprise_id, key) not in kept
-    ]  # fmt: skip
+    lines = {enterprise_id: row.line for enterprise_id, row in owners}
+    owner = await _alias_owners(session, {key for listed in wanted.values() for key in listed})
+    new = []
+    for enterprise_id, listed in wanted.items():
+        for key, alias in listed.items():
+            if (enterprise_id, key) in kept:
+                continue
+            holder = owner.setdefault(key, (enterprise_id, ""))  # the first row wins
+            if holder[0] != enterprise_id:  # the matcher could not tell the two apart
+                summary.warnings.append((lines[enterprise_id], _taken_note(alias, holder[1])))
+                continue
+            new.append({
+                "enterprise_id": enterprise_id, "alias": alias, "alias_key": key,
+                "source": "registry", "created_at": now, "created_by_name": by,
+            })  # fmt: skip
     if new:
         await session.execute(insert(ALIASES), new)
     summary.aliases_added += len(new)
     summary.aliases_removed += len(gone)
+
+
+def _taken_note(alias: str, holder: str) -> str:
+    """An alias another enterprise has (`holder`, or one listed earlier in the file)."""
+    whose = f"“{holder}”" if holder else "文件中前面一家企业"
+    return (
+        f"别名“{alias}”已是{whose}的别名，已略过 / the alias {alias!r} belongs to "
+        f"{holder or 'an enterprise listed earlier'} and was left out"
+    )
+
+
+async def _alias_owners(session: AsyncSession, keys: set[str]) -> dict[str, tuple[int, str]]:
+    """key → (id, name) of the active, unmerged enterprise holding that alias already."""
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(ALIASES.c.alias_key, ENTERPRISES.c.id, ENTERPRISES.c.name)
+        .join(ENTERPRISES, ENTERPRISES.c.id == ALIASES.c.enterprise_id)
+        .where(
+            ALIASES.c.alias_key.in_(sorted(keys)),
+            ENTERPRISES.c.status == "active",
+            ENTERPRISES.c.merged_into_id.is_(None),
+        )
+        .order_by(ALIASES.c.id)
+    )
+    found: dict[str, tuple[int, str]] = {}
+    for key, enterprise_id, name in rows:
+        found.setdefault(key, (enterprise_id, name))
+    return found
 
 
 # ---------------------------------------------------------------------------- report

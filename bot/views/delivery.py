@@ -18,6 +18,8 @@ def kind_label(kind: str) -> str:
         "review_card_edit": _("审核卡片的更新"),
         "threshold_alert": _("建会提示"),
         "alert_followed_edit": _("建会提示的更新"),
+        "alias_proposal": _("别名建议"),
+        "alias_proposal_edit": _("别名建议的更新"),
     }
     return labels.get(kind, kind)
 

@@ -91,6 +91,12 @@ def application_block(a: ApplicationData) -> str:
         ),
         _("手机号：{v}").format(v=escape(a.mobile.removeprefix("+86"))),
         _("工作单位：{v}").format(v=escape(a.employer)),
+    ]
+    if a.employer_typed and a.employer_typed != a.employer:
+        lines.append(_("您输入的单位名称：{v}").format(v=escape(a.employer_typed)))
+    if a.employer_branch:
+        lines.append(_("门店或分支机构：{v}").format(v=escape(a.employer_branch)))
+    lines += [
         _("岗位：{v}").format(v=escape(a.job or _("（未填写）"))),
         _("受理：{v}").format(v=escape(_point(a))),
         _("提交时间：{time}").format(time=timefmt.minute(a.submitted_at)),

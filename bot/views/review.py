@@ -42,6 +42,9 @@ class ReviewCardData:
     own_union: str | None = None
     # The enterprise union founded through the bot that the application is for.
     union_name: str | None = None
+    # What the worker typed (shown when it is not the name above) and the branch named.
+    typed: str | None = None
+    branch: str | None = None
 
 
 def gender_label(gender: str) -> str:
@@ -85,6 +88,17 @@ def _employer_line(card: ReviewCardData) -> str:
     )
 
 
+def _typed_lines(card: ReviewCardData) -> list[str]:
+    """What the worker typed, when they picked or were matched to another name: the
+    reviewer checks the match against it (and 🏢 更改单位 learns from it)."""
+    lines = []
+    if card.typed and card.typed != card.employer:
+        lines.append(_("　职工填写：{typed}").format(typed=escape(mask_numbers(card.typed))))
+    if card.branch:
+        lines.append(_("　门店或分支：{branch}").format(branch=escape(mask_numbers(card.branch))))
+    return lines
+
+
 def review_card_text(card: ReviewCardData, today: date) -> str:
     if card.status == "withdrawn":  # the applicant withdrew and their data is erased
         return (
@@ -103,6 +117,7 @@ def review_card_text(card: ReviewCardData, today: date) -> str:
             gender=gender_label(card.gender), age=timefmt.age(card.birth_date, today)
         ),
         _employer_line(card),
+        *_typed_lines(card),
         _("受理：{union} · {channel}").format(
             union=escape(street_union_name(card.street_name)),
             channel=channel_text(card.channel, card.point_name, card.assisted_by),
