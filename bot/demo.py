@@ -7,7 +7,9 @@ approve, and the 25th approval sends the federation its alert. The federation fo
 founding case through every stage to the founded enterprise union, moves the members
 there, and each member gets a new card; the union's member list is written out. Later one
 member changes jobs (the new workplace's street accepts), one keeps the membership after
-losing the job, and a worker of an enterprise that already has a union is sent there.
+losing the job, and a worker of an enterprise that already has a union is sent there. A
+worker who calls an enterprise by its restaurant's name has the employer corrected by the
+reviewer; the federation accepts that name as an alias, and the next worker is matched.
 Then the "four ones": a member asks for the service card, which the street exports,
 sends and hands out; the member claims a benefit service and staff scan its code; street
 staff create an activity with three places in the chat, it is announced (not to the member
@@ -81,6 +83,10 @@ UNION_NAME = "北京德胜数码科技有限公司工会委员会"
 UNION_USCC_BODY = "81110102MA01D5UX0"  # a union's code: registration authority 8
 FIRST_WORKER_ID = 100_001
 LATE_WORKER_ID = FIRST_WORKER_ID + 100
+# Two workers who call 北京六铺炕餐饮管理有限公司 by its restaurant's name, which the
+# registry does not list: the reviewer corrects the first, the federation accepts the name.
+NICKNAME_WORKER_IDS = (FIRST_WORKER_ID + 101, FIRST_WORKER_ID + 102)
+NICKNAME, NICKNAMED = "老六铺炕饭庄", "北京六铺炕餐饮管理有限公司"
 TYPO_WORKER, CANCELLING_WORKER, REJECTED_WORKER, ABBREVIATING_WORKER = 3, 5, 7, 9
 
 
@@ -203,6 +209,8 @@ def _people(emu: Emulator) -> None:
         data = worker_data(n)
         emu.add_user(FIRST_WORKER_ID + n, data.name, language_code="zh-hans")
     emu.add_user(LATE_WORKER_ID, "赵磊", language_code="zh-hans")
+    for user_id, name in zip(NICKNAME_WORKER_IDS, ("孙丽", "周强"), strict=True):
+        emu.add_user(user_id, name, language_code="zh-hans")
 
 
 async def _story(emu: Emulator, points: list[PointRow]) -> None:
@@ -308,6 +316,52 @@ async def _member_life(emu: Emulator, points: list[PointRow]) -> None:
     told = await late.say(UNIONISED_EMPLOYER, "已经建立了工会")
     await late.press(told, "不申请了", "本单位工会")
     say(f"  a worker of {UNIONISED_EMPLOYER} was sent to that enterprise's own union")
+    await _learned_alias(emu, points)
+
+
+async def _learned_alias(emu: Emulator, points: list[PointRow]) -> None:
+    """A worker types the restaurant's name; the reviewer changes the employer on the
+    card, the federation accepts the name as an alias, and the next worker is matched."""
+    first = Worker(emu, NICKNAME_WORKER_IDS[0], "孙丽")
+    job = await _employer_typed(first, points[1].code, 201, NICKNAME)
+    summary = await first.press(job, "跳过", "请核对")
+    received = await first.submit(summary)  # type: ignore[arg-type]
+    number = received["text"].split("申请编号 ")[1].split("。")[0]
+    card = await emu.wait_for(REVIEW_GROUP, number, timeout=15)
+    reviewer = Person(emu, STREET_STAFF[1][0], STREET_STAFF[1][1])
+    prompt = await reviewer.press(card, "更改单位", "请回复本条消息")
+    mark = emu.mark()
+    emu.send_text(reviewer.user_id, "六铺炕", REVIEW_GROUP, reply_to=prompt["message_id"])  # type: ignore[index]
+    choices = await emu.wait_for(REVIEW_GROUP, "请选择正确的单位", since=mark, timeout=15)
+    mark = emu.mark()
+    await reviewer.press(choices, NICKNAMED, "已将申请")
+    proposal = await emu.wait_for(FEDERATION_GROUP, "别名建议", since=mark, timeout=15)
+    await reviewer.press(emu.message(REVIEW_GROUP, card["message_id"]), "通过", "已通过")
+    say(f"  a worker typed {NICKNAME!r}; the reviewer changed the employer to {NICKNAMED}")
+    federation = Person(emu, FEDERATION_STAFF[0][0], FEDERATION_STAFF[0][1])
+    await federation.press(proposal, "采用为别名", "已采用为别名")
+    second = Worker(emu, NICKNAME_WORKER_IDS[1], "周强")
+    await _employer_typed(second, points[2].code, 202, NICKNAME, f"已识别工作单位：{NICKNAMED}")
+    await second.say("/cancel", "已取消")
+    say(f"  the federation accepted {NICKNAME!r} as an alias: the next worker was matched")
+
+
+async def _employer_typed(
+    worker: Worker, point_code: str, n: int, employer: str, expect: str = "岗位或职务"
+) -> dict:
+    """A worker's form up to the employer, answered with `employer` ("以上都不是" if
+    buttons are offered); the bot's next message, which holds `expect`."""
+    notice = await worker.open_form(point_code)
+    await worker.consent(notice)
+    await worker.say(worker.name, "身份证号")
+    await worker.say(resident_id(n), "手机号")
+    await worker.share_contact(f"8613910{n:06d}", "工作单位")
+    reply = await worker.say(employer, "请")
+    if "以上都不是" in str(reply.get("reply_markup")):
+        reply = await worker.press(reply, "以上都不是", expect)  # type: ignore[assignment]
+    elif expect not in reply["text"]:
+        reply = await worker.emu.wait_for(worker.user_id, expect, timeout=15)
+    return reply
 
 
 async def _four_ones(emu: Emulator, app: App, out: Path) -> None:
