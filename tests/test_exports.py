@@ -239,6 +239,9 @@ async def test_applications_enterprises_and_cases(world: World, exports: ExportS
     for seq in range(3):
         await _member(world, seq)
     pending = await world.intake.submit(9100, make_draft(world, 100, employer=FORMULA))
+    picked = await world.intake.submit(9102, replace(
+        make_draft(world, 102), employer_typed="字节跳动知春路店", employer_branch="知春路店"
+    ))  # fmt: skip
     rejected = await world.intake.submit(9101, make_draft(world, 101, employer="西城区老张早点铺"))
     async with world.db.read() as session:
         rejected_id = await session.scalar(
@@ -250,7 +253,11 @@ async def test_applications_enterprises_and_cases(world: World, exports: ExportS
     sheet = (await _book(exports, "applications")).active
     rows = {row["申请编号"]: row for row in _rows(sheet)}
     async with world.db.read() as session:
-        assert len(rows) == await session.scalar(select(func.count(Application.id))) == 5
+        assert len(rows) == await session.scalar(select(func.count(Application.id))) == 6
+    assert (rows[picked.number]["填写的工作单位"], rows[picked.number]["门店或分支"]) == (
+        "字节跳动知春路店", "知春路店"
+    )  # fmt: skip
+    assert rows[picked.number]["企业"] == "北京字节跳动科技有限公司"
     assert rows[pending.number]["状态"] == "审核中" and rows[pending.number]["审核时间"] is None
     assert rows[pending.number]["填写的工作单位"].startswith("=HYPERLINK")
     assert rows[rejected.number]["状态"] == "未通过"

@@ -137,7 +137,7 @@ def member_status(status: str, kept_since: datetime | None, union_kind: str) -> 
 
 APPLICATION_HEADERS = (
     "申请编号", "状态", "姓名", "身份证号", "手机号", "提交时间", "审核时间", "审核人",
-    "未通过原因", "街道", "受理点", "渠道", "填写的工作单位", "企业", "会员编号",
+    "未通过原因", "街道", "受理点", "渠道", "填写的工作单位", "门店或分支", "企业", "会员编号",
 )  # fmt: skip
 
 
@@ -147,7 +147,9 @@ def applications(scope: Scope) -> list[Part]:
     statement = (
         select(a.number, a.status, a.name, a.ric_cipher, a.mobile_cipher, a.anonymised_at,
                a.submitted_at, a.decided_at, a.decided_by_name, a.reject_reason, Street.name,
-               ReceptionPoint.name, a.channel, a.assisted_by_name, a.employer_text,
+               ReceptionPoint.name, a.channel, a.assisted_by_name,
+               # As the worker typed it (kept since 2026-12), else the name the form settled.
+               func.coalesce(a.employer_typed, a.employer_text), a.employer_branch,
                Enterprise.name, Member.number)
         .join(Street, Street.id == a.street_id)
         .join(Enterprise, Enterprise.id == a.enterprise_id)
@@ -163,7 +165,7 @@ def applications(scope: Scope) -> list[Part]:
     def convert(rows: Chunk) -> Chunk:
         out = []
         for (number, status, name, ric, mobile, erased, submitted, decided, decided_by,
-             reason, street, point, channel, assisted_by, typed, enterprise,
+             reason, street, point, channel, assisted_by, typed, branch, enterprise,
              member) in rows:  # fmt: skip
             way = CHANNELS.get(channel, channel)
             if channel == "assisted" and assisted_by:
@@ -172,7 +174,8 @@ def applications(scope: Scope) -> list[Part]:
                 number, APPLICATION_STATUSES.get(status, status), show.text(name),
                 show.resident_id(None if erased else ric), show.mobile(None if erased else mobile),
                 submitted, decided, decided_by, REJECT_REASONS.get(reason or "", reason),
-                street, point, way, show.text(typed), show.text(enterprise), member,
+                street, point, way, show.text(typed), show.text(branch), show.text(enterprise),
+                member,
             ))  # fmt: skip
         return out
 
