@@ -266,3 +266,32 @@ async def unions_list(args: argparse.Namespace) -> int:
     for union_id, kind, name, members in rows:
         print(f"{union_id}\t{kind}\t{members}\t{name}")
     return 0
+
+
+async def unions_check(args: argparse.Namespace) -> int:
+    """Members registered in another enterprise's union; with --fix, moved to their own."""
+    from bot.confirm import confirm
+    from bot.services.union_check import misplaced, repair
+
+    service, _settings = await _service(args)
+    try:
+        found = await misplaced(service.db)
+        if not found:
+            print("every member is in their own enterprise's union or a joint union")
+            return 0
+        lines = [f"{len(found)} members are in another enterprise's union:"] + [
+            f"  {m.number} (enterprise #{m.enterprise_id}) in #{m.union_id} {m.union_name}"
+            for m in found
+        ]
+        print("\n".join(lines))
+        if not args.fix:
+            print("run again with --fix to move them to their own union")
+            return 1
+        confirm(["each is moved and sent a notice and a new member card"], yes=args.yes)
+        moved = await repair(service.db, ACTOR)
+    finally:
+        await service.db.dispose()
+    for member, union_id in moved:
+        print(f"  {member.number} → union #{union_id}")
+    print(f"{len(moved)} members moved")
+    return 0

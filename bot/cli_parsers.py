@@ -278,6 +278,17 @@ def add_union_commands(commands: Any) -> None:
         "--full-ids", action="store_true", help="full resident id numbers (audited)"
     )
     members.set_defaults(handler=run("unions_members"))
+    check = sub.add_parser(
+        "check",
+        help="members registered in another enterprise's union (--fix moves them)",
+        description="Before the fix of 2026-12-06, approvals on SQLite put new members into "
+        "the first enterprise union founded through the bot. --fix moves each to their "
+        "enterprise's own union, else their street's joint union, and sends them a notice "
+        "and a new card.",
+    )
+    check.add_argument("--fix", action="store_true", help="move them (asks first)")
+    check.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    check.set_defaults(handler=run("unions_check"))
 
     admin = implementation("bot.admin_cli")
     bind = sub.add_parser(

@@ -249,8 +249,10 @@ class OutboxViews:
                 raise Gone()
             union = await session.get_one(UnionOrg, member.union_org_id)
             history = await events_of(session, member_id)
-        source = history[-1].from_union if history else None
-        return Outgoing(worker_view.moved_text(member.number, source, union.name))
+        last = history[-1] if history else None
+        source = last.from_union if last else None
+        corrected = last is not None and last.reason == "correction"
+        return Outgoing(worker_view.moved_text(member.number, source, union.name, corrected))
 
     async def _job_change_received(self, request_id: int) -> Outgoing:
         return Outgoing(job_view.received_text(await self._job_change(request_id)))

@@ -12,7 +12,8 @@ from models.base import Base, Bounded, ChatId, UTCDateTime, utcnow
 TRANSFER_STATUSES = ("running", "done")
 # Why a membership changed: moved to the union founded at the member's enterprise
 # (会籍接转); moved with a new job; kept while out of work (保留会籍, same union).
-EVENT_REASONS = ("enterprise_union", "job_change", "kept")
+# correction: bot.services.union_check moved a member a past bug put in the wrong union.
+EVENT_REASONS = ("enterprise_union", "job_change", "kept", "correction")
 REQUEST_STATUSES = ("submitted", "accepted", "declined", "withdrawn")
 
 

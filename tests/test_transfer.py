@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from bot.cli import main
 from bot.services.audit import Actor
 from bot.services.enterprises import EnterpriseService
 from bot.services.founding import FoundingService
@@ -29,6 +31,7 @@ from models import (
 )
 from tests.conftest import FEDERATION_CHAT, THRESHOLD, World, make_draft
 from tests.engines import Store
+from tests.test_cli import write_config
 from tests.test_founding import APPROVED, ASSEMBLY, FOUNDED, PREPARING
 
 FEDERATION = Actor(901, "联合会")
@@ -346,3 +349,56 @@ async def test_only_a_founded_case_transfers(
     case = await founding.open(enterprise, FEDERATION)
     with pytest.raises(TransferRefused):
         await membership.start_transfer(case.id, FEDERATION)
+
+
+async def test_members_a_past_bug_put_in_another_union_are_found_and_moved(
+    world: World, founding: FoundingService, membership: MembershipService, store: Store,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """What SQLite approvals did before 45660ec, written by hand: a worker of another
+    enterprise registered in the founded union. Members moved there by the transfer are
+    where they belong."""
+    await _members(world, range(3))
+    union_id = await _founded(world, founding)
+    transfer = await membership.start_transfer(1, FEDERATION)  # the only case
+    await membership.run(transfer.id)
+    await _members(world, range(3, 5), "北京另一家餐饮有限公司")
+    async with world.db.transaction() as session:
+        other = list(await session.scalars(
+            select(Member).join(Enterprise, Enterprise.id == Member.enterprise_id)
+            .where(Enterprise.name == "北京另一家餐饮有限公司").order_by(Member.id)
+        ))  # fmt: skip
+        other[0].union_org_id = union_id  # the bug's doing
+        joint = other[1].union_org_id
+        union_name = (await session.get_one(UnionOrg, union_id)).name
+    config = str(write_config(tmp_path, database_url=store.url))
+
+    def unionbot(*args: str) -> tuple[int, str]:
+        code = main(["--config", config, "unions", "check", *args])
+        return code, capsys.readouterr().out
+
+    code, out = await asyncio.to_thread(unionbot)
+    assert code == 1 and out.splitlines()[:2] == [
+        "1 members are in another enterprise's union:",
+        f"  {other[0].number} (enterprise #{other[0].enterprise_id}) in #{union_id} {union_name}",
+    ]
+    code, out = await asyncio.to_thread(unionbot, "--fix", "--yes")
+    assert code == 0 and out.endswith(f"  {other[0].number} → union #{joint}\n1 members moved\n")
+    async with world.db.read() as session:
+        assert (await session.get_one(Member, other[0].id)).union_org_id == joint
+        event = await session.scalar(
+            select(MembershipEvent).where(MembershipEvent.member_id == other[0].id)
+        )
+        notices = await session.scalar(
+            select(func.count(OutboxMessage.id)).where(
+                OutboxMessage.kind == "membership_moved",
+                OutboxMessage.payload["member_id"].as_integer() == other[0].id,
+            )
+        )
+    assert event is not None and (event.from_union_id, event.to_union_id, event.reason) == (
+        union_id, joint, "correction"
+    )  # fmt: skip
+    assert notices == 1
+    assert await asyncio.to_thread(unionbot) == (
+        0, "every member is in their own enterprise's union or a joint union\n"
+    )  # fmt: skip

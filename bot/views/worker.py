@@ -37,12 +37,21 @@ def rejected_text(number: str, reason: str | None, note: str | None) -> str:
     ).format(number=escape(number), why=why)
 
 
-def moved_text(member_number: str, from_union: str | None, to_union: str) -> str:
-    """The member's membership moved to the union founded at their enterprise."""
-    lines = [
-        _("🔄 <b>您的会籍已转入{union}</b>").format(union=escape(to_union)),
-        _("您所在的企业已经建立工会，按规定会籍随之转入企业工会。"),
-    ]
+def moved_text(
+    member_number: str, from_union: str | None, to_union: str, corrected: bool = False
+) -> str:
+    """The member's membership moved to the union founded at their enterprise, or was
+    corrected (a past error had registered them in another enterprise's union)."""
+    if corrected:
+        lines = [
+            _("🔄 <b>您的会籍已更正为{union}</b>").format(union=escape(to_union)),
+            _("此前系统错误地把您登记在了其他企业的工会，现已更正，特此致歉。"),
+        ]
+    else:
+        lines = [
+            _("🔄 <b>您的会籍已转入{union}</b>").format(union=escape(to_union)),
+            _("您所在的企业已经建立工会，按规定会籍随之转入企业工会。"),
+        ]
     if from_union:
         lines.append(_("原所属工会：{union}").format(union=escape(from_union)))
     lines.append(
