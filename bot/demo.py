@@ -329,10 +329,7 @@ async def _learned_alias(emu: Emulator, points: list[PointRow]) -> None:
     number = received["text"].split("申请编号 ")[1].split("。")[0]
     card = await emu.wait_for(REVIEW_GROUP, number, timeout=15)
     reviewer = Person(emu, STREET_STAFF[1][0], STREET_STAFF[1][1])
-    prompt = await reviewer.press(card, "更改单位", "请回复本条消息")
-    mark = emu.mark()
-    emu.send_text(reviewer.user_id, "六铺炕", REVIEW_GROUP, reply_to=prompt["message_id"])  # type: ignore[index]
-    choices = await emu.wait_for(REVIEW_GROUP, "请选择正确的单位", since=mark, timeout=15)
+    choices = await reviewer.employer_choices(card, "六铺炕")
     mark = emu.mark()
     await reviewer.press(choices, NICKNAMED, "已将申请")
     proposal = await emu.wait_for(FEDERATION_GROUP, "别名建议", since=mark, timeout=15)
@@ -618,10 +615,10 @@ async def _summary(db: Database) -> str:
             )
         )
     lines = [f"members: {members} ({kept} keeping their membership while out of work)"]
-    lines += [f"enterprise {name}: {count} members" for name, count in enterprises]
+    lines += [f"enterprise {name}: {_members(count)}" for name, count in enterprises]
     lines.append(f"federation alerts: {alerts} (followed up by {followed})")
     lines.append(f"founding cases: {', '.join(cases) or 'none'}")
-    lines += [f"union {name}: {count} members" for name, count in unions]
+    lines += [f"union {name}: {_members(count)}" for name, count in unions]
     return "\n".join(lines)
 
 
@@ -634,3 +631,7 @@ def _save_cards(emu: Emulator, folder: Path) -> None:
         for where, message in zip((folder, folder / "moved"), photos, strict=False):
             data = emu.file_bytes(message["photo"][-1]["file_id"])
             (where / f"member-card-{n:02d}.png").write_bytes(data)
+
+
+def _members(count: int) -> str:
+    return f"{count} member" if count == 1 else f"{count} members"

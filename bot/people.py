@@ -62,6 +62,17 @@ class Person:
             return None
         return await self.emu.wait_for(chat, expect, since=mark, timeout=TIMEOUT)
 
+    async def employer_choices(self, card: dict, search: str) -> dict:
+        """Staff on a review card: 🏢 更改单位, then the reply `search`; the bot's choices
+        (press one to change the employer)."""
+        chat = card["chat"]["id"]
+        prompt = await self.press(card, "更改单位", "请回复本条消息")
+        if prompt is None:
+            raise LookupError("the bot did not ask for the employer")
+        mark = self.emu.mark()
+        self.emu.send_text(self.user_id, search, chat, reply_to=prompt["message_id"])
+        return await self.emu.wait_for(chat, "请选择正确的单位", since=mark, timeout=TIMEOUT)
+
     def last(self, chat_id: int | None = None) -> dict:
         message = self.emu.last_message(chat_id or self.user_id)
         if message is None:

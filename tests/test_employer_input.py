@@ -209,11 +209,7 @@ async def test_staff_searches_show_unconfirmed_ones_marked_and_a_pick_confirms(
     card = await live.emu.wait_for(REVIEW_GROUP, other, since=0)
 
     staff = live.staff()
-    prompt = await staff.press(card, "更改单位", "请回复本条消息")
-    assert prompt is not None
-    mark = live.emu.mark()
-    live.emu.send_text(staff.user_id, "恒远兴", REVIEW_GROUP, reply_to=prompt["message_id"])
-    choices = await live.emu.wait_for(REVIEW_GROUP, "请选择正确的单位", since=mark)
+    choices = await staff.employer_choices(card, "恒远兴")
     assert [label for label, _ in buttons(choices)] == ["恒远兴装饰·临时，未确认（0）"]
     await staff.press(choices, "恒远兴装饰", "已将申请")
     await settle(live)
@@ -304,11 +300,7 @@ async def test_a_reviewers_correction_is_proposed_and_learned(live: Live) -> Non
     number = await submit_from_employer_step(live, await at_employer_step(live), "祥和居家政")
     card = await live.emu.wait_for(REVIEW_GROUP, number, since=0)
     staff = live.staff()
-    prompt = await staff.press(card, "更改单位", "请回复本条消息")
-    assert prompt is not None
-    mark = live.emu.mark()
-    live.emu.send_text(staff.user_id, "嘉禾顺达", REVIEW_GROUP, reply_to=prompt["message_id"])
-    choices = await live.emu.wait_for(REVIEW_GROUP, "请选择正确的单位", since=mark)
+    choices = await staff.employer_choices(card, "嘉禾顺达")
     mark = live.emu.mark()
     await staff.press(choices, "北京嘉禾顺达家政服务有限公司", "已将申请")
     proposal = await live.emu.wait_for(FEDERATION_GROUP, "别名建议", since=mark)

@@ -152,10 +152,8 @@ async def test_staff_fix_the_employer_on_the_review_card(tmp_path: Path) -> None
         assert "只有本街道" in live.emu.callback_answers(query)["text"]
 
         staff = live.staff()
-        prompt = await staff.press(card, "更改单位", "请回复本条消息")
         mark = live.emu.mark()
-        live.emu.send_text(staff.user_id, "德胜数码", REVIEW_GROUP, reply_to=prompt["message_id"])
-        choices = await live.emu.wait_for(REVIEW_GROUP, "请选择正确的单位", since=mark)
+        choices = await staff.employer_choices(card, "德胜数码")
         await staff.press(choices, "北京德胜数码科技有限公司", "已将申请")
         edited = await live.emu.wait_for(
             lambda m: (m["chat"]["id"], m["message_id"]) == (REVIEW_GROUP, card["message_id"])
