@@ -86,7 +86,7 @@ class Store:
         return sorted(p for folder in folders for p in folder.iterdir() if p.is_file())
 
     def stored_bytes(self, *, with_log: bool = True) -> bytes:
-        return b"".join(path.read_bytes() for path in self.files(with_log=with_log))
+        return b"".join(_read_if_there(path) for path in self.files(with_log=with_log))
 
     def table_bytes(self, table: str) -> bytes:
         """The raw pages (free space included) of a table, its indexes and (PostgreSQL)
@@ -106,6 +106,15 @@ class Store:
             if relative:
                 parts += sorted((data / relative).parent.glob(Path(relative).name + "*"))
         return b"".join(p.read_bytes() for p in parts if p.is_file())
+
+
+def _read_if_there(path: Path) -> bytes:
+    """A file's bytes; none when the server removed it since it was listed (PostgreSQL
+    replaces files such as pg_internal.init while it runs)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 def _sqlite_table_bytes(path: Path, table: str) -> bytes:

@@ -307,8 +307,11 @@ async def test_a_reviewers_correction_is_proposed_and_learned(live: Live) -> Non
     assert "职工的叫法：“祥和居家政”" in proposal["text"]
     assert f"企业：{target.id} 北京嘉禾顺达家政服务有限公司" in proposal["text"]
     assert number in proposal["text"]
-    edited = live.emu.message(REVIEW_GROUP, card["message_id"])
-    assert "职工填写：祥和居家政" in edited["text"], edited["text"]
+    await live.emu.wait_for(  # the card, edited through the outbox
+        lambda m: (m["chat"]["id"], m["message_id"]) == (REVIEW_GROUP, card["message_id"])
+        and "职工填写：祥和居家政" in m.get("text", ""),
+        since=mark,
+    )
 
     # Street staff are in the group too, but only federation staff decide.
     live.emu.set_member_status(FEDERATION_GROUP, STAFF_IDS[0], "member", by_user_id=FEDERATION_ID)
