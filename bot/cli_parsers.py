@@ -189,12 +189,12 @@ def add_enterprise_commands(commands: Any) -> None:
         description="When staff change a worker's employer on a review card, or merge a "
         "provisional enterprise, what the worker typed is proposed as an alias.",
     )
-    proposals.add_argument("--limit", type=int, default=50, help="how many to list")
+    proposals.add_argument("--limit", type=positive, default=50, help="how many to list")
     proposals.set_defaults(handler=run("enterprises_alias_proposals"))
     for verb, meaning in (("accept", "make a proposal an alias"), ("refuse", "refuse one")):
         decide = aliases.add_parser(verb, help=meaning)
         decide.add_argument("proposal", type=int, help="the proposal's number (#N)")
-        decide.set_defaults(handler=run(f"enterprises_alias_{verb}"))
+        decide.set_defaults(handler=run("enterprises_alias_decide"), accept=verb == "accept")
 
 
 def add_case_commands(commands: Any) -> None:

@@ -308,11 +308,7 @@ async def _member_life(emu: Emulator, points: list[PointRow]) -> None:
     say(f"  worker {JOBLESS_WORKER} lost the job and keeps the membership (保留会籍)")
 
     late = Worker(emu, LATE_WORKER_ID, "赵磊")
-    notice = await late.open_form(points[0].code)
-    await late.consent(notice)
-    await late.say("赵磊", "身份证号")
-    await late.say(resident_id(99), "手机号")
-    await late.share_contact(f"8613910{99:06d}", "工作单位")
+    await _to_employer_step(late, points[0].code, 99)
     told = await late.say(UNIONISED_EMPLOYER, "已经建立了工会")
     await late.press(told, "不申请了", "本单位工会")
     say(f"  a worker of {UNIONISED_EMPLOYER} was sent to that enterprise's own union")
@@ -348,17 +344,22 @@ async def _employer_typed(
 ) -> dict:
     """A worker's form up to the employer, answered with `employer` ("以上都不是" if
     buttons are offered); the bot's next message, which holds `expect`."""
-    notice = await worker.open_form(point_code)
-    await worker.consent(notice)
-    await worker.say(worker.name, "身份证号")
-    await worker.say(resident_id(n), "手机号")
-    await worker.share_contact(f"8613910{n:06d}", "工作单位")
+    await _to_employer_step(worker, point_code, n)
     reply = await worker.say(employer, "请")
     if "以上都不是" in str(reply.get("reply_markup")):
         reply = await worker.press(reply, "以上都不是", expect)  # type: ignore[assignment]
     elif expect not in reply["text"]:
         reply = await worker.emu.wait_for(worker.user_id, expect, timeout=15)
     return reply
+
+
+async def _to_employer_step(worker: Worker, point_code: str, n: int) -> None:
+    """A worker (person number `n`) through the form until the bot asks the employer."""
+    notice = await worker.open_form(point_code)
+    await worker.consent(notice)
+    await worker.say(worker.name, "身份证号")
+    await worker.say(resident_id(n), "手机号")
+    await worker.share_contact(f"8613910{n:06d}", "工作单位")
 
 
 async def _four_ones(emu: Emulator, app: App, out: Path) -> None:

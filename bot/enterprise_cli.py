@@ -278,7 +278,7 @@ async def enterprises_alias_proposals(args: argparse.Namespace) -> int:
 
     _settings, db = await _database(args)
     try:
-        waiting, total = await AliasProposalService(db).pending(max(1, args.limit))
+        waiting, total = await AliasProposalService(db).pending(args.limit)
     finally:
         await db.dispose()
     print(f"{total} proposals waiting" + (f", the oldest {len(waiting)}:" if waiting else ""))
@@ -287,23 +287,16 @@ async def enterprises_alias_proposals(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _decide(args: argparse.Namespace, accept: bool) -> int:
+async def enterprises_alias_decide(args: argparse.Namespace) -> int:
+    """`alias accept N` or `alias refuse N` (args.accept)."""
     from bot.services.alias_proposals import AliasProposalService
 
     _settings, db = await _database(args)
     try:
-        proposal = await AliasProposalService(db).decide(args.proposal, accept, ACTOR)
+        proposal = await AliasProposalService(db).decide(args.proposal, args.accept, ACTOR)
     finally:
         await db.dispose()
-    done = "accepted as an alias of" if accept else "refused for"
+    done = "accepted as an alias of" if args.accept else "refused for"
     print(f"#{proposal.id} {proposal.alias}: {done} {proposal.enterprise_id} "
           f"{proposal.enterprise_name}")  # fmt: skip
     return 0
-
-
-async def enterprises_alias_accept(args: argparse.Namespace) -> int:
-    return await _decide(args, True)
-
-
-async def enterprises_alias_refuse(args: argparse.Namespace) -> int:
-    return await _decide(args, False)

@@ -473,7 +473,7 @@ class EnterpriseMatcher:
         scores = {
             i: s
             for i, s in self._scores(query, alias_query).items()
-            if s >= _MIN_SCORE and (shown or not self.unconfirmed[i])
+            if s >= _MIN_SCORE and self._offered(i, shown)
         }
         auto = self._exact(text, shown)
         if auto is None:
@@ -494,6 +494,11 @@ class EnterpriseMatcher:
         candidates = tuple(self._candidate(i, scores[i]) for i in offered)
         best = scores[ranked[0]] if ranked else 0.0
         return _Found(None if auto is None else self.ids[auto], candidates, best)
+
+    def _offered(self, index: int, shown: bool) -> bool:
+        """Whether the entry takes part: unconfirmed provisional ones only when `shown`
+        (staff searching). One not taking part is neither picked nor anyone's rival."""
+        return shown or not self.unconfirmed[index]
 
     def _candidate(self, index: int, score: float) -> Candidate:
         return Candidate(self.ids[index], self.names[index], min(100, round(score)))
@@ -549,16 +554,14 @@ class EnterpriseMatcher:
         """The one registered enterprise whose whole name, legal form included, is the
         text: 北京泰悦物流有限责任公司, even with 北京泰悦物流股份有限公司 registered too. A
         provisional one is what a worker typed and goes through `_auto`'s rivals."""
-        same = [
-            i for i in self._by_full.get(full_key(text), []) if shown or not self.unconfirmed[i]
-        ]
+        same = [i for i in self._by_full.get(full_key(text), []) if self._offered(i, shown)]
         if len(same) == 1 and not self.provisional[same[0]]:
             return same[0]
         return None
 
     def _auto(self, query: str, scores: dict[int, float], shown: bool) -> int | None:
         # An unconfirmed enterprise that is not shown is neither picked nor a rival.
-        same = [i for i in self._by_key.get(query, []) if shown or not self.unconfirmed[i]]
+        same = [i for i in self._by_key.get(query, []) if self._offered(i, shown)]
         if len(same) != 1:
             return None
         index = same[0]
@@ -585,17 +588,14 @@ class EnterpriseMatcher:
             i
             for key in _alias_keys(text)
             for i in self._by_alias.get(key, ())
-            if shown or not self.unconfirmed[i]
+            if self._offered(i, shown)
         }
         if len(owners) != 1:
             return None
         (index,) = owners
         # An unconfirmed one that is not shown is no rival: often it is the very name a
         # worker typed that staff then made this enterprise's alias.
-        if any(
-            i != index and (shown or not self.unconfirmed[i])
-            for i in self._by_key.get(query, [])
-        ):
+        if any(i != index and self._offered(i, shown) for i in self._by_key.get(query, [])):
             return None
         if any(score >= _RIVAL for other, score in scores.items() if other != index):
             return None

@@ -39,6 +39,7 @@ from bot.services.outbox import CardRef
 from handlers.buttons import forged, pressed_on
 from handlers.filters import InFederationChat
 from handlers.registry import Handlers
+from handlers.review import actor_of
 
 router = Handlers("enterprise_admin")
 
@@ -54,10 +55,6 @@ class MergeCb(CallbackData, prefix="em"):
 
 router.filter("message", InFederationChat())
 router.filter("callback_query", InFederationChat())
-
-
-def _actor(user: User) -> Actor:
-    return Actor(user.id, user.full_name or str(user.id))
 
 
 def _not_staff() -> str:
@@ -118,7 +115,7 @@ async def confirm(message: Message, command: CommandObject, enterprises: Enterpr
         await message.reply(_("用法：/confirm 企业编号（先用 /search 查找）"))
         return
     try:
-        info, changed = await enterprises.confirm(ref, _actor(message.from_user))
+        info, changed = await enterprises.confirm(ref, actor_of(message.from_user))
     except (NotAllowed, NotFound) as error:
         await message.reply(_refusal(error))
         return
@@ -195,7 +192,7 @@ async def merge_pressed(
         return
     try:
         result = await enterprises.merge(
-            callback_data.src, callback_data.dst, _actor(query.from_user)
+            callback_data.src, callback_data.dst, actor_of(query.from_user)
         )
     except (MergeRefused, NotAllowed, NotFound) as error:
         await query.answer(_refusal(error), show_alert=True)
@@ -234,11 +231,18 @@ def _alias_refusal(error: AliasRefused) -> str:
     return _("请写出别名，例如品牌名或英文名。")
 
 
-def _decided(error: ProposalDecided) -> str:
-    what = _("采用") if error.status == "accepted" else _("不采用")
-    return _("这条建议已由 {who} 于 {time} 处理（{what}）。").format(
-        who=escape(error.by), time=timefmt.minute(error.at), what=what
-    )
+def _decision_refusal(error: Exception, not_found: str) -> str:
+    """Why a decision on a proposal (a command or a press) changed nothing."""
+    if isinstance(error, ProposalDecided):
+        what = _("采用") if error.status == "accepted" else _("不采用")
+        return _("这条建议已由 {who} 于 {time} 处理（{what}）。").format(
+            who=escape(error.by), time=timefmt.minute(error.at), what=what
+        )
+    if isinstance(error, AliasRefused):
+        return _alias_refusal(error)
+    if isinstance(error, NotAllowed):
+        return _not_staff()
+    return not_found
 
 
 def _proposal_line(proposal: ProposalView) -> str:
@@ -269,17 +273,8 @@ async def _decide_by_command(
         return
     try:
         proposal = await proposals.decide(int(ref), verb == "ok", actor)
-    except ProposalDecided as error:
-        await message.reply(_decided(error))
-        return
-    except AliasRefused as error:
-        await message.reply(_alias_refusal(error))
-        return
-    except NotAllowed:
-        await message.reply(_not_staff())
-        return
-    except NotFound:
-        await message.reply(_("找不到这条别名建议。"))
+    except (ProposalDecided, AliasRefused, NotAllowed, NotFound) as error:
+        await message.reply(_decision_refusal(error, _("找不到这条别名建议。")))
         return
     done = _("已采用为别名：") if proposal.status == "accepted" else _("已不采用：")
     await message.reply(done + _proposal_line(proposal))
@@ -298,7 +293,7 @@ async def alias(
         await message.reply(_not_staff())
         return
     ref, _space, rest = (command.args or "").strip().partition(" ")
-    actor = _actor(message.from_user)
+    actor = actor_of(message.from_user)
     if not ref:
         await message.reply(_alias_usage() + "\n\n" + await _pending_text(alias_proposals))
         return
@@ -333,7 +328,7 @@ async def alias_pressed(
     query: CallbackQuery, callback_data: AliasCb, alias_proposals: AliasProposalService
 ) -> None:
     """✅ 采用为别名 / ✖️ 不采用 under a proposal; the message is edited through the outbox."""
-    actor = _actor(query.from_user)
+    actor = actor_of(query.from_user)
     message = pressed_on(query)
     try:
         if callback_data.action not in ("ok", "no"):
@@ -346,14 +341,8 @@ async def alias_pressed(
         proposal = await alias_proposals.decide(
             callback_data.proposal, callback_data.action == "ok", actor, card
         )
-    except ProposalDecided as error:
-        await query.answer(_decided(error), show_alert=True)
-    except AliasRefused as error:
-        await query.answer(_alias_refusal(error), show_alert=True)
-    except NotAllowed:
-        await query.answer(_not_staff(), show_alert=True)
-    except NotFound:
-        await query.answer(_("这个按钮已失效。"), show_alert=True)
+    except (ProposalDecided, AliasRefused, NotAllowed, NotFound) as error:
+        await query.answer(_decision_refusal(error, _("这个按钮已失效。")), show_alert=True)
     else:
         accepted = proposal.status == "accepted"
         await query.answer(_("已采用为别名。") if accepted else _("已记录：不采用。"))

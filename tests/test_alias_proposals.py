@@ -31,12 +31,11 @@ from tests.test_aliases import (
     HEMA_USCC,
     LUCKIN,
     LUCKIN_USCC,
-    add_registered,
     registry_row,
     stored,
 )
 from tests.test_cli import write_config
-from tests.test_merge import FEDERATION, STAFF, service
+from tests.test_merge import FEDERATION, STAFF, add_registered, service
 from tests.test_registry_import import write_csv
 
 

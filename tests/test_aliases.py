@@ -20,7 +20,7 @@ from models import AuditEntry, Enterprise, EnterpriseAlias
 from tests import engines
 from tests.conftest import THRESHOLD, World
 from tests.test_cli import write_config
-from tests.test_merge import CLI, FEDERATION, STAFF, service
+from tests.test_merge import CLI, FEDERATION, STAFF, add_registered, service
 from tests.test_registry_import import CHINESE, uscc, write_csv
 
 HEMA = "北京盒马网络科技有限公司"
@@ -52,20 +52,6 @@ async def audits(world: World, action: str) -> int:
     async with world.db.read() as session:
         query = select(func.count()).select_from(AuditEntry).where(AuditEntry.action == action)
         return int(await session.scalar(query) or 0)
-
-
-async def add_registered(world: World, name: str, code: str) -> int:
-    async with world.db.transaction() as session:
-        enterprise = Enterprise(
-            name=name,
-            name_key=name_key(name),
-            uscc=code,
-            street_id=world.street_id,
-            provisional=False,
-        )
-        session.add(enterprise)
-        await session.flush()
-        return enterprise.id
 
 
 async def three_enterprises(world: World, tmp_path: Path) -> None:

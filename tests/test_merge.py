@@ -15,6 +15,7 @@ from bot.services.enterprises import (
     EnterpriseService,
     MergeRefused,
     find_or_create,
+    name_key,
 )
 from bot.services.errors import AlreadyDecided, NotAllowed, NotFound
 from bot.services.review import CardRef
@@ -53,18 +54,23 @@ def service(world: World) -> EnterpriseService:
     return EnterpriseService(world.db, threshold=THRESHOLD, federation_chat_id=FEDERATION_CHAT)
 
 
-async def registered(world: World) -> int:
+async def add_registered(world: World, name: str, code: str) -> int:
+    """A registry enterprise of the world's street; its id."""
     async with world.db.transaction() as session:
         enterprise = Enterprise(
-            name=REGISTERED,
-            name_key="字节跳动科技",
-            uscc=USCC,
+            name=name,
+            name_key=name_key(name),
+            uscc=code,
             street_id=world.street_id,
             provisional=False,
         )
         session.add(enterprise)
         await session.flush()
         return enterprise.id
+
+
+async def registered(world: World) -> int:
+    return await add_registered(world, REGISTERED, USCC)
 
 
 async def enterprise_id(world: World, name: str) -> int:

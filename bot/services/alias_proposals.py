@@ -14,10 +14,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.changes import ENTERPRISES_TOPIC
 from bot.db import Database, dialect_insert
 from bot.matching import find_uscc
 from bot.pii import mask_numbers
@@ -25,10 +24,11 @@ from bot.services import outbox
 from bot.services.audit import Actor, record
 from bot.services.enterprises import (
     ALIAS_MAX,
-    ALIASES,
     ENTERPRISES,
+    MATCHABLE,
     AliasRefused,
     alias_key,
+    alias_owners,
     resolve,
     store_aliases,
 )
@@ -135,18 +135,14 @@ async def propose(
 async def _known(session: AsyncSession, key: str) -> bool:
     """Whether the key already finds an enterprise a worker can be offered: an alias of an
     active, unmerged one, or the name of one that is registered or confirmed."""
-    matchable = and_(ENTERPRISES.c.status == "active", ENTERPRISES.c.merged_into_id.is_(None))
-    alias = (
-        select(ALIASES.c.id)
-        .join(ENTERPRISES, ENTERPRISES.c.id == ALIASES.c.enterprise_id)
-        .where(ALIASES.c.alias_key == key, matchable)
-    )
+    if await alias_owners(session, [key]):
+        return True
     name = select(ENTERPRISES.c.id).where(
         ENTERPRISES.c.name_key == key,
-        matchable,
+        *MATCHABLE,
         or_(ENTERPRISES.c.provisional.is_(False), ENTERPRISES.c.confirmed_at.is_not(None)),
     )
-    return bool(await session.scalar(select(or_(exists(alias), exists(name)))))
+    return bool(await session.scalar(select(exists(name))))
 
 
 class AliasProposalService:
@@ -220,7 +216,6 @@ class AliasProposalService:
                 except AliasRefused as error:
                     if error.reason != "duplicate":  # staff added it by hand meanwhile
                         raise
-                Database.flag(session, ENTERPRISES_TOPIC)  # the matchers rebuild with it
             await record(
                 session, actor, f"alias.{status}", "enterprise", enterprise.id,
                 after={"proposal": proposal_id, "alias": proposal.alias},

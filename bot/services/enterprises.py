@@ -447,7 +447,7 @@ class EnterpriseService:
                             ENTERPRISES.c.street_id,
                             ENTERPRISES.c.provisional,
                             ENTERPRISES.c.confirmed_at,
-                        ).where(*_MATCHABLE)
+                        ).where(*MATCHABLE)
                     )
                 )
                 aliases = await _matchable_aliases(session)
@@ -628,7 +628,6 @@ class EnterpriseService:
                 enterprise.id,
                 after={"aliases": [alias for alias, _key in wanted]},
             )
-            Database.flag(session, ENTERPRISES_TOPIC)  # the matchers rebuild with them
         return [AliasInfo(alias, "staff", now, actor.name) for alias, _key in wanted]
 
     async def remove_alias(self, ref: int | str, alias: str, actor: Actor) -> AliasInfo:
@@ -789,7 +788,8 @@ class EnterpriseService:
 
 # ---------------------------------------------------------------------------- helpers
 
-_MATCHABLE = (ENTERPRISES.c.status == "active", ENTERPRISES.c.merged_into_id.is_(None))
+# The enterprises the matcher includes: an alias or a name of one of these finds it.
+MATCHABLE = (ENTERPRISES.c.status == "active", ENTERPRISES.c.merged_into_id.is_(None))
 
 
 async def _fingerprint(session: AsyncSession) -> tuple[int, int]:
@@ -942,7 +942,7 @@ async def _matchable_aliases(session: AsyncSession) -> dict[int, list[str]]:
     rows = await session.execute(
         select(ALIASES.c.enterprise_id, ALIASES.c.alias)
         .join(ENTERPRISES, ENTERPRISES.c.id == ALIASES.c.enterprise_id)
-        .where(*_MATCHABLE)
+        .where(*MATCHABLE)
         .order_by(ALIASES.c.id)
     )
     found: dict[int, list[str]] = {}
@@ -1002,7 +1002,8 @@ async def store_aliases(
     source: str,
     by_name: str,
 ) -> datetime:
-    """Give the enterprise these (alias, key) pairs, all or none (AliasRefused); when.
+    """Give the enterprise these (alias, key) pairs, all or none (AliasRefused), and have
+    the matchers rebuild with them once the transaction commits; when.
 
     On PostgreSQL the keys are locked for the transaction first, so that two staff giving
     one alias to two enterprises at the same moment cannot both pass the check below (the
@@ -1029,6 +1030,7 @@ async def store_aliases(
             await session.execute(insert(ALIASES), rows)
     except IntegrityError:
         raise AliasRefused("duplicate", wanted[0][0]) from None
+    Database.flag(session, ENTERPRISES_TOPIC)  # the matchers rebuild with them
     return now
 
 
@@ -1038,17 +1040,36 @@ async def _check_free(
     """Refuse an alias the enterprise has already, or that another active, unmerged
     enterprise has (the matcher could not tell them apart by it)."""
     by_key = {key: alias for alias, key in wanted}
+    owners = await alias_owners(session, by_key, include=enterprise_id)
+    for key, (owner_id, _name) in owners.items():
+        if owner_id == enterprise_id:
+            raise AliasRefused("duplicate", by_key[key])
+    for key, (owner_id, owner_name) in owners.items():
+        raise AliasRefused("taken", by_key[key], (owner_id, owner_name))
+
+
+async def alias_owners(
+    session: AsyncSession, keys: Iterable[str], *, include: int | None = None
+) -> dict[str, tuple[int, str]]:
+    """key → (id, name) of the enterprise that has it as an alias, for the keys some
+    enterprise has: the active, unmerged ones (those the matcher includes), and `include`
+    whatever its state, which is named first when it has the key too."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    holders = and_(*MATCHABLE)
+    if include is not None:
+        holders = or_(ENTERPRISES.c.id == include, holders)
     rows = await session.execute(
         select(ALIASES.c.alias_key, ENTERPRISES.c.id, ENTERPRISES.c.name)
         .join(ENTERPRISES, ENTERPRISES.c.id == ALIASES.c.enterprise_id)
-        .where(ALIASES.c.alias_key.in_(list(by_key)))
-        .where(or_(ENTERPRISES.c.id == enterprise_id, and_(*_MATCHABLE)))
-        .order_by(ENTERPRISES.c.id != enterprise_id, ENTERPRISES.c.id)
+        .where(ALIASES.c.alias_key.in_(wanted), holders)
+        .order_by(ENTERPRISES.c.id != (include or 0), ALIASES.c.id)
     )
+    found: dict[str, tuple[int, str]] = {}
     for key, owner_id, owner_name in rows:
-        if owner_id == enterprise_id:
-            raise AliasRefused("duplicate", by_key[key])
-        raise AliasRefused("taken", by_key[key], (owner_id, owner_name))
+        found.setdefault(key, (owner_id, owner_name))
+    return found
 
 
 async def _set_employer(

@@ -12,7 +12,7 @@ the founding register new members in the enterprise union directly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -176,34 +176,10 @@ class MembershipService:
             if not rows:
                 await self._finish(session, transfer)
                 return 0
-            now = utcnow()
-            ids = [row.id for row in rows]
-            await session.execute(
-                update(MEMBERS)
-                .where(MEMBERS.c.id.in_(ids))
-                .values(union_org_id=transfer.to_union_id)
-            )
-            await session.execute(
-                insert(EVENTS),
-                [
-                    {
-                        "member_id": row.id, "from_union_id": row.union_org_id,
-                        "to_union_id": transfer.to_union_id, "reason": "enterprise_union",
-                        "transfer_id": transfer.id, "actor_user_id": transfer.started_by_user_id,
-                        "actor_name": transfer.started_by_name, "at": now,
-                    }
-                    for row in rows
-                ],
-            )  # fmt: skip
-            messages: list[tuple[int, str, dict[str, Any]]] = []
-            for row in rows:
-                if row.telegram_user_id is not None:  # None: a paper member not yet claimed
-                    messages.append(
-                        (row.telegram_user_id, "membership_moved", {"member_id": row.id})
-                    )
-                    messages.append((row.telegram_user_id, "member_card", {"member_id": row.id}))
-            if messages:
-                await outbox.enqueue_many(session, messages)
+            moves = [Move(row.id, row.union_org_id, transfer.to_union_id, row.telegram_user_id)
+                     for row in rows]  # fmt: skip
+            actor = Actor(transfer.started_by_user_id, transfer.started_by_name)
+            await move_members(session, moves, "enterprise_union", actor, transfer.id)
             await session.execute(
                 update(TRANSFERS)
                 .where(TRANSFERS.c.id == transfer_id)
@@ -239,6 +215,50 @@ class MembershipService:
         """A member's union changes, oldest first."""
         async with self.db.read() as session:
             return await events_of(session, member_id)
+
+
+@dataclass(frozen=True)
+class Move:
+    member_id: int
+    from_union_id: int
+    to_union_id: int
+    telegram_user_id: int | None  # None: a paper member who has not claimed it yet
+
+
+async def move_members(
+    session: AsyncSession,
+    moves: Sequence[Move],
+    reason: str,
+    actor: Actor,
+    transfer_id: int | None = None,
+) -> None:
+    """Put each member in their new union, in the caller's transaction: one membership
+    event each (never rewritten), and each member told, with a new card."""
+    now = utcnow()
+    for to_union_id in {move.to_union_id for move in moves}:
+        ids = [move.member_id for move in moves if move.to_union_id == to_union_id]
+        await session.execute(
+            update(MEMBERS).where(MEMBERS.c.id.in_(ids)).values(union_org_id=to_union_id)
+        )
+    await session.execute(
+        insert(EVENTS),
+        [
+            {
+                "member_id": move.member_id, "from_union_id": move.from_union_id,
+                "to_union_id": move.to_union_id, "reason": reason, "transfer_id": transfer_id,
+                "actor_user_id": actor.user_id, "actor_name": actor.name, "at": now,
+            }
+            for move in moves
+        ],
+    )  # fmt: skip
+    messages: list[tuple[int, str, dict[str, Any]]] = []
+    for move in moves:
+        if move.telegram_user_id is not None:
+            payload = {"member_id": move.member_id}
+            messages += [(move.telegram_user_id, "membership_moved", payload),
+                         (move.telegram_user_id, "member_card", payload)]  # fmt: skip
+    if messages:
+        await outbox.enqueue_many(session, messages)
 
 
 async def events_of(session: AsyncSession, member_id: int) -> list[EventView]:

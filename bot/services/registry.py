@@ -40,9 +40,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.changes import ENTERPRISES_TOPIC
 from bot.db import Database
 from bot.services.audit import Actor, record
-from bot.services.enterprises import ALIAS_MAX, alias_key, name_key, split_aliases
+from bot.services.enterprises import (
+    ALIAS_MAX,
+    ALIASES,
+    alias_key,
+    alias_owners,
+    name_key,
+    split_aliases,
+)
 from bot.validation import Code, ValidationError, clean_text, validate_uscc
-from models import Enterprise, EnterpriseAlias, Street
+from models import Enterprise, Street
 from models.base import utcnow
 
 Progress = Callable[[int, int], None]
@@ -620,7 +627,6 @@ def _has_union(cell: object, notes: list[str]) -> bool | None:
 _COLUMNS = ("id", "name", "name_key", "uscc", "street_id", "provisional", "address")
 _COLUMNS += ("employees", "has_union", "union_name", "union_contact", "merged_into_id")
 ENTERPRISES = Enterprise.__table__
-ALIASES = EnterpriseAlias.__table__
 
 
 async def _street_ids(db: Database) -> dict[str, int]:
@@ -773,7 +779,7 @@ async def _apply_aliases(
         await session.execute(delete(ALIASES).where(ALIASES.c.id.in_(gone)))
     now = utcnow()
     lines = {enterprise_id: row.line for enterprise_id, row in owners}
-    owner = await _alias_owners(session, {key for listed in wanted.values() for key in listed})
+    owner = await alias_owners(session, (key for listed in wanted.values() for key in listed))
     new = []
     for enterprise_id, listed in wanted.items():
         for key, alias in listed.items():
@@ -800,26 +806,6 @@ def _taken_note(alias: str, holder: str) -> str:
         f"别名“{alias}”已是{whose}的别名，已略过 / the alias {alias!r} belongs to "
         f"{holder or 'an enterprise listed earlier'} and was left out"
     )
-
-
-async def _alias_owners(session: AsyncSession, keys: set[str]) -> dict[str, tuple[int, str]]:
-    """key → (id, name) of the active, unmerged enterprise holding that alias already."""
-    if not keys:
-        return {}
-    rows = await session.execute(
-        select(ALIASES.c.alias_key, ENTERPRISES.c.id, ENTERPRISES.c.name)
-        .join(ENTERPRISES, ENTERPRISES.c.id == ALIASES.c.enterprise_id)
-        .where(
-            ALIASES.c.alias_key.in_(sorted(keys)),
-            ENTERPRISES.c.status == "active",
-            ENTERPRISES.c.merged_into_id.is_(None),
-        )
-        .order_by(ALIASES.c.id)
-    )
-    found: dict[str, tuple[int, str]] = {}
-    for key, enterprise_id, name in rows:
-        found.setdefault(key, (enterprise_id, name))
-    return found
 
 
 # ---------------------------------------------------------------------------- report

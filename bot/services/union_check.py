@@ -14,18 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.db import Database
-from bot.services import outbox
 from bot.services.audit import Actor, record
+from bot.services.membership import Move, move_members
 from bot.services.unions import founded_union, joint_union
 from models import Member, MembershipEvent, Street, UnionOrg
-from models.base import utcnow
 
-MEMBERS = Member.__table__
 EVENTS = MembershipEvent.__table__
 
 
@@ -47,45 +45,30 @@ async def repair(db: Database, actor: Actor) -> list[tuple[Misplaced, int]]:
     """Move every misplaced member to the union they belong to, in one transaction;
     (member, the union they were moved to) for each."""
     async with db.transaction() as session:
-        found = [Misplaced(*row) for row in await session.execute(_misplaced())]
-        if not found:
+        rows = list(await session.execute(_misplaced(Member.street_id, Member.telegram_user_id)))
+        if not rows:
             return []
-        now, moved, messages = utcnow(), [], []
-        for member in found:
-            right = await _right_union(session, member.member_id)
-            await session.execute(
-                update(MEMBERS).where(MEMBERS.c.id == member.member_id).values(union_org_id=right)
-            )
-            await session.execute(
-                insert(EVENTS).values(
-                    member_id=member.member_id, from_union_id=member.union_id,
-                    to_union_id=right, reason="correction", actor_user_id=actor.user_id,
-                    actor_name=actor.name, at=now,
-                )
-            )  # fmt: skip
-            user = await session.scalar(
-                select(MEMBERS.c.telegram_user_id).where(MEMBERS.c.id == member.member_id)
-            )
-            if user is not None:  # None: a paper member who has not claimed the application
-                payload: dict[str, Any] = {"member_id": member.member_id}
-                messages += [(user, "membership_moved", payload), (user, "member_card", payload)]
-            moved.append((member, right))
-        if messages:
-            await outbox.enqueue_many(session, messages)
+        moved = []
+        for *shown, street_id, telegram_user_id in rows:
+            member = Misplaced(*shown)
+            right = await _right_union(session, member.enterprise_id, street_id)
+            moved.append((member, Move(member.member_id, member.union_id, right, telegram_user_id)))
+        await move_members(session, [move for _member, move in moved], "correction", actor)
         await record(
             session, actor, "membership.corrected", "membership", "union_check",
-            after={"members": [member.number for member, _right in moved]},
+            after={"members": [member.number for member, _move in moved]},
         )  # fmt: skip
-        return moved
+        return [(member, move.to_union_id) for member, move in moved]
 
 
-def _misplaced() -> Any:
+def _misplaced(*extra: Any) -> Any:
+    """The misplaced members, as Misplaced's fields (then `extra` columns)."""
     union = aliased(UnionOrg)
     moved_there = exists().where(
         EVENTS.c.member_id == Member.id, EVENTS.c.to_union_id == Member.union_org_id
     )
     return (
-        select(Member.id, Member.number, Member.enterprise_id, union.id, union.name)
+        select(Member.id, Member.number, Member.enterprise_id, union.id, union.name, *extra)
         .join(union, union.id == Member.union_org_id)
         .where(
             Member.status == "active",
@@ -97,10 +80,10 @@ def _misplaced() -> Any:
     )
 
 
-async def _right_union(session: AsyncSession, member_id: int) -> int:
-    member = await session.get_one(Member, member_id)
-    own, _chat = await founded_union(session, member.enterprise_id)
+async def _right_union(session: AsyncSession, enterprise_id: int, street_id: int) -> int:
+    """The union founded at the enterprise, else the street's joint union."""
+    own, _chat = await founded_union(session, enterprise_id)
     if own is not None:
         return own
-    union_id, _created = await joint_union(session, await session.get_one(Street, member.street_id))
+    union_id, _created = await joint_union(session, await session.get_one(Street, street_id))
     return union_id
