@@ -42,6 +42,7 @@ from tests.live import FEDERATION_GROUP, FEDERATION_ID, REVIEW_GROUP, live_bot, 
 STAFF = Actor(501, "审核员501")
 CLI = Actor.cli("test")
 TODAY = date(2026, 12, 6)
+SCENE_AT = datetime(2026, 12, 6, 4, tzinfo=UTC)  # noon in Beijing, TODAY
 DECEMBER = Period.this_month(TODAY)
 
 
@@ -89,6 +90,13 @@ async def _scene(world: World) -> int:
             Enterprise(name="北京丁制造有限公司", name_key="丁制造", provisional=False,
                        street_id=world.street_id, employees=500),
         ])  # fmt: skip
+    # The scene happens on TODAY whatever the clock says, so that the periods hold.
+    async with world.db.transaction() as session:
+        for column in (Application.submitted_at, Application.decided_at, Member.joined_at,
+                       Member.kept_since, Member.ended_at):  # fmt: skip
+            await session.execute(
+                update(column.class_).where(column.is_not(None)).values({column.key: SCENE_AT})
+            )
     return xc
 
 
